@@ -1,0 +1,120 @@
+// Every subcommand in one table: its usage, options and the module that runs it (loaded only when it
+// runs, so `mailer --version` and an empty `send-mail` stay fast).
+
+export interface OptionSpec {
+  flags: string;
+  description: string;
+  default?: unknown;
+}
+
+export interface CommandSpec {
+  name: string;
+  /** cac usage, e.g. "purge-mail-log <days>". */
+  usage: string;
+  description: string;
+  options?: OptionSpec[];
+  examples?: string[];
+  /** Pass raw arguments through untouched (sendmail's -oi, -odi, -f …). */
+  raw?: boolean;
+  load: () => Promise<{ run: CommandRun }>;
+}
+
+export type CommandRun = (args: string[], options: Record<string, any>) => Promise<number | void>;
+
+export const COMMANDS: CommandSpec[] = [
+  {
+    name: "migrate",
+    usage: "migrate",
+    description: "Create or upgrade the database schema (safe to run from many processes at once)",
+    load: () => import("./migrate.ts"),
+  },
+  {
+    name: "send-mail",
+    usage: "send-mail",
+    description: "Do one pass through the queue, sending what is queued (for cron, every minute)",
+    load: () => import("./send-mail.ts"),
+  },
+  {
+    name: "runmailer",
+    usage: "runmailer",
+    description: "Send in a loop, sleeping delivery.empty_queue_sleep seconds when nothing is sendable",
+    load: () => import("./runmailer.ts"),
+  },
+  {
+    name: "runmailer-pg",
+    usage: "runmailer-pg",
+    description: "PostgreSQL: send as soon as mail is committed (LISTEN/NOTIFY), and on a beat",
+    load: () => import("./runmailer-pg.ts"),
+  },
+  {
+    name: "retry-deferred",
+    usage: "retry-deferred",
+    description: "Put deferred messages back on the queue (respects delivery.max_retries; cron, every 20 minutes)",
+    load: () => import("./retry-deferred.ts"),
+  },
+  {
+    name: "purge-mail-log",
+    usage: "purge-mail-log <days>",
+    description: "Delete log entries older than DAYS days",
+    options: [{ flags: "-r, --result <result>", description: "which results to delete: success | failure | all", default: "success" }],
+    examples: ["mailer purge-mail-log 7", "mailer purge-mail-log 30 -r all"],
+    load: () => import("./purge-mail-log.ts"),
+  },
+  {
+    name: "queue",
+    usage: "queue",
+    description: "Queue one message from flags, or a complete RFC 5322 message on stdin",
+    options: [
+      { flags: "--from <address>", description: "sender" },
+      { flags: "--to <address>", description: "recipient (repeatable, or comma-separated)" },
+      { flags: "--cc <address>", description: "Cc recipient (repeatable)" },
+      { flags: "--bcc <address>", description: "Bcc recipient (repeatable; not in the stored headers)" },
+      { flags: "--reply-to <address>", description: "Reply-To" },
+      { flags: "--subject <text>", description: "subject" },
+      { flags: "--text <text>", description: "plain-text body (- reads it from stdin)" },
+      { flags: "--html <html>", description: "HTML body" },
+      { flags: "--attach <file>", description: "attach a file (repeatable)" },
+      { flags: "--header <header>", description: "extra header 'Name: value' (repeatable)" },
+      { flags: "--priority <priority>", description: "high | medium | low", default: "medium" },
+    ],
+    examples: [
+      "mailer queue --from app@example.com --to ops@example.com --subject Hi --text 'Hello'",
+      "mailer queue < message.eml",
+    ],
+    load: () => import("./queue.ts"),
+  },
+  {
+    name: "sendmail",
+    usage: "sendmail [...recipients]",
+    description: "sendmail(1)-compatible intake: -t, -i/-oi, -f sender, -F name; message on stdin",
+    raw: true,
+    examples: ["printf 'Subject: hi\\n\\nbody\\n' | mailer sendmail -t -oi ops@example.com"],
+    load: () => import("./sendmail.ts"),
+  },
+  {
+    name: "smtpd",
+    usage: "smtpd",
+    description: "A local SMTP submission server that queues what it receives",
+    options: [
+      { flags: "--listen <address>", description: "address:port (default smtpd.listen, 127.0.0.1:2525)" },
+      { flags: "--force", description: "listen on a non-loopback address without AUTH or allow_from" },
+    ],
+    load: () => import("./smtpd.ts"),
+  },
+  {
+    name: "dont-send",
+    usage: "dont-send <action> [...addresses]",
+    description: "Manage the don't-send list: add ADDR… | remove ADDR… | list",
+    examples: ["mailer dont-send add bounced@example.com", "mailer dont-send list"],
+    load: () => import("./dont-send.ts"),
+  },
+  {
+    name: "status",
+    usage: "status",
+    description: "Queue counts by state and priority, oldest age, recent results",
+    options: [{ flags: "--json", description: "one JSON object, for monitoring" }],
+    load: () => import("./status.ts"),
+  },
+];
+
+export const findCommand = (name: string) => COMMANDS.find((c) => c.name === name);

@@ -1,0 +1,5 @@
+import { notBuilt } from "./not-built.ts";
+
+export async function run(): Promise<number> {
+  notBuilt("runmailer-pg");
+}

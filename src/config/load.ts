@@ -1,0 +1,260 @@
+// Loading the configuration: flag > environment > file > built-in default, every problem reported at once.
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
+import toml from "toml";
+import { ConfigError } from "../errors.ts";
+import { KEYS, SECTIONS, envName, keyPath, type KeySpec, type Value } from "./schema.ts";
+import { closest } from "./suggest.ts";
+import { keyLines } from "./toml-lines.ts";
+import type { Config } from "./types.ts";
+
+export interface LoadOptions {
+  /** --config PATH */
+  path?: string;
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  /** The sendmail intake refuses to run on defaults alone (it would create a stray database). */
+  requireFile?: boolean;
+  /** Where the last-resort file lives; overridable for tests. */
+  systemPath?: string;
+}
+
+export interface Loaded {
+  config: Config;
+  warnings: string[];
+}
+
+export const SYSTEM_CONFIG = "/etc/mailer/mailer.toml";
+
+/** Which file applies: --config, then $MAILER_CONFIG, then ./mailer.toml, then /etc/mailer/mailer.toml. */
+export function locateConfig(options: LoadOptions): string | null {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const named = options.path ?? env.MAILER_CONFIG;
+  if (named !== undefined && named !== "") {
+    const full = resolve(cwd, named);
+    const origin = options.path !== undefined ? "--config" : "MAILER_CONFIG";
+    if (!existsSync(full)) throw new ConfigError(`${full}: config file not found (named by ${origin})`);
+    return full;
+  }
+  for (const candidate of [resolve(cwd, "mailer.toml"), options.systemPath ?? SYSTEM_CONFIG]) {
+    if (existsSync(candidate)) return candidate;
+  }
+  return null;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (Array.isArray(value)) return "an array";
+  if (value !== null && typeof value === "object") return "a table";
+  return String(value);
+}
+
+function parseToml(file: string, text: string): Record<string, unknown> {
+  try {
+    return toml.parse(text) as Record<string, unknown>;
+  } catch (error) {
+    const e = error as { message?: string; location?: { start?: { line?: number; column?: number } } };
+    const at = e.location?.start;
+    const where = at?.line ? `${file}:${at.line}:${at.column ?? 1}` : file;
+    throw new ConfigError(`${where}: malformed TOML: ${e.message ?? String(error)}`);
+  }
+}
+
+/** Unknown sections and keys, each with a suggestion where one is close. */
+function unknownKeys(data: Record<string, unknown>, where: (path: string) => string): string[] {
+  const problems: string[] = [];
+  const topKeys = KEYS.filter((k) => k.section === null).map((k) => k.key);
+  for (const [name, value] of Object.entries(data)) {
+    if (SECTIONS.includes(name)) {
+      if (value === null || typeof value !== "object" || Array.isArray(value)) {
+        problems.push(`${where(name)}: ${name}: expected a [${name}] table, got ${describe(value)}`);
+        continue;
+      }
+      const known = KEYS.filter((k) => k.section === name).map((k) => k.key);
+      for (const key of Object.keys(value)) {
+        if (known.includes(key)) continue;
+        const hint = closest(key, known);
+        problems.push(`${where(`${name}.${key}`)}: unknown key ${name}.${key}${hint ? ` (did you mean ${name}.${hint}?)` : ""}`);
+      }
+    } else if (!topKeys.includes(name)) {
+      const hint = closest(name, [...SECTIONS, ...topKeys]) ?? closestSectionFor(name);
+      problems.push(`${where(name)}: unknown key ${name}${hint ? ` (did you mean ${hint}?)` : ""}`);
+    }
+  }
+  return problems;
+}
+
+/** A section key written at top level (e.g. `max_batch = 5` above any table): point at its table. */
+function closestSectionFor(name: string): string | null {
+  const spec = KEYS.find((k) => k.section !== null && k.key === name);
+  return spec ? `${keyPath(spec)} under [${spec.section}]` : null;
+}
+
+function rawValue(data: Record<string, unknown>, spec: KeySpec): unknown {
+  if (spec.section === null) return data[spec.key];
+  const table = data[spec.section];
+  return table !== null && typeof table === "object" && !Array.isArray(table)
+    ? (table as Record<string, unknown>)[spec.key]
+    : undefined;
+}
+
+export function loadConfig(options: LoadOptions = {}): Loaded {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const file = locateConfig(options);
+  if (file === null && options.requireFile) {
+    throw new ConfigError(
+      `no config file: pass --config PATH, set MAILER_CONFIG, or write ./mailer.toml or ${options.systemPath ?? SYSTEM_CONFIG}`,
+    );
+  }
+  let data: Record<string, unknown> = {};
+  let lines = new Map<string, number>();
+  if (file !== null) {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (error) {
+      throw new ConfigError(`${file}: cannot read config file: ${(error as Error).message}`);
+    }
+    data = parseToml(file, text);
+    lines = keyLines(text);
+  }
+  const where = (path: string) => {
+    const line = lines.get(path);
+    return line ? `${file}:${line}` : (file ?? "config");
+  };
+
+  const problems = unknownKeys(data, where);
+  const values = new Map<string, Value>();
+  const fromFile = new Set<string>();
+  for (const spec of KEYS) {
+    const path = keyPath(spec);
+    const variable = envName(spec);
+    const envValue = env[variable];
+    const fileValue = rawValue(data, spec);
+    let raw: unknown;
+    let origin: string;
+    if (envValue !== undefined) {
+      raw = envValue;
+      origin = `environment ${variable}`;
+    } else if (fileValue !== undefined) {
+      raw = fileValue;
+      origin = where(path);
+      fromFile.add(path);
+    } else {
+      values.set(path, spec.default);
+      continue;
+    }
+    // An empty environment value means "absent" for keys whose default is absent (no limit).
+    if (envValue === "" && spec.default === null) {
+      values.set(path, null);
+      continue;
+    }
+    const parsed = spec.parse(raw, envValue !== undefined);
+    if ("expected" in parsed) {
+      problems.push(`${origin}: ${path}: expected ${parsed.expected}, got ${describe(raw)}`);
+      continue;
+    }
+    let value = parsed.value;
+    if (spec.path && typeof value === "string" && value !== "") {
+      value = resolve(fromFile.has(path) && file ? dirname(file) : cwd, value);
+    }
+    values.set(path, value);
+  }
+
+  const baseDir = file ? dirname(file) : cwd;
+  const databaseUrl = resolveDatabaseUrl(values.get("database.url") as string, fromFile.has("database.url") ? baseDir : cwd);
+  if ("problem" in databaseUrl) problems.push(`${where("database.url")}: database.url: ${databaseUrl.problem}`);
+
+  const warnings: string[] = [];
+  const secret = (section: "backend" | "smtpd") => resolveSecret(section, values, env, where, problems);
+  const backendPassword = secret("backend");
+  const smtpdPassword = secret("smtpd");
+  if (file && (backendPassword.inFile || smtpdPassword.inFile)) {
+    const mode = statSync(file).mode;
+    if (mode & 0o004) warnings.push(`${file} holds a password and is world-readable; chmod o-r it`);
+  }
+
+  const get = <T>(path: string) => values.get(path) as T;
+  if (get<string>("backend.type") === "module" && !get<string | null>("backend.module")) {
+    problems.push(`${where("backend.type")}: backend.module: required when backend.type = "module"`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const section = (name: string) =>
+    Object.fromEntries(KEYS.filter((k) => k.section === name).map((k) => [k.key, values.get(keyPath(k))]));
+  const backend = section("backend");
+  const smtpd = section("smtpd");
+  delete backend.password_env;
+  delete backend.password_file;
+  delete smtpd.password_env;
+  delete smtpd.password_file;
+  const config = {
+    source: file,
+    error_handler: get<string | null>("error_handler"),
+    database: { ...section("database"), url: "url" in databaseUrl ? databaseUrl.url : "" },
+    backend: { ...backend, password: backendPassword.value },
+    delivery: section("delivery"),
+    queue: section("queue"),
+    lock: section("lock"),
+    smtpd: { ...smtpd, password: smtpdPassword.value },
+    log: section("log"),
+  } as unknown as Config;
+  return { config, warnings };
+}
+
+/** sqlite:PATH (relative to the config file) or a postgres URL. */
+function resolveDatabaseUrl(url: string, base: string): { url: string } | { problem: string } {
+  if (url === "sqlite::memory:") return { url };
+  if (url.startsWith("sqlite:")) {
+    const path = url.slice("sqlite:".length).replace(/^\/\/(?=\/)/, "");
+    if (path === "") return { problem: 'expected "sqlite:PATH", got an empty path' };
+    return { url: "sqlite:" + (isAbsolute(path) ? path : resolve(base, path)) };
+  }
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    try {
+      new URL(url);
+      return { url };
+    } catch {
+      return { problem: `not a valid postgres URL: ${JSON.stringify(url.replace(/:[^:@/]*@/, ":***@"))}` };
+    }
+  }
+  return { problem: `expected sqlite:PATH, sqlite::memory: or postgres://…, got ${JSON.stringify(url)}` };
+}
+
+/** One of password, password_env or password_file; the latter two must resolve. */
+function resolveSecret(
+  section: "backend" | "smtpd",
+  values: Map<string, Value>,
+  env: Record<string, string | undefined>,
+  where: (path: string) => string,
+  problems: string[],
+): { value: string; inFile: boolean } {
+  const literal = values.get(`${section}.password`) as string;
+  const variable = values.get(`${section}.password_env`) as string;
+  const path = values.get(`${section}.password_file`) as string;
+  const given = [literal && "password", variable && "password_env", path && "password_file"].filter(Boolean);
+  if (given.length > 1) {
+    problems.push(`${where(`${section}.password`)}: ${section}: set only one of ${given.join(", ")}`);
+    return { value: "", inFile: false };
+  }
+  if (variable) {
+    const value = env[variable];
+    if (value === undefined || value === "") {
+      problems.push(`${where(`${section}.password_env`)}: ${section}.password_env: environment variable ${variable} is not set`);
+      return { value: "", inFile: false };
+    }
+    return { value, inFile: false };
+  }
+  if (path) {
+    try {
+      return { value: readFileSync(path, "utf8").replace(/\r?\n$/, ""), inFile: false };
+    } catch (error) {
+      const reason = (error as NodeJS.ErrnoException).code === "ENOENT" ? "secret file not found" : (error as Error).message;
+      problems.push(`${where(`${section}.password_file`)}: ${section}.password_file: ${reason}: ${path}`);
+      return { value: "", inFile: false };
+    }
+  }
+  return { value: literal, inFile: literal !== "" };
+}

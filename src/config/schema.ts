@@ -1,0 +1,140 @@
+// Every configuration key: where it lives, its type, its default and one line saying what it does.
+// mailer.toml.example is checked against this table by a test, so the two cannot drift apart.
+
+export type Value = string | number | boolean | string[] | null;
+
+/** Turns a raw TOML or environment value into a checked one, or says what was expected. */
+export type Parser = (raw: unknown, fromEnv: boolean) => { value: Value } | { expected: string };
+
+export interface KeySpec {
+  section: string | null;
+  key: string;
+  parse: Parser;
+  /** null means "absent": no limit, no module, … */
+  default: Value;
+  doc: string;
+  /** A path resolved against the config file's directory (or the working directory). */
+  path?: boolean;
+}
+
+const fromEnvNumber = (raw: unknown, fromEnv: boolean) =>
+  fromEnv && typeof raw === "string" && raw.trim() !== "" && !Number.isNaN(Number(raw)) ? Number(raw) : raw;
+
+export const str: Parser = (raw) => (typeof raw === "string" ? { value: raw } : { expected: "a string" });
+
+export function int(min: number, max = Number.MAX_SAFE_INTEGER): Parser {
+  return (raw, fromEnv) => {
+    const v = fromEnvNumber(raw, fromEnv);
+    return typeof v === "number" && Number.isInteger(v) && v >= min && v <= max
+      ? { value: v }
+      : { expected: max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}` };
+  };
+}
+
+export function num(min: number, exclusive = false): Parser {
+  return (raw, fromEnv) => {
+    const v = fromEnvNumber(raw, fromEnv);
+    const ok = typeof v === "number" && Number.isFinite(v) && (exclusive ? v > min : v >= min);
+    return ok ? { value: v } : { expected: `a number ${exclusive ? ">" : ">="} ${min}` };
+  };
+}
+
+export const bool: Parser = (raw, fromEnv) => {
+  if (typeof raw === "boolean") return { value: raw };
+  if (fromEnv && typeof raw === "string") {
+    const v = raw.trim().toLowerCase();
+    if (["true", "1", "yes", "on"].includes(v)) return { value: true };
+    if (["false", "0", "no", "off"].includes(v)) return { value: false };
+  }
+  return { expected: "true or false" };
+};
+
+export function oneOf(...choices: string[]): Parser {
+  return (raw) =>
+    typeof raw === "string" && choices.includes(raw)
+      ? { value: raw }
+      : { expected: `one of ${choices.map((c) => JSON.stringify(c)).join(", ")}` };
+}
+
+export const stringList: Parser = (raw, fromEnv) => {
+  if (fromEnv && typeof raw === "string") return { value: raw.split(",").map((s) => s.trim()).filter(Boolean) };
+  return Array.isArray(raw) && raw.every((s) => typeof s === "string")
+    ? { value: raw as string[] }
+    : { expected: "an array of strings" };
+};
+
+/** -1 (or 0) = one try, N seconds, or "forever". */
+const lockWait: Parser = (raw, fromEnv) => {
+  if (raw === "forever") return { value: "forever" };
+  const v = fromEnvNumber(raw, fromEnv);
+  return typeof v === "number" && Number.isFinite(v) ? { value: v } : { expected: 'seconds (-1 = one try) or "forever"' };
+};
+
+export const KEYS: KeySpec[] = [
+  { section: null, key: "error_handler", parse: str, default: null, path: true,
+    doc: "module deciding sent/deferred when a delivery fails (trusted code, loaded at run time)" },
+
+  { section: "database", key: "url", parse: str, default: "sqlite:./mailer.db",
+    doc: "sqlite:PATH | sqlite::memory: | postgres://user:pass@host:5432/db" },
+  { section: "database", key: "busy_timeout", parse: int(0), default: 5000,
+    doc: "SQLite: milliseconds to wait for another writer before giving up" },
+
+  { section: "backend", key: "type", parse: oneOf("smtp", "console", "file", "null", "sendmail", "module"), default: "smtp",
+    doc: "how mail is really sent: smtp | console | file | null | sendmail | module" },
+  { section: "backend", key: "host", parse: str, default: "localhost", doc: "smtp: server host name" },
+  { section: "backend", key: "port", parse: int(1, 65535), default: 25, doc: "smtp: server port" },
+  { section: "backend", key: "secure", parse: bool, default: false,
+    doc: "smtp: implicit TLS (port 465); otherwise STARTTLS is used when offered" },
+  { section: "backend", key: "tls_verify", parse: bool, default: true,
+    doc: "smtp: verify the server's TLS certificate (turn off only for a known self-signed peer)" },
+  { section: "backend", key: "user", parse: str, default: "", doc: "smtp: user name for AUTH (empty = no AUTH)" },
+  { section: "backend", key: "password", parse: str, default: "", doc: "smtp: password (prefer password_env or password_file)" },
+  { section: "backend", key: "password_env", parse: str, default: "", doc: "smtp: name of an environment variable holding the password" },
+  { section: "backend", key: "password_file", parse: str, default: "", path: true, doc: "smtp: file whose contents are the password" },
+  { section: "backend", key: "pool", parse: int(1, 64), default: 1, doc: "smtp: connections used at once" },
+  { section: "backend", key: "timeout", parse: num(0, true), default: 60,
+    doc: "smtp: seconds to wait for a connection, a greeting or a reply before deferring" },
+  { section: "backend", key: "dir", parse: str, default: "./outbox", path: true, doc: "file: directory receiving one .eml per message" },
+  { section: "backend", key: "path", parse: str, default: "/usr/sbin/sendmail", doc: "sendmail: the sendmail program" },
+  { section: "backend", key: "module", parse: str, default: null, path: true,
+    doc: "module: a .ts/.js file exporting a transport factory" },
+
+  { section: "delivery", key: "max_batch", parse: int(0), default: null, doc: "stop a pass after N sent (absent = no limit)" },
+  { section: "delivery", key: "max_deferred", parse: int(0), default: null, doc: "stop a pass after N deferred (absent = no limit)" },
+  { section: "delivery", key: "throttle", parse: num(0), default: 0, doc: "seconds to sleep after each message (> 0 sends one at a time)" },
+  { section: "delivery", key: "max_retries", parse: int(0), default: null,
+    doc: "retry-deferred re-queues a message at most N times (absent = no limit)" },
+  { section: "delivery", key: "empty_queue_sleep", parse: num(0, true), default: 30, doc: "runmailer poll / runmailer-pg beat, seconds" },
+  { section: "delivery", key: "pause_send", parse: bool, default: false, doc: "send-mail does nothing (the queue keeps filling)" },
+  { section: "delivery", key: "log_message_data", parse: bool, default: true, doc: "keep the message text in the log" },
+  { section: "delivery", key: "enqueue_batch_size", parse: int(1), default: 500, doc: "rows per INSERT transaction in bulk enqueue" },
+  { section: "delivery", key: "claim_batch", parse: int(1, 10000), default: 100,
+    doc: "messages a worker claims per database round trip" },
+  { section: "delivery", key: "lease", parse: num(1), default: 300,
+    doc: "seconds a claim is held before another worker may take the message over" },
+
+  { section: "queue", key: "max_size", parse: int(1), default: 26214400, doc: "largest message accepted on any enqueue path, bytes" },
+
+  { section: "lock", key: "path", parse: str, default: "./send_mail", path: true, doc: 'lock file path; ".lock" is appended' },
+  { section: "lock", key: "use_file_lock", parse: bool, default: true, doc: "take the file lock around each pass" },
+  { section: "lock", key: "wait_timeout", parse: lockWait, default: -1, doc: 'seconds to wait for the lock: -1 = one try, "forever" = wait' },
+
+  { section: "smtpd", key: "listen", parse: str, default: "127.0.0.1:2525", doc: "address:port the SMTP intake listens on" },
+  { section: "smtpd", key: "user", parse: str, default: "", doc: "require AUTH with this user (empty = no AUTH)" },
+  { section: "smtpd", key: "password", parse: str, default: "", doc: "AUTH password (prefer password_env or password_file)" },
+  { section: "smtpd", key: "password_env", parse: str, default: "", doc: "environment variable holding the AUTH password" },
+  { section: "smtpd", key: "password_file", parse: str, default: "", path: true, doc: "file holding the AUTH password" },
+  { section: "smtpd", key: "allow_from", parse: stringList, default: [], doc: "client IP addresses allowed to submit (empty = any)" },
+  { section: "smtpd", key: "allow_open_relay", parse: bool, default: false,
+    doc: "allow a non-loopback listen address with neither AUTH nor allow_from" },
+
+  { section: "log", key: "level", parse: oneOf("debug", "info", "warn", "error"), default: "info", doc: "debug | info | warn | error" },
+  { section: "log", key: "format", parse: oneOf("text", "json"), default: "text", doc: "text for people, json for journald and log shippers" },
+];
+
+export const SECTIONS = [...new Set(KEYS.map((k) => k.section).filter((s): s is string => s !== null))];
+
+export const keyPath = (spec: KeySpec) => (spec.section ? `${spec.section}.${spec.key}` : spec.key);
+
+export const envName = (spec: KeySpec) =>
+  ("MAILER_" + (spec.section ? `${spec.section}_${spec.key}` : spec.key)).toUpperCase();

@@ -1,0 +1,48 @@
+// The configuration as the rest of the code sees it: the TOML's own section and key names,
+// validated, defaults filled in, secrets resolved, relative paths made absolute.
+
+export type BackendType = "smtp" | "console" | "file" | "null" | "sendmail" | "module";
+
+export interface Config {
+  /** The file the values came from, or null when only defaults and the environment apply. */
+  source: string | null;
+  error_handler: string | null;
+  database: { url: string; busy_timeout: number };
+  backend: {
+    type: BackendType;
+    host: string;
+    port: number;
+    secure: boolean;
+    tls_verify: boolean;
+    user: string;
+    /** Resolved from password, password_env or password_file; never logged. */
+    password: string;
+    pool: number;
+    timeout: number;
+    dir: string;
+    path: string;
+    module: string | null;
+  };
+  delivery: {
+    max_batch: number | null;
+    max_deferred: number | null;
+    throttle: number;
+    max_retries: number | null;
+    empty_queue_sleep: number;
+    pause_send: boolean;
+    log_message_data: boolean;
+    enqueue_batch_size: number;
+    claim_batch: number;
+    lease: number;
+  };
+  queue: { max_size: number };
+  lock: { path: string; use_file_lock: boolean; wait_timeout: number | "forever" };
+  smtpd: {
+    listen: string;
+    user: string;
+    password: string;
+    allow_from: string[];
+    allow_open_relay: boolean;
+  };
+  log: { level: "debug" | "info" | "warn" | "error"; format: "text" | "json" };
+}

@@ -1,0 +1,80 @@
+// Everything a command needs, built once from the global options and released in reverse order.
+import { loadConfig } from "./config/load.ts";
+import type { Config } from "./config/types.ts";
+import { classifyDatabaseError, openDatabase, type Database } from "./db/connect.ts";
+import { ensureSchema } from "./db/migrate.ts";
+import { createLogger, type LogFormat, type Logger, type LogLevel } from "./log.ts";
+
+export interface GlobalOptions {
+  config?: string;
+  logFormat?: string;
+  logLevel?: string;
+  /** Refuse to run on built-in defaults (the sendmail intake). */
+  requireConfigFile?: boolean;
+}
+
+export interface Context {
+  config: Config;
+  logger: Logger;
+  clock: () => Date;
+  /** The database, opened on first use with its schema checked (or created, for embedded SQLite). */
+  database(): Promise<Database>;
+  /** Run on close, last registered first. */
+  onClose(release: () => Promise<void> | void): void;
+  close(): Promise<void>;
+}
+
+export function loggerFor(config: Config | null, options: GlobalOptions): Logger {
+  const level = (options.logLevel ?? config?.log.level ?? "info") as LogLevel;
+  const format = (options.logFormat ?? config?.log.format ?? "text") as LogFormat;
+  return createLogger({ level, format, colour: format === "text" && process.stderr.isTTY === true });
+}
+
+export async function openContext(options: GlobalOptions, config?: Config): Promise<Context> {
+  let loadedConfig = config;
+  let warnings: string[] = [];
+  if (!loadedConfig) {
+    const loaded = loadConfig({ path: options.config, requireFile: options.requireConfigFile });
+    loadedConfig = loaded.config;
+    warnings = loaded.warnings;
+  }
+  const logger = loggerFor(loadedConfig, options);
+  for (const warning of warnings) logger.warn(warning);
+  return contextFrom(loadedConfig, logger);
+}
+
+export function contextFrom(config: Config, logger: Logger, clock: () => Date = () => new Date()): Context {
+  const releases: Array<() => Promise<void> | void> = [];
+  let opening: Promise<Database> | null = null;
+  return {
+    config,
+    logger,
+    clock,
+    database() {
+      opening ??= (async () => {
+        const db = await openDatabase(config.database.url, { busyTimeout: config.database.busy_timeout, logger });
+        releases.push(() => db.close());
+        try {
+          await ensureSchema(db);
+        } catch (error) {
+          throw classifyDatabaseError(error, db.displayUrl) ?? error;
+        }
+        return db;
+      })();
+      return opening;
+    },
+    onClose(release) {
+      releases.push(release);
+    },
+    async close() {
+      while (releases.length > 0) {
+        const release = releases.pop()!;
+        try {
+          await release();
+        } catch (error) {
+          logger.debug("error while closing", { error: String(error) });
+        }
+      }
+    },
+  };
+}

@@ -1,0 +1,140 @@
+// A database URL becomes a Kysely instance plus the facts about that database (dialect.ts).
+import {
+  CompiledQuery,
+  Kysely,
+  SqliteAdapter,
+  SqliteDialect,
+  SqliteDriver,
+  type DatabaseConnection,
+  type SqliteDialectConfig,
+} from "kysely";
+import { ConfigError, TempFailError, errorText } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { openSqlite } from "../runtime.ts";
+import { POSTGRES, SQLITE, type DialectInfo } from "./dialect.ts";
+import type { Schema } from "./schema.ts";
+
+export interface Database {
+  kysely: Kysely<Schema>;
+  dialect: DialectInfo;
+  /** The URL with any password masked, for logs and `status`. */
+  displayUrl: string;
+  /** The postgres.js pool behind Kysely (PostgreSQL only), for LISTEN. */
+  postgres?: import("postgres").Sql;
+  /** The connection URL, for a dedicated LISTEN connection. */
+  url: string;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  busyTimeout?: number;
+  maxConnections?: number;
+  logger?: Logger;
+}
+
+export const maskUrl = (url: string) => url.replace(/(\/\/[^:/@]*:)[^@]*@/, "$1***@");
+
+/** SQLite transactions begin IMMEDIATE: the write lock is taken up front, so two writers queue on
+ * busy_timeout instead of failing with SQLITE_BUSY when a read lock would be upgraded. */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw("begin immediate"));
+  }
+}
+
+/** SQLite does run DDL in transactions; saying so lets the migrator hold BEGIN IMMEDIATE as its lock,
+ * which serialises `mailer migrate` processes sharing one file. */
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+
+class MailerSqliteDialect extends SqliteDialect {
+  readonly #config: SqliteDialectConfig;
+  constructor(config: SqliteDialectConfig) {
+    super(config);
+    this.#config = config;
+  }
+  override createDriver() {
+    return new ImmediateSqliteDriver(this.#config);
+  }
+  override createAdapter() {
+    return new TransactionalDdlSqliteAdapter();
+  }
+}
+
+export async function openDatabase(url: string, options: OpenOptions = {}): Promise<Database> {
+  if (url.startsWith("sqlite:")) return openSqliteDatabase(url, options);
+  if (/^postgres(ql)?:\/\//.test(url)) return openPostgresDatabase(url, options);
+  throw new ConfigError(`database.url: expected sqlite:PATH or postgres://…, got ${JSON.stringify(maskUrl(url))}`);
+}
+
+async function openSqliteDatabase(url: string, options: OpenOptions): Promise<Database> {
+  const path = url.slice("sqlite:".length);
+  let handle;
+  try {
+    handle = await openSqlite(path === ":memory:" ? ":memory:" : path);
+    handle.exec(`PRAGMA busy_timeout = ${Math.trunc(options.busyTimeout ?? 5000)}`);
+    if (path !== ":memory:") handle.exec("PRAGMA journal_mode = WAL");
+  } catch (error) {
+    throw classifyDatabaseError(error, maskUrl(url)) ?? error;
+  }
+  const kysely = new Kysely<Schema>({ dialect: new MailerSqliteDialect({ database: handle }) });
+  return { kysely, dialect: SQLITE, displayUrl: url, url, close: () => kysely.destroy() };
+}
+
+async function openPostgresDatabase(url: string, options: OpenOptions): Promise<Database> {
+  const [{ default: postgres }, { PostgresJSDialect }] = await Promise.all([
+    import("postgres"),
+    import("kysely-postgres-js"),
+  ]);
+  const pool = postgres(url, {
+    max: options.maxConnections ?? 4,
+    connect_timeout: 10,
+    idle_timeout: 60,
+    onnotice: () => {},
+    // int8 (ids, counts) as numbers: ids stay far below 2^53.
+    types: { bigint: { to: 20, from: [20], serialize: (v: number) => String(v), parse: (v: string) => Number(v) } },
+    connection: { application_name: "mailer" },
+  });
+  const kysely = new Kysely<Schema>({ dialect: new PostgresJSDialect({ postgres: pool }) });
+  return {
+    kysely,
+    dialect: POSTGRES,
+    displayUrl: maskUrl(url),
+    url,
+    postgres: pool,
+    close: () => kysely.destroy(),
+  };
+}
+
+const TEMPORARY_CODES = new Set([
+  "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "ENOTFOUND",
+  "CONNECT_TIMEOUT", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED",
+  "57P01", "57P02", "57P03", "53300", "08000", "08001", "08003", "08006",
+  "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN",
+]);
+
+function errorCode(error: unknown): string {
+  const e = error as { code?: unknown; errno?: unknown };
+  return typeof e?.code === "string" ? e.code : "";
+}
+
+/** Turns "the database is not there right now" into TempFailError (exit 75) and "the schema is
+ * missing" into ConfigError (exit 78); anything else is left alone (returns null). */
+export function classifyDatabaseError(error: unknown, where: string): Error | null {
+  if (error instanceof TempFailError || error instanceof ConfigError) return error;
+  const code = errorCode(error);
+  const text = errorText(error);
+  if (code === "42P01" || /no such table: mailer_/.test(text)) {
+    return new ConfigError(`database ${where} has no mailer schema: run \`mailer migrate\` first (${text})`);
+  }
+  if (code === "3D000" || code === "28P01" || code === "28000") {
+    return new ConfigError(`database ${where}: ${text}`);
+  }
+  if (TEMPORARY_CODES.has(code) || /SQLITE_(BUSY|LOCKED|FULL|READONLY|IOERR|CANTOPEN)|database is locked|unable to open database|disk is full|readonly database/i.test(text)) {
+    return new TempFailError(`database ${where} unavailable: ${text}`, { cause: error });
+  }
+  return null;
+}

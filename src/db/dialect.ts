@@ -1,0 +1,51 @@
+// What differs between the databases, as data: capability flags, column types and time values.
+// Code asks a flag (e.g. `skipLocked`), never which database it is talking to.
+import { sql, type RawBuilder } from "kysely";
+import type { DbTime } from "./schema.ts";
+
+export interface Capabilities {
+  /** Row locks that other workers skip: many workers on many hosts claim disjoint rows. */
+  skipLocked: boolean;
+  /** LISTEN/NOTIFY, for runmailer-pg. */
+  listenNotify: boolean;
+  /** Transactions take the write lock at BEGIN (SQLite's BEGIN IMMEDIATE), so they never deadlock on upgrade. */
+  immediateTransactions: boolean;
+  /** Several connections at once. */
+  multipleConnections: boolean;
+}
+
+export interface DialectInfo {
+  /** For people: log lines and `status`. Never branch on it. */
+  label: "sqlite" | "postgres";
+  capabilities: Capabilities;
+  /** Column types used by the migrations. */
+  types: { id: string; bytes: string; time: string; smallint: string };
+  /** The database's own clock, as a column default. */
+  now: RawBuilder<unknown>;
+  /** A JS time as this database stores it. */
+  toDb(date: Date): DbTime;
+}
+
+export const SQLITE: DialectInfo = {
+  label: "sqlite",
+  capabilities: { skipLocked: false, listenNotify: false, immediateTransactions: true, multipleConnections: false },
+  types: { id: "integer", bytes: "blob", time: "text", smallint: "integer" },
+  // ISO-8601 with milliseconds and Z, the same text Date.prototype.toISOString gives, so text order is time order.
+  now: sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`,
+  toDb: (date) => date.toISOString(),
+};
+
+export const POSTGRES: DialectInfo = {
+  label: "postgres",
+  capabilities: { skipLocked: true, listenNotify: true, immediateTransactions: false, multipleConnections: true },
+  types: { id: "bigserial", bytes: "bytea", time: "timestamptz", smallint: "smallint" },
+  now: sql`now()`,
+  toDb: (date) => date,
+};
+
+export function fromDbTime(value: DbTime): Date;
+export function fromDbTime(value: DbTime | null): Date | null;
+export function fromDbTime(value: DbTime | null): Date | null {
+  if (value === null) return null;
+  return value instanceof Date ? value : new Date(value);
+}

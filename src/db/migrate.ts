@@ -1,0 +1,83 @@
+// `mailer migrate` and the schema check every other command makes before touching the queue.
+import { sql } from "kysely";
+import { Migrator, type MigrationResult } from "kysely/migration";
+import { ConfigError, MailerError, EXIT, errorText } from "../errors.ts";
+import type { Database } from "./connect.ts";
+import { classifyDatabaseError } from "./connect.ts";
+import { migrations } from "./migrations/index.ts";
+
+// Our own names, so the Kysely bookkeeping tables sit beside mailer_* and are recognisable.
+export const MIGRATION_TABLE = "mailer_migration";
+export const MIGRATION_LOCK_TABLE = "mailer_migration_lock";
+
+function migrator(db: Database): Migrator {
+  const list = migrations(db.dialect);
+  return new Migrator({
+    db: db.kysely,
+    provider: { getMigrations: async () => list },
+    migrationTableName: MIGRATION_TABLE,
+    migrationLockTableName: MIGRATION_LOCK_TABLE,
+  });
+}
+
+export interface MigrateOutcome {
+  applied: string[];
+  results: MigrationResult[];
+}
+
+/** Applies every pending migration under Kysely's migration lock (an advisory lock on PostgreSQL,
+ * BEGIN IMMEDIATE on SQLite), each in a transaction: a failed one leaves the database as it was. */
+export async function migrateToLatest(db: Database): Promise<MigrateOutcome> {
+  const { error, results = [] } = await migrator(db).migrateToLatest();
+  if (error) {
+    const failed = results.find((r) => r.status === "Error")?.migrationName ?? "?";
+    throw (
+      classifyDatabaseError(error, db.displayUrl) ??
+      new MailerError(`migration ${failed} failed; the database is unchanged: ${errorText(error)}`, EXIT.software, { cause: error })
+    );
+  }
+  return { applied: results.filter((r) => r.status === "Success").map((r) => r.migrationName), results };
+}
+
+export interface SchemaState {
+  applied: string[];
+  pending: string[];
+  /** Migrations in the database this binary does not know: it is older than the schema. */
+  unknown: string[];
+}
+
+export async function schemaState(db: Database): Promise<SchemaState> {
+  const known = Object.keys(migrations(db.dialect));
+  let applied: string[] = [];
+  try {
+    const rows = await sql<{ name: string }>`select name from ${sql.table(MIGRATION_TABLE)} order by name`.execute(db.kysely);
+    applied = rows.rows.map((r) => r.name);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code !== "42P01" && !/no such table/.test(errorText(error))) throw classifyDatabaseError(error, db.displayUrl) ?? error;
+  }
+  return {
+    applied,
+    pending: known.filter((name) => !applied.includes(name)),
+    unknown: applied.filter((name) => !known.includes(name)),
+  };
+}
+
+/** Before a command uses the queue: the embedded SQLite default migrates itself (nothing to set up);
+ * PostgreSQL, shared by many processes and owned by an operator, must be migrated explicitly. */
+export async function ensureSchema(db: Database): Promise<void> {
+  const state = await schemaState(db);
+  if (state.unknown.length > 0) {
+    throw new ConfigError(
+      `database ${db.displayUrl} has migrations this mailer does not know (${state.unknown.join(", ")}): upgrade the binary`,
+    );
+  }
+  if (state.pending.length === 0) return;
+  if (!db.dialect.capabilities.multipleConnections) {
+    await migrateToLatest(db);
+    return;
+  }
+  throw new ConfigError(
+    `database ${db.displayUrl} is not migrated (${state.pending.length} pending: ${state.pending.join(", ")}): run \`mailer migrate\``,
+  );
+}

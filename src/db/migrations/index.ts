@@ -1,0 +1,10 @@
+// The static list of migrations, compiled into the binary. Append only; never edit a shipped one.
+import type { Migration } from "kysely/migration";
+import type { DialectInfo } from "../dialect.ts";
+import { initial } from "./0001-initial.ts";
+
+export function migrations(d: DialectInfo): Record<string, Migration> {
+  return {
+    "0001-initial": initial(d),
+  };
+}

@@ -1,0 +1,52 @@
+// The suppression list. Matching is case-insensitive on the bare address (django-mailer's iexact).
+import type { Kysely, Transaction } from "kysely";
+import { sql } from "kysely";
+import type { Schema } from "../schema.ts";
+
+type Db = Kysely<Schema> | Transaction<Schema>;
+
+/** The lower-cased addresses among `addresses` that are on the list. */
+export async function suppressedAmong(db: Db, addresses: string[]): Promise<Set<string>> {
+  const wanted = [...new Set(addresses.map((a) => a.toLowerCase()))];
+  const found = new Set<string>();
+  // Chunked so the statement stays under every database's parameter limit.
+  for (let i = 0; i < wanted.length; i += 5000) {
+    const chunk = wanted.slice(i, i + 5000);
+    const rows = await db
+      .selectFrom("mailer_dontsendentry")
+      .select(sql<string>`lower(to_address)`.as("address"))
+      .where(sql`lower(to_address)`, "in", chunk)
+      .execute();
+    for (const row of rows) found.add(row.address);
+  }
+  return found;
+}
+
+/** True when the list is empty: the common case skips the lookup entirely. */
+export async function dontSendListIsEmpty(db: Db): Promise<boolean> {
+  const row = await db.selectFrom("mailer_dontsendentry").select("id").limit(1).executeTakeFirst();
+  return row === undefined;
+}
+
+export async function addDontSend(db: Db, address: string): Promise<boolean> {
+  const existing = await db
+    .selectFrom("mailer_dontsendentry")
+    .select("id")
+    .where(sql`lower(to_address)`, "=", address.toLowerCase())
+    .executeTakeFirst();
+  if (existing) return false;
+  await db.insertInto("mailer_dontsendentry").values({ to_address: address }).execute();
+  return true;
+}
+
+export async function removeDontSend(db: Db, address: string): Promise<boolean> {
+  const result = await db
+    .deleteFrom("mailer_dontsendentry")
+    .where(sql`lower(to_address)`, "=", address.toLowerCase())
+    .executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
+}
+
+export async function listDontSend(db: Db) {
+  return db.selectFrom("mailer_dontsendentry").select(["to_address", "when_added"]).orderBy("to_address").execute();
+}

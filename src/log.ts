@@ -1,0 +1,84 @@
+// The logger every library module takes instead of writing to the console.
+// Text lines for people, one JSON object per line for journald and log shippers.
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+export type LogFormat = "text" | "json";
+export type LogFields = Record<string, unknown>;
+
+export interface Logger {
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+  /** A logger that adds `fields` to every line. */
+  child(fields: LogFields): Logger;
+  readonly level: LogLevel;
+}
+
+export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
+const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+const COLOUR: Record<LogLevel, string> = { debug: "\x1b[90m", info: "\x1b[36m", warn: "\x1b[33m", error: "\x1b[31m" };
+
+export interface LoggerOptions {
+  level?: LogLevel;
+  format?: LogFormat;
+  write?: (line: string) => void;
+  colour?: boolean;
+  clock?: () => Date;
+}
+
+/** Field names whose values never reach a log line. */
+const SECRET_FIELD = /pass(word)?|secret|token|auth/i;
+
+function redact(fields: LogFields): LogFields {
+  const out: LogFields = {};
+  for (const [key, value] of Object.entries(fields)) out[key] = SECRET_FIELD.test(key) ? "[redacted]" : value;
+  return out;
+}
+
+function textValue(value: unknown): string {
+  if (value instanceof Date) return value.toISOString();
+  const text = typeof value === "string" ? value : JSON.stringify(value);
+  return /[\s"=]/.test(text ?? "") ? JSON.stringify(text) : String(text);
+}
+
+export function createLogger(options: LoggerOptions = {}, bound: LogFields = {}): Logger {
+  const level = options.level ?? "info";
+  const format = options.format ?? "text";
+  const write = options.write ?? ((line: string) => process.stderr.write(line + "\n"));
+  const colour = options.colour ?? false;
+  const clock = options.clock ?? (() => new Date());
+
+  const emit = (at: LogLevel, message: string, fields?: LogFields) => {
+    if (RANK[at] < RANK[level]) return;
+    const all = redact({ ...bound, ...fields });
+    const time = clock().toISOString();
+    if (format === "json") {
+      write(JSON.stringify({ time, level: at, msg: message, ...all }));
+      return;
+    }
+    const extra = Object.entries(all)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}=${textValue(v)}`)
+      .join(" ");
+    const tag = at.toUpperCase().padEnd(5);
+    const head = colour ? `${COLOUR[at]}${tag}\x1b[0m` : tag;
+    write(`${time} ${head} ${message}${extra ? " " + extra : ""}`);
+  };
+
+  return {
+    level,
+    debug: (m, f) => emit("debug", m, f),
+    info: (m, f) => emit("info", m, f),
+    warn: (m, f) => emit("warn", m, f),
+    error: (m, f) => emit("error", m, f),
+    child: (fields) => createLogger(options, { ...bound, ...fields }),
+  };
+}
+
+/** A logger that keeps its lines in memory, for tests. */
+export function memoryLogger(level: LogLevel = "debug"): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  const logger = createLogger({ level, format: "json", write: (l) => lines.push(l) });
+  return Object.assign(logger, { lines });
+}

@@ -1,0 +1,37 @@
+// Addresses are parsed with nodemailer's parser; what reaches the envelope is a bare addr-spec.
+import addressparser from "nodemailer/lib/addressparser";
+import { DataError } from "../errors.ts";
+
+/** The bare address of each entry in a header value or a list of them ("Name <a@b>, c@d"). */
+export function parseAddressList(values: string | string[], origin: string): string[] {
+  const out: string[] = [];
+  for (const value of Array.isArray(values) ? values : [values]) {
+    if (/[\r\n\0]/.test(value)) throw new DataError(`${origin}: address contains a line break or NUL: ${JSON.stringify(value)}`);
+    if (value.trim() === "") continue;
+    for (const entry of addressparser(value, { flatten: true })) {
+      const address = entry.address.trim();
+      if (address === "" && entry.name.trim() === "") continue;
+      out.push(checkAddress(address || entry.name, origin));
+    }
+  }
+  return out;
+}
+
+/** An addr-spec we can give to MAIL FROM / RCPT TO: local@domain, no spaces or brackets. */
+export function checkAddress(address: string, origin: string): string {
+  const at = address.lastIndexOf("@");
+  const ok = at > 0 && at < address.length - 1 && !/[\s<>()\[\],;\\\0]/.test(address.slice(at + 1)) && !/[\s<>\0]/.test(address);
+  if (!ok) throw new DataError(`${origin}: not a valid email address: ${JSON.stringify(address)}`);
+  return address;
+}
+
+/** Case-insensitive de-duplication, keeping the first spelling. */
+export function uniqueAddresses(addresses: string[]): string[] {
+  const seen = new Set<string>();
+  return addresses.filter((a) => {
+    const key = a.toLowerCase();
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

@@ -1,0 +1,87 @@
+// Putting prepared messages on the queue: the don't-send list applied, one transaction per batch.
+import type { Database } from "../db/connect.ts";
+import { dontSendListIsEmpty, suppressedAmong } from "../db/queries/dont-send.ts";
+import { insertLogs, type NewLogRow } from "../db/queries/logs.ts";
+import { insertMessages, joinRecipients } from "../db/queries/messages.ts";
+import type { PreparedMessage } from "./prepare.ts";
+
+export interface EnqueueOutcome {
+  /** The mailer_message id, or null when every recipient was on the don't-send list. */
+  id: number | null;
+  messageId: string;
+  /** Recipients that will receive it. */
+  recipients: string[];
+  /** Recipients dropped because they are on the don't-send list. */
+  suppressed: string[];
+}
+
+export interface EnqueueOptions {
+  /** Messages per INSERT transaction (delivery.enqueue_batch_size). */
+  batchSize?: number;
+  /** Keep the text in the don't-send log row (delivery.log_message_data). */
+  logMessageData?: boolean;
+}
+
+export async function enqueueMessages(
+  db: Database,
+  messages: PreparedMessage[],
+  options: EnqueueOptions = {},
+): Promise<EnqueueOutcome[]> {
+  const batchSize = Math.max(1, options.batchSize ?? 500);
+  const outcomes: EnqueueOutcome[] = [];
+  const checkList = !(await dontSendListIsEmpty(db.kysely));
+  for (let start = 0; start < messages.length; start += batchSize) {
+    const batch = messages.slice(start, start + batchSize);
+    const results = await db.kysely.transaction().execute(async (trx) => {
+      const suppressed = checkList ? await suppressedAmong(trx, batch.flatMap((m) => m.envelopeTo)) : new Set<string>();
+      const split = batch.map((m) => ({
+        message: m,
+        keep: m.envelopeTo.filter((a) => !suppressed.has(a.toLowerCase())),
+        drop: m.envelopeTo.filter((a) => suppressed.has(a.toLowerCase())),
+      }));
+      const kept = split.filter((s) => s.keep.length > 0);
+      const ids = await insertMessages(
+        trx,
+        kept.map(({ message, keep }) => ({
+          message_data: message.data,
+          message_id: message.messageId,
+          subject: message.subject,
+          envelope_from: message.envelopeFrom,
+          envelope_to: joinRecipients(keep),
+          priority: message.priority,
+        })),
+      );
+      const now = new Date();
+      const logs: NewLogRow[] = split
+        .filter((s) => s.keep.length === 0)
+        .map(({ message, drop }) => ({
+          queue_id: null,
+          message_data: options.logMessageData === false ? null : message.data,
+          message_id: message.messageId,
+          subject: message.subject,
+          envelope_from: message.envelopeFrom,
+          envelope_to: joinRecipients(drop),
+          when_added: db.dialect.toDb(now),
+          priority: message.priority,
+          retry_count: 0,
+          result: "dont_send",
+          log_message: "every recipient is on the don't-send list; not queued",
+        }));
+      await insertLogs(trx, logs);
+      let next = 0;
+      return split.map(({ message, keep, drop }) => ({
+        id: keep.length > 0 ? ids[next++]! : null,
+        messageId: message.messageId,
+        recipients: keep,
+        suppressed: drop,
+      }));
+    });
+    outcomes.push(...results);
+  }
+  return outcomes;
+}
+
+export async function enqueueMessage(db: Database, message: PreparedMessage, options: EnqueueOptions = {}) {
+  const [outcome] = await enqueueMessages(db, [message], options);
+  return outcome!;
+}

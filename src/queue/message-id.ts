@@ -1,0 +1,10 @@
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+
+let host: string | null = null;
+
+/** `<uuid@host>`: unique without coordination, so every enqueue path can assign one. */
+export function newMessageId(domain?: string): string {
+  host ??= hostname() || "localhost";
+  return `<${randomUUID()}@${domain ?? host}>`;
+}

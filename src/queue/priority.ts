@@ -1,0 +1,18 @@
+// django-mailer's priorities: 1 high, 2 medium (the default), 3 low.
+import { DataError } from "../errors.ts";
+
+export const PRIORITY = { high: 1, medium: 2, low: 3 } as const;
+export type PriorityName = keyof typeof PRIORITY;
+export type Priority = (typeof PRIORITY)[PriorityName];
+
+export const priorityName = (p: number): PriorityName | "unknown" =>
+  p === 1 ? "high" : p === 2 ? "medium" : p === 3 ? "low" : "unknown";
+
+/** Accepts high|medium|low (any case) or 1|2|3. */
+export function parsePriority(value: string | number, origin = "priority"): Priority {
+  if (typeof value === "number" && (value === 1 || value === 2 || value === 3)) return value;
+  const text = String(value).trim().toLowerCase();
+  if (text in PRIORITY) return PRIORITY[text as PriorityName];
+  if (text === "1" || text === "2" || text === "3") return Number(text) as Priority;
+  throw new DataError(`${origin}: expected high, medium or low, got ${JSON.stringify(String(value))}`);
+}

@@ -1,0 +1,143 @@
+// A real SMTP peer over TCP for tests (smtp-server): it records what it receives and can be told to
+// reply 4xx/5xx, drop the connection mid-transaction, or stall, per message or per recipient.
+import { SMTPServer, type SMTPServerSession } from "smtp-server";
+
+export interface Received {
+  from: string;
+  to: string[];
+  raw: Buffer;
+  /** The Message-ID header value, if any. */
+  messageId: string | null;
+  /** The Subject header value (not decoded). */
+  subject: string | null;
+  sessionId: string;
+}
+
+/** What the sink does with a message or recipient: accept (undefined), reply with a code, drop or stall. */
+export type Reaction = undefined | { code: number; message?: string } | "drop" | "stall";
+
+export interface SinkOptions {
+  /** Require AUTH PLAIN/LOGIN with these credentials. */
+  auth?: { user: string; pass: string };
+  /** Reply to the connection greeting with this code instead of 220. */
+  greeting?: { code: number; message?: string };
+}
+
+export interface Sink {
+  host: string;
+  port: number;
+  received: Received[];
+  /** Decides each message at the end of DATA. */
+  onMessage: (message: Received) => Reaction;
+  /** Decides each RCPT TO. */
+  onRecipient: (address: string) => Reaction;
+  connections: number;
+  waitFor(count: number, timeoutMs?: number): Promise<Received[]>;
+  close(): Promise<void>;
+}
+
+function header(raw: Buffer, name: string): string | null {
+  const head = raw.toString("latin1").split(/\r?\n\r?\n/)[0] ?? "";
+  const unfolded = head.replace(/\r?\n[ \t]+/g, " ");
+  const match = new RegExp(`^${name}:[ \\t]*(.*)$`, "im").exec(unfolded);
+  return match ? match[1]!.trim() : null;
+}
+
+export async function startSink(options: SinkOptions = {}): Promise<Sink> {
+  const waiters: Array<() => void> = [];
+  const sink: Sink = {
+    host: "127.0.0.1",
+    port: 0,
+    received: [],
+    onMessage: () => undefined,
+    onRecipient: () => undefined,
+    connections: 0,
+    waitFor(count, timeoutMs = 20_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (sink.received.length >= count) {
+            resolve(sink.received);
+            return true;
+          }
+          return false;
+        };
+        if (check()) return;
+        const timer = setTimeout(
+          () => reject(new Error(`sink: waited for ${count} messages, got ${sink.received.length}`)),
+          timeoutMs,
+        );
+        waiters.push(() => {
+          if (check()) clearTimeout(timer);
+        });
+      });
+    },
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+
+  const connectionOf = (session: SMTPServerSession) =>
+    [...((server as unknown as { connections: Set<any> }).connections ?? [])].find((c) => c.session?.id === session.id);
+
+  const react = (reaction: Reaction, session: SMTPServerSession, callback: (err?: Error | null) => void) => {
+    if (reaction === undefined) return callback();
+    if (reaction === "stall") return; // never answer: the client's timeout must fire
+    if (reaction === "drop") {
+      connectionOf(session)?._socket?.destroy();
+      return;
+    }
+    const error = new Error(reaction.message ?? `test reply ${reaction.code}`) as Error & { responseCode: number };
+    error.responseCode = reaction.code;
+    callback(error);
+  };
+
+  const server = new SMTPServer({
+    secure: false,
+    disabledCommands: options.auth ? ["STARTTLS"] : ["STARTTLS", "AUTH"],
+    authOptional: !options.auth,
+    allowInsecureAuth: true,
+    logger: false,
+    size: 200 * 1024 * 1024,
+    onConnect(session, callback) {
+      sink.connections++;
+      if (options.greeting) {
+        const error = new Error(options.greeting.message ?? "try later") as Error & { responseCode: number };
+        error.responseCode = options.greeting.code;
+        return callback(error);
+      }
+      callback();
+    },
+    onAuth(auth, _session, callback) {
+      if (options.auth && auth.username === options.auth.user && auth.password === options.auth.pass) {
+        return callback(null, { user: auth.username });
+      }
+      callback(new Error("Invalid username or password"));
+    },
+    onRcptTo(address, session, callback) {
+      react(sink.onRecipient(address.address), session, callback);
+    },
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+      stream.on("end", () => {
+        const raw = Buffer.concat(chunks);
+        const message: Received = {
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : "",
+          to: session.envelope.rcptTo.map((r) => r.address),
+          raw,
+          messageId: header(raw, "Message-ID"),
+          subject: header(raw, "Subject"),
+          sessionId: session.id,
+        };
+        const reaction = sink.onMessage(message);
+        if (reaction === undefined) {
+          sink.received.push(message);
+          for (const wake of waiters.splice(0)) wake();
+        }
+        react(reaction, session, callback);
+      });
+    },
+  });
+  server.on("error", () => {});
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  sink.port = (server.server.address() as { port: number }).port;
+  return sink;
+}
