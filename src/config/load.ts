@@ -143,7 +143,8 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
       origin = where(path);
       fromFile.add(path);
     } else {
-      values.set(path, spec.default);
+      const value = spec.default;
+      values.set(path, spec.path && typeof value === "string" && value !== "" ? resolve(cwd, value) : value);
       continue;
     }
     // An empty environment value means "absent" for keys whose default is absent (no limit).
@@ -180,7 +181,7 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
   if (get<string>("backend.type") === "module" && !get<string | null>("backend.module")) {
     problems.push(`${where("backend.type")}: backend.module: required when backend.type = "module"`);
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (problems.length > 0) throw new ConfigError(byLine(problems));
 
   const section = (name: string) =>
     Object.fromEntries(KEYS.filter((k) => k.section === name).map((k) => [k.key, values.get(keyPath(k))]));
@@ -202,6 +203,12 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
     log: section("log"),
   } as unknown as Config;
   return { config, warnings };
+}
+
+/** Problems in file order (those without a line, e.g. from the environment, last). */
+function byLine(problems: string[]): string[] {
+  const line = (p: string) => Number(/^[^ ]*?:(\d+)(?::\d+)?: /.exec(p)?.[1] ?? Infinity);
+  return problems.map((p, i) => ({ p, i })).sort((a, b) => line(a.p) - line(b.p) || a.i - b.i).map((x) => x.p);
 }
 
 /** sqlite:PATH (relative to the config file) or a postgres URL. */

@@ -127,7 +127,7 @@ export function classifyDatabaseError(error: unknown, where: string): Error | nu
   if (error instanceof TempFailError || error instanceof ConfigError) return error;
   const code = errorCode(error);
   const text = errorText(error);
-  if (code === "42P01" || /no such table: mailer_/.test(text)) {
+  if ((code === "42P01" && /"mailer_/.test(text)) || /no such table: mailer_/.test(text)) {
     return new ConfigError(`database ${where} has no mailer schema: run \`mailer migrate\` first (${text})`);
   }
   if (code === "3D000" || code === "28P01" || code === "28000") {

@@ -1,6 +1,6 @@
 // `mailer migrate` and the schema check every other command makes before touching the queue.
 import { sql } from "kysely";
-import { Migrator, type MigrationResult } from "kysely/migration";
+import { Migrator, type Migration, type MigrationResult } from "kysely/migration";
 import { ConfigError, MailerError, EXIT, errorText } from "../errors.ts";
 import type { Database } from "./connect.ts";
 import { classifyDatabaseError } from "./connect.ts";
@@ -10,8 +10,7 @@ import { migrations } from "./migrations/index.ts";
 export const MIGRATION_TABLE = "mailer_migration";
 export const MIGRATION_LOCK_TABLE = "mailer_migration_lock";
 
-function migrator(db: Database): Migrator {
-  const list = migrations(db.dialect);
+function migrator(db: Database, list: Record<string, Migration> = migrations(db.dialect)): Migrator {
   return new Migrator({
     db: db.kysely,
     provider: { getMigrations: async () => list },
@@ -27,8 +26,8 @@ export interface MigrateOutcome {
 
 /** Applies every pending migration under Kysely's migration lock (an advisory lock on PostgreSQL,
  * BEGIN IMMEDIATE on SQLite), each in a transaction: a failed one leaves the database as it was. */
-export async function migrateToLatest(db: Database): Promise<MigrateOutcome> {
-  const { error, results = [] } = await migrator(db).migrateToLatest();
+export async function migrateToLatest(db: Database, list?: Record<string, Migration>): Promise<MigrateOutcome> {
+  const { error, results = [] } = await migrator(db, list).migrateToLatest();
   if (error) {
     const failed = results.find((r) => r.status === "Error")?.migrationName ?? "?";
     throw (

@@ -1,0 +1,225 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { configExample } from "../../src/config/example.ts";
+import { loadConfig } from "../../src/config/load.ts";
+import { KEYS, keyPath } from "../../src/config/schema.ts";
+import { ConfigError } from "../../src/errors.ts";
+import { tempDir } from "../helpers/db.ts";
+
+const dirs: Array<{ cleanup(): void }> = [];
+function dir(): string {
+  const d = tempDir();
+  dirs.push(d);
+  return d.path;
+}
+afterEach(() => dirs.splice(0).forEach((d) => d.cleanup()));
+
+const NO_SYSTEM = "/nonexistent/mailer.toml";
+
+function problems(run: () => unknown): string[] {
+  try {
+    run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).problems;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("lookup and precedence", () => {
+  test("with no file anywhere the built-in defaults apply, paths relative to the working directory", () => {
+    const cwd = dir();
+    const { config } = loadConfig({ cwd, env: {}, systemPath: NO_SYSTEM });
+    expect(config.source).toBeNull();
+    expect(config.database.url).toBe(`sqlite:${join(cwd, "mailer.db")}`);
+    expect(config.delivery.max_batch).toBeNull();
+    expect(config.delivery.throttle).toBe(0);
+    expect(config.delivery.empty_queue_sleep).toBe(30);
+    expect(config.lock.path).toBe(join(cwd, "send_mail"));
+    expect(config.lock.wait_timeout).toBe(-1);
+    expect(config.lock.use_file_lock).toBe(true);
+    expect(config.backend.type).toBe("smtp");
+  });
+
+  test("flag beats $MAILER_CONFIG beats ./mailer.toml beats the system file", () => {
+    const cwd = dir();
+    const write = (name: string, batch: number) => {
+      const path = join(cwd, name);
+      writeFileSync(path, `[delivery]\nmax_batch = ${batch}\n`);
+      return path;
+    };
+    const flag = write("flag.toml", 1);
+    const fromEnv = write("env.toml", 2);
+    write("mailer.toml", 3);
+    const system = write("system.toml", 4);
+    const env = { MAILER_CONFIG: fromEnv };
+    expect(loadConfig({ cwd, env, path: flag, systemPath: system }).config.delivery.max_batch).toBe(1);
+    expect(loadConfig({ cwd, env, systemPath: system }).config.delivery.max_batch).toBe(2);
+    expect(loadConfig({ cwd, env: {}, systemPath: system }).config.delivery.max_batch).toBe(3);
+    const elsewhere = dir();
+    expect(loadConfig({ cwd: elsewhere, env: {}, systemPath: system }).config.delivery.max_batch).toBe(4);
+  });
+
+  test("an environment variable beats the file, and the file beats the default", () => {
+    const cwd = dir();
+    writeFileSync(join(cwd, "mailer.toml"), `[delivery]\nthrottle = 0.5\nmax_batch = 7\n[lock]\nuse_file_lock = false\n`);
+    const { config } = loadConfig({
+      cwd,
+      env: { MAILER_DELIVERY_THROTTLE: "2.5", MAILER_LOCK_USE_FILE_LOCK: "yes", MAILER_LOCK_WAIT_TIMEOUT: "forever" },
+      systemPath: NO_SYSTEM,
+    });
+    expect(config.delivery.throttle).toBe(2.5);
+    expect(config.delivery.max_batch).toBe(7);
+    expect(config.lock.use_file_lock).toBe(true);
+    expect(config.lock.wait_timeout).toBe("forever");
+    expect(config.delivery.empty_queue_sleep).toBe(30);
+  });
+
+  test("an empty environment value unsets a limit the file set", () => {
+    const cwd = dir();
+    writeFileSync(join(cwd, "mailer.toml"), `[delivery]\nmax_batch = 7\n`);
+    const { config } = loadConfig({ cwd, env: { MAILER_DELIVERY_MAX_BATCH: "" }, systemPath: NO_SYSTEM });
+    expect(config.delivery.max_batch).toBeNull();
+  });
+
+  test("relative paths in a file resolve against the file's directory", () => {
+    const cwd = dir();
+    const etc = dir();
+    const file = join(etc, "conf.toml");
+    writeFileSync(file, `[database]\nurl = "sqlite:./q.db"\n[lock]\npath = "locks/send"\n[backend]\ntype = "file"\ndir = "out"\n`);
+    const { config } = loadConfig({ cwd, env: {}, path: file, systemPath: NO_SYSTEM });
+    expect(config.database.url).toBe(`sqlite:${join(etc, "q.db")}`);
+    expect(config.lock.path).toBe(join(etc, "locks/send"));
+    expect(config.backend.dir).toBe(join(etc, "out"));
+  });
+
+  test("a config file named by --config or MAILER_CONFIG must exist", () => {
+    const cwd = dir();
+    expect(problems(() => loadConfig({ cwd, env: {}, path: "missing.toml" }))[0]).toContain("config file not found (named by --config)");
+    expect(problems(() => loadConfig({ cwd, env: { MAILER_CONFIG: "nope.toml" } }))[0]).toContain("MAILER_CONFIG");
+  });
+
+  test("requireFile refuses to run on defaults alone", () => {
+    const cwd = dir();
+    expect(problems(() => loadConfig({ cwd, env: {}, requireFile: true, systemPath: NO_SYSTEM }))[0]).toContain("no config file");
+  });
+});
+
+describe("validation", () => {
+  const load = (text: string, env: Record<string, string> = {}) => {
+    const cwd = dir();
+    writeFileSync(join(cwd, "mailer.toml"), text);
+    return () => loadConfig({ cwd, env, systemPath: NO_SYSTEM });
+  };
+
+  test("a value of the wrong type names the file, line, key and what was expected", () => {
+    const [problem] = problems(load(`# comment\n[delivery]\nmax_batch = "ten"\n`));
+    expect(problem).toMatch(/mailer\.toml:3: delivery\.max_batch: expected an integer >= 0, got "ten"$/);
+  });
+
+  test("an unknown key is rejected with a did-you-mean", () => {
+    const [problem] = problems(load(`[delivery]\nmax_bach = 5\n`));
+    expect(problem).toMatch(/mailer\.toml:2: unknown key delivery\.max_bach \(did you mean delivery\.max_batch\?\)/);
+  });
+
+  test("an unknown section is rejected with a did-you-mean", () => {
+    const [problem] = problems(load(`[delivry]\nthrottle = 1\n`));
+    expect(problem).toMatch(/mailer\.toml:1: unknown key delivry \(did you mean delivery\?\)/);
+  });
+
+  test("a section key written at top level points at its table", () => {
+    const [problem] = problems(load(`throttle = 1\n`));
+    expect(problem).toContain("did you mean delivery.throttle under [delivery]?");
+  });
+
+  test("malformed TOML reports its line and column", () => {
+    const [problem] = problems(load(`[delivery]\nthrottle = 1\nmax_batch = = 2\n`));
+    expect(problem).toMatch(/mailer\.toml:3:\d+: malformed TOML: /);
+  });
+
+  test("every problem is reported at once", () => {
+    const found = problems(load(`[backend]\nport = 0\ntype = "smtps"\n[delivery]\nthrottle = -1\nbogus = 1\n`));
+    expect(found).toHaveLength(4);
+    expect(found.join("\n")).toContain("backend.port: expected an integer from 1 to 65535, got 0");
+    expect(found.join("\n")).toContain('backend.type: expected one of "smtp"');
+    expect(found.join("\n")).toContain("delivery.throttle: expected a number >= 0, got -1");
+    expect(found.join("\n")).toContain("unknown key delivery.bogus");
+  });
+
+  test("a bad environment value names the variable", () => {
+    const [problem] = problems(load("", { MAILER_BACKEND_POOL: "many" }));
+    expect(problem).toBe('environment MAILER_BACKEND_POOL: backend.pool: expected an integer from 1 to 64, got "many"');
+  });
+
+  test("a missing secret file is an error naming the file", () => {
+    const [problem] = problems(load(`[backend]\npassword_file = "/nonexistent/secret"\n`));
+    expect(problem).toMatch(/mailer\.toml:2: backend\.password_file: secret file not found: \/nonexistent\/secret/);
+  });
+
+  test("password_env naming an unset variable is an error", () => {
+    const [problem] = problems(load(`[backend]\npassword_env = "SMTP_PASSWORD_UNSET"\n`));
+    expect(problem).toContain("environment variable SMTP_PASSWORD_UNSET is not set");
+  });
+
+  test("only one of password, password_env and password_file may be set", () => {
+    const [problem] = problems(load(`[backend]\npassword = "a"\npassword_env = "B"\n`));
+    expect(problem).toContain("set only one of password, password_env");
+  });
+
+  test("a database URL of an unknown kind is rejected", () => {
+    const [problem] = problems(load(`[database]\nurl = "mysql://x"\n`));
+    expect(problem).toContain("database.url: expected sqlite:PATH, sqlite::memory: or postgres://");
+  });
+
+  test("backend.type = module needs backend.module", () => {
+    const [problem] = problems(load(`[backend]\ntype = "module"\n`));
+    expect(problem).toContain('backend.module: required when backend.type = "module"');
+  });
+});
+
+describe("secrets", () => {
+  test("the password comes from the environment variable password_env names", () => {
+    const cwd = dir();
+    writeFileSync(join(cwd, "mailer.toml"), `[backend]\npassword_env = "MY_SMTP_PW"\n`);
+    const { config } = loadConfig({ cwd, env: { MY_SMTP_PW: "s3cret" }, systemPath: NO_SYSTEM });
+    expect(config.backend.password).toBe("s3cret");
+  });
+
+  test("the password comes from password_file, without its final newline", () => {
+    const cwd = dir();
+    writeFileSync(join(cwd, "pw"), "from-file\n");
+    writeFileSync(join(cwd, "mailer.toml"), `[backend]\npassword_file = "pw"\n`);
+    expect(loadConfig({ cwd, env: {}, systemPath: NO_SYSTEM }).config.backend.password).toBe("from-file");
+  });
+
+  test("a world-readable file holding a password draws a warning", () => {
+    const cwd = dir();
+    const file = join(cwd, "mailer.toml");
+    writeFileSync(file, `[backend]\npassword = "inline"\n`);
+    chmodSync(file, 0o644);
+    expect(loadConfig({ cwd, env: {}, systemPath: NO_SYSTEM }).warnings[0]).toContain("world-readable");
+    chmodSync(file, 0o600);
+    expect(loadConfig({ cwd, env: {}, systemPath: NO_SYSTEM }).warnings).toEqual([]);
+  });
+});
+
+describe("mailer.toml.example", () => {
+  test("is the text generated from the key table (run `npm run config-example` after adding a key)", () => {
+    expect(readFileSync(join(import.meta.dir, "../../mailer.toml.example"), "utf8")).toBe(configExample());
+  });
+
+  test("documents every key, and loading it gives exactly the defaults", () => {
+    const text = configExample();
+    for (const spec of KEYS) expect(text).toContain(`${spec.key} = `);
+    const cwd = dir();
+    writeFileSync(join(cwd, "mailer.toml"), text);
+    const fromExample = loadConfig({ cwd, env: {}, systemPath: NO_SYSTEM }).config;
+    const defaults = loadConfig({ cwd: dir(), env: {}, systemPath: NO_SYSTEM }).config;
+    for (const spec of KEYS.filter((k) => !k.path && k.section !== "database")) {
+      const read = (c: typeof fromExample) =>
+        spec.section ? (c as any)[spec.section][spec.key] : (c as any)[spec.key];
+      expect({ key: keyPath(spec), value: read(fromExample) }).toEqual({ key: keyPath(spec), value: read(defaults) });
+    }
+  });
+});

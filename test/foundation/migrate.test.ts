@@ -1,0 +1,121 @@
+import { afterEach, describe, expect, test as test_ } from "bun:test";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { sql } from "kysely";
+import { openDatabase, type Database } from "../../src/db/connect.ts";
+import { migrateToLatest, schemaState, MIGRATION_TABLE } from "../../src/db/migrate.ts";
+import { migrations } from "../../src/db/migrations/index.ts";
+import { runMailer } from "../helpers/cli.ts";
+import { testDatabase, tempDir } from "../helpers/db.ts";
+import { forEachDialect } from "../helpers/dialects.ts";
+import { dumpSchema } from "../helpers/schema-dump.ts";
+
+const SNAPSHOTS = join(import.meta.dir, "snapshots");
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function fresh(dialect: "sqlite" | "postgres"): Promise<{ url: string; db: Database }> {
+  const target = await testDatabase(dialect);
+  cleanups.push(target.cleanup);
+  const db = await openDatabase(target.url);
+  cleanups.push(() => db.close());
+  return { url: target.url, db };
+}
+
+forEachDialect((dialect, it) => {
+  it("migrates an empty database to the latest schema", async () => {
+    const { db } = await fresh(dialect);
+    const { applied } = await migrateToLatest(db);
+    expect(applied).toEqual(Object.keys(migrations(db.dialect)));
+    const state = await schemaState(db);
+    expect(state.pending).toEqual([]);
+  });
+
+  it("is idempotent: a second migrate applies nothing and changes nothing", async () => {
+    const { db } = await fresh(dialect);
+    await migrateToLatest(db);
+    const before = await dumpSchema(db);
+    const { applied } = await migrateToLatest(db);
+    expect(applied).toEqual([]);
+    expect(await dumpSchema(db)).toBe(before);
+  });
+
+  it("gives the schema recorded in the committed snapshot", async () => {
+    const { db } = await fresh(dialect);
+    await migrateToLatest(db);
+    const dump = await dumpSchema(db);
+    const file = join(SNAPSHOTS, `schema.${dialect}.txt`);
+    if (process.env.UPDATE_SNAPSHOTS || !existsSync(file)) {
+      if (process.env.CI) throw new Error(`${file} is missing: run the tests with UPDATE_SNAPSHOTS=1 and commit it`);
+      mkdirSync(SNAPSHOTS, { recursive: true });
+      writeFileSync(file, dump);
+    }
+    expect(dump).toBe(readFileSync(file, "utf8"));
+  });
+
+  it("a failed migration leaves the database as it was", async () => {
+    const { db } = await fresh(dialect);
+    await migrateToLatest(db);
+    const before = await dumpSchema(db);
+    const broken = {
+      ...migrations(db.dialect),
+      "9999-broken": {
+        async up(k: any) {
+          await k.schema.createTable("mailer_half_done").addColumn("x", "integer").execute();
+          await sql`select * from table_that_does_not_exist`.execute(k);
+        },
+      },
+    };
+    await expect(migrateToLatest(db, broken)).rejects.toThrow(/migration 9999-broken failed; the database is unchanged/);
+    expect(await dumpSchema(db)).toBe(before);
+    const rows = await sql<{ name: string }>`select name from ${sql.table(MIGRATION_TABLE)}`.execute(db.kysely);
+    expect(rows.rows.map((r) => r.name)).toEqual(Object.keys(migrations(db.dialect)));
+  });
+
+  it("`mailer migrate` run by 10 processes at once applies each migration exactly once", async () => {
+    const { url, db } = await fresh(dialect);
+    const runs = await Promise.all(
+      Array.from({ length: 10 }, () => runMailer(["migrate"], { env: { MAILER_DATABASE_URL: url } })),
+    );
+    for (const run of runs) expect({ code: run.code, stderr: run.stderr }).toMatchObject({ code: 0 });
+    const applied = runs.filter((r) => r.stdout.includes("applied 1 migration")).length;
+    expect(applied).toBe(1);
+    const rows = await sql<{ name: string }>`select name from ${sql.table(MIGRATION_TABLE)}`.execute(db.kysely);
+    expect(rows.rows.map((r) => r.name)).toEqual(Object.keys(migrations(db.dialect)));
+  }, 60_000);
+});
+
+describe("before `mailer migrate`", () => {
+  forEachDialect((dialect, it) => {
+    if (dialect === "sqlite") {
+      it("the embedded SQLite default migrates itself on first use", async () => {
+        const cwd = tempDir();
+        cleanups.push(cwd.cleanup);
+        const run = await runMailer(["status", "--json"], { cwd: cwd.path });
+        expect(run.code).toBe(0);
+        expect(JSON.parse(run.stdout)).toMatchObject({ queued: 0, deferred: 0 });
+        expect(existsSync(join(cwd.path, "mailer.db"))).toBe(true);
+      });
+    } else {
+      it("a PostgreSQL database that was never migrated is refused with exit 78 and the fix", async () => {
+        const { url } = await fresh(dialect);
+        const run = await runMailer(["status"], { env: { MAILER_DATABASE_URL: url } });
+        expect(run.code).toBe(78);
+        expect(run.stderr).toContain("is not migrated");
+        expect(run.stderr).toContain("run `mailer migrate`");
+      });
+    }
+  });
+});
+
+describe("an unreachable database", () => {
+  test_("PostgreSQL that does not answer is a temporary failure, exit 75", async () => {
+    const run = await runMailer(["status"], { env: { MAILER_DATABASE_URL: "postgres://nobody@127.0.0.1:1/none" } });
+    expect(run.code).toBe(75);
+    expect(run.stderr).toContain("unavailable");
+  });
+});
+
+
