@@ -35,6 +35,13 @@ export function initial(d: DialectInfo): Migration {
         .columns(["status", "priority", "when_added", "id"])
         .execute();
       await db.schema.createIndex("mailer_message_message_id_idx").on("mailer_message").column("message_id").execute();
+      // Workers look for claims left by dead processes on every pass; only claimed rows are indexed.
+      await db.schema
+        .createIndex("mailer_message_claimed_by_idx")
+        .on("mailer_message")
+        .column("claimed_by")
+        .where(sql.ref("claimed_by"), "is not", null)
+        .execute();
 
       await db.schema
         .createTable("mailer_messagelog")

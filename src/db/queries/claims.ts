@@ -1,0 +1,141 @@
+// The delivery engine's statements on mailer_message: claim a batch under a lease, release claims,
+// and record a batch's outcomes. Claims are committed before any SMTP conversation (SPEC §5): no
+// transaction is ever held open across the network.
+import type { ExpressionBuilder, Selectable, Transaction } from "kysely";
+import type { Database } from "../connect.ts";
+import type { DbTime, MessageStatus, MessageTable, Schema } from "../schema.ts";
+import { fromDbTime } from "../dialect.ts";
+import { insertLogs, type NewLogRow } from "./logs.ts";
+
+export type ClaimedRow = Selectable<MessageTable>;
+
+/** What a pass may take now: queued, due, and not under someone else's live lease. */
+function sendableNow(now: DbTime) {
+  return (eb: ExpressionBuilder<Schema, "mailer_message">) =>
+    eb.and([
+      eb("status", "=", "queued"),
+      eb.or([eb("next_attempt_at", "is", null), eb("next_attempt_at", "<=", now)]),
+      eb.or([eb("claimed_by", "is", null), eb("lease_until", "is", null), eb("lease_until", "<", now)]),
+    ]);
+}
+
+/** Claims up to `limit` messages in queue order (priority, age, id) for `worker`, in one statement.
+ * On PostgreSQL the inner SELECT takes row locks with SKIP LOCKED, so concurrent workers on any host
+ * claim disjoint rows without waiting; SQLite runs the statement under its single write lock. */
+export async function claimBatch(db: Database, worker: string, limit: number, now: Date, leaseUntil: Date): Promise<ClaimedRow[]> {
+  if (limit <= 0) return [];
+  const nowDb = db.dialect.toDb(now);
+  let pick = db.kysely
+    .selectFrom("mailer_message")
+    .select("id")
+    .where(sendableNow(nowDb))
+    .orderBy("priority")
+    .orderBy("when_added")
+    .orderBy("id")
+    .limit(limit);
+  if (db.dialect.capabilities.skipLocked) pick = pick.forUpdate().skipLocked();
+  const rows = await db.kysely
+    .updateTable("mailer_message")
+    .set({ claimed_by: worker, lease_until: db.dialect.toDb(leaseUntil) })
+    .where("id", "in", pick)
+    .returningAll()
+    .execute();
+  // RETURNING gives no order: restore the queue order the pass dispatches in.
+  return rows.sort(
+    (a, b) =>
+      a.priority - b.priority ||
+      fromDbTime(a.when_added).getTime() - fromDbTime(b.when_added).getTime() ||
+      Number(a.id) - Number(b.id),
+  );
+}
+
+/** Is there anything a pass could claim right now? (runmailer decides whether to sleep.) */
+export async function hasSendable(db: Database, now: Date): Promise<boolean> {
+  const row = await db.kysely
+    .selectFrom("mailer_message")
+    .select("id")
+    .where(sendableNow(db.dialect.toDb(now)))
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/** Every worker identity holding a claim (backed by a partial index on claimed_by). */
+export async function claimOwners(db: Database): Promise<string[]> {
+  const rows = await db.kysely
+    .selectFrom("mailer_message")
+    .select("claimed_by")
+    .distinct()
+    .where("claimed_by", "is not", null)
+    .execute();
+  return rows.map((r) => r.claimed_by!).filter(Boolean);
+}
+
+/** Drops every claim held by these workers (they are known to be dead). Returns the rows released. */
+export async function releaseOwners(db: Database, owners: string[]): Promise<number> {
+  if (owners.length === 0) return 0;
+  const result = await db.kysely
+    .updateTable("mailer_message")
+    .set({ claimed_by: null, lease_until: null })
+    .where("claimed_by", "in", owners)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+export interface RowChange {
+  id: number;
+  status: MessageStatus;
+  last_error: string;
+  /** Set when the recipients still owed the message changed (partial rejection, don't-send). */
+  envelope_to?: string;
+  /** Set when the engine added a Message-ID at send time, so retries keep it. */
+  message_data?: Uint8Array;
+  message_id?: string;
+}
+
+export interface BatchRecord {
+  logs: NewLogRow[];
+  /** Delivered (or dropped as don't-send): the row goes. */
+  remove: number[];
+  /** Deferred or failed: the row stays, unclaimed, with its new state. */
+  change: RowChange[];
+  /** Claimed but not attempted: given back to the queue as it was. */
+  release: number[];
+}
+
+const CHUNK = 500;
+function chunks<T>(items: T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
+  return out;
+}
+
+/** One transaction for a whole batch. Every row statement is guarded by `claimed_by = worker`: if our
+ * lease expired and another worker took the message, its state is theirs to record. The log rows are
+ * written regardless, because what they record (an attempt we made) did happen. */
+export async function recordBatch(db: Database, worker: string, record: BatchRecord): Promise<void> {
+  if (record.logs.length + record.remove.length + record.change.length + record.release.length === 0) return;
+  await db.kysely.transaction().execute(async (trx: Transaction<Schema>) => {
+    for (const part of chunks(record.logs)) await insertLogs(trx, part);
+    for (const part of chunks(record.remove)) {
+      await trx.deleteFrom("mailer_message").where("id", "in", part).where("claimed_by", "=", worker).execute();
+    }
+    for (const change of record.change) {
+      const { id, ...values } = change;
+      await trx
+        .updateTable("mailer_message")
+        .set({ ...values, claimed_by: null, lease_until: null })
+        .where("id", "=", id)
+        .where("claimed_by", "=", worker)
+        .execute();
+    }
+    for (const part of chunks(record.release)) {
+      await trx
+        .updateTable("mailer_message")
+        .set({ claimed_by: null, lease_until: null })
+        .where("id", "in", part)
+        .where("claimed_by", "=", worker)
+        .execute();
+    }
+  });
+}

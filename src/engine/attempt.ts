@@ -1,0 +1,146 @@
+// One message, one attempt: build what goes on the wire, send it, and when that fails ask the error
+// handler. Never throws for a delivery problem; a handler that breaks its contract is reported in
+// `handlerFailure` so the pass can stop after recording what already happened.
+import type { ClaimedRow } from "../db/queries/claims.ts";
+import { splitRecipients } from "../db/queries/messages.ts";
+import { errorText } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { firstValue, joinMessage, makeField, splitMessage } from "../queue/headers.ts";
+import { newMessageId } from "../queue/message-id.ts";
+import {
+  checkDecision,
+  HandlerFailure,
+  isDeliveryError,
+  type ErrorHandler,
+  type HandlerAction,
+} from "./error-handler.ts";
+import type { TransportHolder } from "./transport-holder.ts";
+
+export type AttemptState = "done" | "deferred" | "failed" | "released";
+
+export interface Attempt {
+  row: ClaimedRow;
+  /** The text as sent (the stored text, plus a Message-ID when it had none). */
+  raw: Uint8Array;
+  messageId: string;
+  /** Recipients that have the message now: a success log row names them. */
+  delivered: string[];
+  /** Why `delivered` counts as delivered when the backend said otherwise (the handler said "sent"). */
+  deliveredNote: string;
+  /** Recipients dropped at send time because they are on the don't-send list. */
+  suppressed: string[];
+  /** Recipients still owed the message (kept on the row when it stays). */
+  remaining: string[];
+  state: AttemptState;
+  /** The failure text for the log and last_error. */
+  error: string;
+  handlerFailure?: HandlerFailure;
+}
+
+export interface AttemptEnv {
+  transport: TransportHolder;
+  handler: ErrorHandler;
+  logger: Logger;
+}
+
+/** Rows written by plain SQL may lack a Message-ID: add one now, and the pass stores it with the row
+ * so a retry sends the same one (django-mailer generated a new one on every attempt). */
+export function withMessageId(row: ClaimedRow): { raw: Uint8Array; messageId: string } {
+  if (row.message_id) return { raw: row.message_data, messageId: row.message_id };
+  const split = splitMessage(row.message_data);
+  const existing = firstValue(split.fields, "Message-ID");
+  if (existing) return { raw: row.message_data, messageId: existing };
+  const messageId = newMessageId();
+  return { raw: joinMessage({ ...split, fields: [...split.fields, makeField("Message-ID", messageId)] }), messageId };
+}
+
+export function suppressedOnly(row: ClaimedRow, suppressed: Set<string>): Attempt | null {
+  const recipients = splitRecipients(row.envelope_to);
+  if (recipients.length === 0 || recipients.some((r) => !suppressed.has(r.toLowerCase()))) return null;
+  return {
+    row, raw: row.message_data, messageId: row.message_id, delivered: [], deliveredNote: "",
+    suppressed: recipients, remaining: [], state: "done", error: "",
+  };
+}
+
+export async function attemptDelivery(env: AttemptEnv, row: ClaimedRow, suppressed: Set<string>): Promise<Attempt> {
+  const recipients = splitRecipients(row.envelope_to);
+  const to = recipients.filter((r) => !suppressed.has(r.toLowerCase()));
+  const attempt: Attempt = {
+    row, raw: row.message_data, messageId: row.message_id, delivered: [], deliveredNote: "",
+    suppressed: recipients.filter((r) => suppressed.has(r.toLowerCase())), remaining: to, state: "done", error: "",
+  };
+  let failure: unknown;
+  try {
+    if (to.length === 0) throw new Error("message has no recipients (envelope_to is empty)");
+    Object.assign(attempt, withMessageId(row));
+    env.logger.debug("sending", { id: row.id, message_id: attempt.messageId, to });
+    const result = await env.transport.send({
+      envelope: { from: row.envelope_from, to },
+      raw: attempt.raw,
+      id: row.id,
+      messageId: attempt.messageId,
+    });
+    const rejected = new Set(result.rejected.map((r) => r.toLowerCase()));
+    attempt.delivered = to.filter((r) => !rejected.has(r.toLowerCase()));
+    attempt.remaining = to.filter((r) => rejected.has(r.toLowerCase()));
+    if (attempt.remaining.length === 0) return attempt;
+    // Partial rejection: the accepted recipients have it and must never get it again; only the
+    // refused ones stay owed, and the handler decides about them.
+    const reasons = result.rejectedReasons?.length ? `: ${result.rejectedReasons.join("; ")}` : "";
+    failure = Object.assign(new Error(`recipients refused: ${attempt.remaining.join(", ")}${reasons}`), {
+      code: "EENVELOPE",
+      rejected: attempt.remaining,
+    });
+  } catch (error) {
+    failure = error;
+  }
+  return decide(env, attempt, failure);
+}
+
+async function decide(env: AttemptEnv, attempt: Attempt, failure: unknown): Promise<Attempt> {
+  const { row } = attempt;
+  const text = describeError(failure);
+  attempt.error = isDeliveryError(failure) ? text : `unexpected error: ${text}`;
+  let action: HandlerAction;
+  try {
+    const decision = checkDecision(
+      await env.handler(
+        { transport: env.transport.name, logger: env.logger, reconnect: () => env.transport.reconnect() },
+        {
+          id: row.id, messageId: attempt.messageId, subject: row.subject,
+          envelope: { from: row.envelope_from, to: [...attempt.remaining] },
+          raw: attempt.raw, priority: row.priority, retryCount: row.retry_count,
+        },
+        failure,
+      ),
+    );
+    if (decision.newConnection) env.transport.reconnect();
+    action = decision.action;
+  } catch (error) {
+    attempt.state = "released";
+    attempt.handlerFailure =
+      error instanceof HandlerFailure ? error : new HandlerFailure(`error handler threw: ${errorText(error)}`, error);
+    return attempt;
+  }
+  if (action === "sent") {
+    attempt.deliveredNote = `error handler reported sent after: ${attempt.error}`;
+    attempt.delivered = [...attempt.delivered, ...attempt.remaining];
+    attempt.remaining = [];
+    attempt.state = "done";
+    return attempt;
+  }
+  attempt.state = action;
+  const fields = { id: row.id, message_id: attempt.messageId, error: attempt.error };
+  if (attempt.error.startsWith("unexpected")) env.logger.error(`message ${action} after an unexpected error`, fields);
+  else env.logger.info(`message ${action} due to failure`, fields);
+  return attempt;
+}
+
+/** The error's text with its code and SMTP reply code, which operators search logs for. */
+export function describeError(error: unknown): string {
+  const e = error as { code?: unknown; responseCode?: unknown; originalCode?: unknown } | null;
+  const text = errorText(error);
+  const codes = [e?.code, e?.originalCode].filter((c) => typeof c === "string" && !text.includes(c as string));
+  return codes.length ? `${text} (${codes.join("/")})` : text;
+}

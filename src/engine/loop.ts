@@ -1,0 +1,52 @@
+// runmailer's loop: passes back to back while there is mail to send, a sleep of empty_queue_sleep when
+// there is not — and also when the lock is held elsewhere or a limit stopped the pass, so the loop
+// never spins (django-mailer's send_loop did, issue #146). runmailer-pg reuses passAndDecide.
+import { classifyDatabaseError } from "../db/connect.ts";
+import { hasSendable } from "../db/queries/claims.ts";
+import { TempFailError } from "../errors.ts";
+import { sleep } from "../runtime.ts";
+import { runPass, type EngineEnv, type PassResult } from "./pass.ts";
+
+export interface LoopOptions {
+  signal: AbortSignal;
+  /** Called before each pass, so a reloaded config takes effect at the next pass. */
+  env: () => EngineEnv;
+  onPass?: (result: PassResult) => void;
+}
+
+export async function runLoop(options: LoopOptions): Promise<void> {
+  const { signal } = options;
+  while (!signal.aborted) {
+    const env = options.env();
+    const idle = await passAndDecide(env, signal, options.onPass);
+    if (signal.aborted) break;
+    if (idle) {
+      env.logger.debug(`sleeping for ${env.config.delivery.empty_queue_sleep} s before checking the queue again`);
+      await sleep(env.config.delivery.empty_queue_sleep * 1000, signal);
+    }
+  }
+}
+
+/** Runs one pass; true when the caller should wait before the next one. A database that is down
+ * right now is logged and waited out rather than ending the worker. */
+export async function passAndDecide(
+  env: EngineEnv,
+  signal: AbortSignal,
+  onPass?: (result: PassResult) => void,
+): Promise<boolean> {
+  if (env.config.delivery.pause_send) {
+    env.logger.debug("sending is paused (delivery.pause_send)");
+    return true;
+  }
+  try {
+    const result = await runPass(env, { signal });
+    onPass?.(result);
+    if (result.lockHeld || result.stoppedBy === "max_batch" || result.stoppedBy === "max_deferred") return true;
+    return !(await hasSendable(env.db, (env.clock ?? (() => new Date()))()));
+  } catch (error) {
+    const mapped = classifyDatabaseError(error, env.db.displayUrl);
+    if (!(mapped instanceof TempFailError)) throw error;
+    env.logger.warn(`pass failed; retrying after the sleep: ${mapped.message}`);
+    return true;
+  }
+}

@@ -1,0 +1,92 @@
+// Owns the pass's transport: created on the first send (so an empty pass never loads nodemailer),
+// replaced when the error handler asks for a new connection, closed at the end of the pass. A
+// replaced transport is closed only once its in-flight sends have finished.
+import type { Transport } from "../transports/types.ts";
+import type { OutgoingMessage, SendResult } from "../transports/types.ts";
+
+export type TransportFactory = () => Promise<Transport>;
+
+interface Slot {
+  transport: Transport;
+  inFlight: number;
+  retired: boolean;
+}
+
+export class TransportHolder {
+  #factory: TransportFactory;
+  #current: Promise<Slot> | null = null;
+  #slots = new Set<Slot>();
+  #closing: Promise<void>[] = [];
+  #name = "";
+
+  constructor(factory: TransportFactory) {
+    this.#factory = factory;
+  }
+
+  /** The backend's name, once created ("" before). */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** Creates the transport if needed. Throws what the factory throws (a bad module, say): a pass
+   * cannot go on without a transport, so that is fatal rather than a per-message failure. */
+  async ready(): Promise<void> {
+    await this.#slot();
+  }
+
+  async send(message: OutgoingMessage): Promise<SendResult> {
+    const slot = await this.#slot();
+    slot.inFlight++;
+    try {
+      return await slot.transport.send(message);
+    } finally {
+      slot.inFlight--;
+      if (slot.retired && slot.inFlight === 0) this.#closeSlot(slot);
+    }
+  }
+
+  reconnect(): void {
+    const current = this.#current;
+    this.#current = null;
+    current
+      ?.then((slot) => {
+        slot.retired = true;
+        if (slot.inFlight === 0) this.#closeSlot(slot);
+      })
+      .catch(() => {}); // it never got built: nothing to close
+  }
+
+  async close(): Promise<void> {
+    const current = this.#current;
+    this.#current = null;
+    if (current) {
+      try {
+        (await current).retired = true;
+      } catch {
+        // creation failed: nothing to close
+      }
+    }
+    for (const slot of this.#slots) this.#closeSlot(slot);
+    await Promise.allSettled(this.#closing);
+  }
+
+  #slot(): Promise<Slot> {
+    this.#current ??= this.#factory().then((transport) => {
+      const slot = { transport, inFlight: 0, retired: false };
+      this.#name = transport.name;
+      this.#slots.add(slot);
+      return slot;
+    });
+    const pending = this.#current;
+    // A failed creation is not cached: the next pass (or caller) tries again.
+    pending.catch(() => {
+      if (this.#current === pending) this.#current = null;
+    });
+    return pending;
+  }
+
+  #closeSlot(slot: Slot): void {
+    if (!this.#slots.delete(slot)) return;
+    this.#closing.push(slot.transport.close().catch(() => {}));
+  }
+}

@@ -1,0 +1,43 @@
+// A nodemailer transporter (anything with sendMail) seen through our Transport interface.
+import type { OutgoingMessage, SendResult, Transport } from "./types.ts";
+
+/** The part of a nodemailer Mail object we use. */
+export interface NodemailerLike {
+  sendMail(options: Record<string, unknown>): Promise<unknown>;
+  close?(): void;
+}
+
+type Address = string | { address?: string };
+
+const addressOf = (a: Address) => (typeof a === "string" ? a : (a?.address ?? ""));
+
+export function fromNodemailer(name: string, transporter: NodemailerLike): Transport {
+  return {
+    name,
+    async send(message: OutgoingMessage): Promise<SendResult> {
+      const info = (await transporter.sendMail({
+        envelope: { from: message.envelope.from, to: message.envelope.to },
+        // Handed over as is: nodemailer must not re-encode, re-wrap or add headers to stored text.
+        raw: Buffer.from(message.raw.buffer, message.raw.byteOffset, message.raw.byteLength),
+      })) as { accepted?: Address[]; rejected?: Address[]; rejectedErrors?: Error[]; response?: unknown } | undefined;
+      return normaliseResult(message, info);
+    },
+    async close() {
+      transporter.close?.();
+    },
+  };
+}
+
+/** Transports that do not report recipients (sendmail, stream, many plugins) delivered to all of them. */
+export function normaliseResult(
+  message: OutgoingMessage,
+  info: { accepted?: Address[]; rejected?: Address[]; rejectedErrors?: Error[]; response?: unknown } | undefined | null,
+): SendResult {
+  const rejected = (info?.rejected ?? []).map(addressOf).filter(Boolean);
+  const accepted = info?.accepted
+    ? info.accepted.map(addressOf).filter(Boolean)
+    : message.envelope.to.filter((to) => !rejected.includes(to));
+  const result: SendResult = { accepted, rejected, response: info?.response === undefined ? "" : String(info.response) };
+  if (info?.rejectedErrors?.length) result.rejectedReasons = info.rejectedErrors.map((e) => e.message);
+  return result;
+}

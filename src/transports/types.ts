@@ -1,0 +1,38 @@
+// What the engine needs from a backend: hand over one message, learn which recipients took it.
+// Modelled on nodemailer's own idea of a transport ("anything with send()"), minus its callbacks.
+
+export interface Envelope {
+  /** MAIL FROM; "" is the null sender. */
+  from: string;
+  /** RCPT TO, bare addresses. */
+  to: string[];
+}
+
+export interface OutgoingMessage {
+  envelope: Envelope;
+  /** The complete RFC 5322 text, exactly as stored (CRLF line ends). */
+  raw: Uint8Array;
+  /** The queue id, when there is one; the file backend uses it in the file name. */
+  id?: number;
+  messageId?: string;
+}
+
+export interface SendResult {
+  /** Recipients the backend accepted: these are delivered and must never be sent again. */
+  accepted: string[];
+  /** Recipients it refused while accepting others (partial rejection). */
+  rejected: string[];
+  /** Why each rejected recipient was refused, when the backend says. */
+  rejectedReasons?: string[];
+  /** The backend's final reply, for logs. */
+  response: string;
+}
+
+export interface Transport {
+  /** The backend type, or the module's name, for the error handler and logs. */
+  readonly name: string;
+  /** Resolves once the backend has taken the message; rejects when it did not (nothing delivered). */
+  send(message: OutgoingMessage): Promise<SendResult>;
+  /** Releases connections; in-flight sends finish first. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,79 @@
+// Claims under a lease (SPEC §5), on both databases: disjoint claims between concurrent workers,
+// lease expiry, what is never claimed, and recording guarded by the claim.
+import { afterEach, expect } from "bun:test";
+import { openDatabase, type Database } from "../../src/db/connect.ts";
+import { claimBatch, hasSendable, recordBatch } from "../../src/db/queries/claims.ts";
+import { forEachDialect } from "../helpers/dialects.ts";
+import { bench, type Bench } from "../helpers/engine.ts";
+
+let b: Bench | null = null;
+let extra: Database[] = [];
+afterEach(async () => {
+  for (const db of extra) await db.close();
+  extra = [];
+  await b?.cleanup();
+  b = null;
+});
+
+const later = (s: number) => new Date(Date.now() + s * 1000);
+
+forEachDialect((dialect, it) => {
+  it("workers claiming at the same moment get disjoint messages, each batch in queue order", async () => {
+    b = await bench(dialect);
+    for (let i = 0; i < 60; i++) await b.enqueue({ priority: ((i % 3) + 1) as 1 | 2 | 3 });
+    const handles = [b.db];
+    for (let i = 0; i < 4; i++) handles.push(await openDatabase(b.url));
+    extra = handles.slice(1);
+    const batches = await Promise.all(handles.map((db, i) => claimBatch(db, `host:1:w${i}`, 12, new Date(), later(300))));
+    const ids = batches.flat().map((r) => r.id);
+    expect(ids).toHaveLength(60);
+    expect(new Set(ids).size).toBe(60);
+    for (const batch of batches) {
+      const keys = batch.map((r) => [r.priority, r.id]);
+      expect(keys).toEqual([...keys].sort((x, y) => x[0]! - y[0]! || x[1]! - y[1]!));
+    }
+    expect(await hasSendable(b.db, new Date())).toBe(false);
+  });
+
+  it("a claim whose lease expired is reclaimed by anyone; a live one is left alone", async () => {
+    b = await bench(dialect);
+    const expired = await b.enqueue();
+    const live = await b.enqueue();
+    const free = await b.enqueue();
+    const t = b.db.dialect.toDb;
+    await b.db.kysely.updateTable("mailer_message").set({ claimed_by: "far:1:a", lease_until: t(later(-1)) }).where("id", "=", expired).execute();
+    await b.db.kysely.updateTable("mailer_message").set({ claimed_by: "far:1:b", lease_until: t(later(60)) }).where("id", "=", live).execute();
+    const rows = await claimBatch(b.db, "here:2:c", 10, new Date(), later(300));
+    expect(rows.map((r) => r.id)).toEqual([expired, free]);
+    expect(rows.every((r) => r.claimed_by === "here:2:c")).toBe(true);
+  });
+
+  it("deferred, failed and not-yet-due messages are never claimed", async () => {
+    b = await bench(dialect);
+    const ids = [await b.enqueue(), await b.enqueue(), await b.enqueue(), await b.enqueue()];
+    const q = b.db.kysely.updateTable("mailer_message");
+    await q.set({ status: "deferred" }).where("id", "=", ids[0]!).execute();
+    await q.set({ status: "failed" }).where("id", "=", ids[1]!).execute();
+    await q.set({ next_attempt_at: b.db.dialect.toDb(later(3600)) }).where("id", "=", ids[2]!).execute();
+    const rows = await claimBatch(b.db, "here:2:c", 10, new Date(), later(300));
+    expect(rows.map((r) => r.id)).toEqual([ids[3]!]);
+  });
+
+  it("recording only touches rows still claimed by the recorder, but always writes its log rows", async () => {
+    b = await bench(dialect);
+    const id = await b.enqueue();
+    await claimBatch(b.db, "a:1:x", 10, new Date(), later(300));
+    // The lease ran out and worker b took the message over.
+    await b.db.kysely.updateTable("mailer_message").set({ claimed_by: "b:1:y" }).execute();
+    const [row] = await b.messages();
+    await recordBatch(b.db, "a:1:x", {
+      logs: [{
+        queue_id: id, message_data: null, message_id: row!.message_id, subject: "", envelope_from: "", envelope_to: "",
+        when_added: row!.when_added, priority: 2, retry_count: 0, result: "success", log_message: "",
+      }],
+      remove: [id], change: [], release: [],
+    });
+    expect((await b.messages()).map((r) => r.claimed_by)).toEqual(["b:1:y"]);
+    expect(await b.logs()).toHaveLength(1);
+  });
+});

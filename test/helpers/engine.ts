@@ -1,0 +1,99 @@
+// A delivery-engine test bench: a migrated database of either dialect, an SMTP sink, a config file
+// pointing the binary at both, and direct access to the tables for enqueueing and asserting.
+import { join } from "node:path";
+import { openDatabase, type Database } from "../../src/db/connect.ts";
+import { migrateToLatest } from "../../src/db/migrate.ts";
+import { enqueueMessages } from "../../src/queue/enqueue.ts";
+import { prepareMessage } from "../../src/queue/prepare.ts";
+import type { Priority } from "../../src/queue/priority.ts";
+import { runMailer, spawnMailer, writeConfig, type RunResult } from "./cli.ts";
+import { tempDir, testDatabase, type Dialect } from "./db.ts";
+import { startSink, type Sink, type SinkOptions } from "./smtp-sink.ts";
+
+export type TomlValue = string | number | boolean;
+export type Sections = Partial<Record<"top" | "backend" | "delivery" | "lock", Record<string, TomlValue>>>;
+
+export interface MessageSpec {
+  to?: string | string[];
+  from?: string;
+  subject?: string;
+  priority?: Priority;
+  body?: string;
+}
+
+export interface Bench {
+  dir: string;
+  url: string;
+  db: Database;
+  sink: Sink;
+  configPath: string;
+  /** Rewrites mailer.toml: the base settings plus `extra`. */
+  configure(extra?: Sections): void;
+  enqueue(spec?: MessageSpec): Promise<number>;
+  messages(): Promise<Array<Record<string, any>>>;
+  logs(): Promise<Array<Record<string, any>>>;
+  run(args: string[], env?: Record<string, string>): Promise<RunResult>;
+  spawn(args: string[]): ReturnType<typeof spawnMailer>;
+  cleanup(): Promise<void>;
+}
+
+const tomlValue = (v: TomlValue) => (typeof v === "string" ? JSON.stringify(v) : String(v));
+
+export async function bench(dialect: Dialect, extra: Sections = {}, sinkOptions: SinkOptions = {}): Promise<Bench> {
+  const dir = tempDir("mailer-engine-");
+  const database = await testDatabase(dialect);
+  const db = await openDatabase(database.url);
+  await migrateToLatest(db);
+  const sink = await startSink(sinkOptions);
+  let counter = 0;
+  const b: Bench = {
+    dir: dir.path,
+    url: database.url,
+    db,
+    sink,
+    configPath: join(dir.path, "mailer.toml"),
+    configure(more: Sections = {}) {
+      const sections: Sections = {
+        top: { ...more.top },
+        backend: { type: "smtp", host: sink.host, port: sink.port, timeout: 2, ...more.backend },
+        delivery: { ...more.delivery },
+        lock: { path: join(dir.path, "send_mail"), ...more.lock },
+      };
+      const lines = Object.entries(sections.top ?? {}).map(([k, v]) => `${k} = ${tomlValue(v)}`);
+      lines.push("[database]", `url = ${JSON.stringify(database.url)}`);
+      for (const name of ["backend", "delivery", "lock"] as const) {
+        lines.push(`[${name}]`, ...Object.entries(sections[name] ?? {}).map(([k, v]) => `${k} = ${tomlValue(v)}`));
+      }
+      writeConfig(dir.path, lines.join("\n") + "\n");
+    },
+    async enqueue(spec: MessageSpec = {}) {
+      counter++;
+      const to = Array.isArray(spec.to) ? spec.to : [spec.to ?? "rcpt@example.com"];
+      const text =
+        `From: ${spec.from ?? "sender@example.com"}\r\nTo: ${to.join(", ")}\r\n` +
+        `Subject: ${spec.subject ?? `message ${counter}`}\r\n\r\n${spec.body ?? `body ${counter}`}\r\n`;
+      const prepared = prepareMessage(new TextEncoder().encode(text), spec.priority ? { priority: spec.priority } : {});
+      const [outcome] = await enqueueMessages(db, [prepared]);
+      return outcome!.id!;
+    },
+    messages: () => db.kysely.selectFrom("mailer_message").selectAll().orderBy("id").execute(),
+    logs: () => db.kysely.selectFrom("mailer_messagelog").selectAll().orderBy("id").execute(),
+    run: (args, env = {}) => runMailer([...args, "--config", b.configPath], { cwd: dir.path, env }),
+    spawn: (args) => spawnMailer([...args, "--config", b.configPath], { cwd: dir.path }),
+    async cleanup() {
+      await sink.close();
+      await db.close();
+      await database.cleanup();
+      dir.cleanup();
+    },
+  };
+  b.configure(extra);
+  return b;
+}
+
+/** The summary line send-mail prints, parsed. */
+export function summary(stdout: string): { sent: number; deferred: number; failed: number } {
+  const match = /^(\d+) sent, (\d+) deferred, (\d+) failed in [\d.]+ s$/m.exec(stdout);
+  if (!match) throw new Error(`no summary line in ${JSON.stringify(stdout)}`);
+  return { sent: Number(match[1]), deferred: Number(match[2]), failed: Number(match[3]) };
+}
