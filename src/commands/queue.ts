@@ -1,5 +1,92 @@
-import { notBuilt } from "./not-built.ts";
+// `mailer queue`: one message from flags (composed by nodemailer), or a complete message on stdin.
+// Prints the queue id on stdout, one line, for scripts.
+import { accessSync, constants, statSync } from "node:fs";
+import { basename, resolve } from "node:path";
+import type { SendMailOptions } from "nodemailer";
+import { openContext } from "../context.ts";
+import { DataError, UsageError } from "../errors.ts";
+import { composes, parseQueueArgs, type QueueArgs } from "../intake/queue-args.ts";
+import { readAll } from "../intake/read-input.ts";
+import { parseAddressList } from "../queue/address.ts";
+import type { EnqueueOutcome } from "../queue/enqueue.ts";
+import { isUtf8 } from "../queue/headers.ts";
+import { prepareMessage } from "../queue/prepare.ts";
+import { Queue, SuppressedError } from "../queue/queue.ts";
 
-export async function run(): Promise<number> {
-  notBuilt("queue");
+export async function run(argv: string[]): Promise<number> {
+  const args = parseQueueArgs(argv);
+  const ctx = await openContext({ config: args.config, logFormat: args.logFormat, logLevel: args.logLevel });
+  const queue = new Queue(ctx.config, ctx.logger);
+  ctx.onClose(() => queue.close());
+  try {
+    const outcome = composes(args) ? await fromFlags(queue, args) : await fromStdin(queue, args);
+    if (outcome.id === null) throw new SuppressedError(outcome.suppressed);
+    process.stdout.write(`${outcome.id}\n`);
+    return 0;
+  } finally {
+    await ctx.close();
+  }
+}
+
+async function fromFlags(queue: Queue, args: QueueArgs): Promise<EnqueueOutcome> {
+  const mail: SendMailOptions = {
+    from: args.from,
+    to: args.to,
+    cc: args.cc,
+    bcc: args.bcc,
+    replyTo: args.replyTo,
+    subject: args.subject,
+    html: args.html,
+    headers: args.headers.map(([key, value]) => ({ key, value })),
+    attachments: args.attach.map((file) => ({ path: readableFile(file), filename: basename(file) })),
+  };
+  if (args.text === "-") {
+    const body = await readAll(process.stdin, queue.maxSize);
+    if (isUtf8(body)) {
+      mail.text = Buffer.from(body).toString("utf8");
+    } else {
+      // Bytes that are not UTF-8 are kept as they are and labelled unknown-8bit (RFC 1428) rather than
+      // guessed at. nodemailer labels `text` utf-8 whatever it holds, so the part goes in as an
+      // alternative, ahead of the HTML one.
+      const plain = { content: Buffer.from(body), contentType: "text/plain; charset=unknown-8bit" };
+      const html = mail.html === undefined ? [] : [{ content: mail.html as string, contentType: "text/html; charset=utf-8" }];
+      mail.alternatives = [plain, ...html];
+      delete mail.html;
+    }
+  } else if (args.text !== undefined) {
+    mail.text = args.text;
+  }
+  return queue.enqueue(mail, { priority: args.priority });
+}
+
+/** The absolute path of an attachment, checked now so a missing file queues nothing. */
+function readableFile(file: string): string {
+  const path = resolve(file);
+  try {
+    if (!statSync(path).isFile()) throw new DataError(`--attach ${file}: not a regular file`);
+    accessSync(path, constants.R_OK);
+  } catch (error) {
+    if (error instanceof DataError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new DataError(`--attach ${file}: ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : String(error)}`);
+  }
+  return path;
+}
+
+async function fromStdin(queue: Queue, args: QueueArgs): Promise<EnqueueOutcome> {
+  if (process.stdin.isTTY) {
+    throw new UsageError("queue: give --subject/--text/--html/--attach, or pipe a complete message on stdin (see mailer queue --help)");
+  }
+  const raw = await readAll(process.stdin, queue.maxSize);
+  const to = [...args.to, ...args.cc, ...args.bcc].flatMap((a) => parseAddressList(a, "recipient"));
+  const prepared = prepareMessage(raw, {
+    envelopeFrom: args.from === undefined ? undefined : (parseAddressList(args.from, "--from")[0] ?? ""),
+    // Recipients given as flags are the envelope; otherwise To/Cc/Bcc are read (Bcc removed from the text).
+    envelopeTo: to.length > 0 ? to : undefined,
+    priority: args.priority,
+    addHeaders: args.headers,
+    maxSize: queue.maxSize,
+  });
+  const [outcome] = await queue.enqueuePrepared([prepared]);
+  return outcome!;
 }

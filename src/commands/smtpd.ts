@@ -1,5 +1,62 @@
-import { notBuilt } from "./not-built.ts";
+// `mailer smtpd`: the SMTP submission intake. Loopback by default; refuses to become an open relay.
+// SIGTERM/SIGINT: stop accepting, finish the messages in flight, exit 0 (a second signal: exit now).
+import { openContext, type GlobalOptions } from "../context.ts";
+import { ConfigError, TempFailError, errorText } from "../errors.ts";
+import { checkRelayPolicy, parseListen } from "../intake/listen.ts";
+import { createIntake } from "../intake/smtp-intake.ts";
+import { Queue } from "../queue/queue.ts";
+import { stopOnSignals } from "./stop-signals.ts";
 
-export async function run(): Promise<number> {
-  notBuilt("smtpd");
+export async function run(_args: string[], options: GlobalOptions & { listen?: string; force?: boolean }): Promise<number> {
+  const ctx = await openContext(options);
+  try {
+    const { smtpd } = ctx.config;
+    const origin = options.listen !== undefined ? "--listen" : "smtpd.listen";
+    const listen = parseListen(String(options.listen ?? smtpd.listen), origin);
+    if (smtpd.user !== "" && smtpd.password === "") {
+      throw new ConfigError("smtpd.user is set but no password is (smtpd.password, password_env or password_file)");
+    }
+    const auth = smtpd.user !== "" ? { user: smtpd.user, password: smtpd.password } : undefined;
+    checkRelayPolicy(listen, {
+      authRequired: auth !== undefined,
+      allowFrom: smtpd.allow_from,
+      allowOpenRelay: smtpd.allow_open_relay,
+      force: options.force === true,
+    });
+
+    const queue = new Queue(ctx.config, ctx.logger);
+    ctx.onClose(() => queue.close());
+    try {
+      await queue.database();
+    } catch (error) {
+      // A database that is down now may be up by the first message (systemd starts us early):
+      // serve anyway and answer 451 until it is. A wrong configuration is fatal.
+      if (!(error instanceof TempFailError)) throw error;
+      ctx.logger.warn("database unavailable; accepting connections and replying 451 until it is back", { error: error.message });
+    }
+
+    const intake = createIntake({ queue, logger: ctx.logger, auth, allowFrom: smtpd.allow_from });
+    // The first SIGTERM/SIGINT stops gracefully, a second one exits at once (shared with send-mail).
+    const stop = stopOnSignals(ctx.logger);
+    ctx.onClose(() => stop.dispose());
+    let bound;
+    try {
+      bound = await intake.listen(listen);
+    } catch (error) {
+      throw new ConfigError(`smtpd: cannot listen on ${listen.host}:${listen.port}: ${errorText(error)}`);
+    }
+    ctx.logger.info("smtpd listening", {
+      address: `${bound.host}:${bound.port}`,
+      port: bound.port,
+      login_required: auth !== undefined,
+      max_size: ctx.config.queue.max_size,
+    });
+    await new Promise((resolve) => stop.signal.addEventListener("abort", resolve, { once: true }));
+    ctx.logger.info("smtpd stopping");
+    await intake.close();
+    ctx.logger.info("smtpd stopped");
+    return 0;
+  } finally {
+    await ctx.close();
+  }
 }

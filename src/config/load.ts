@@ -165,7 +165,10 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
   }
 
   const baseDir = file ? dirname(file) : cwd;
-  const databaseUrl = resolveDatabaseUrl(values.get("database.url") as string, fromFile.has("database.url") ? baseDir : cwd);
+  // A database.url of the wrong type is already a problem above; only a string is resolved.
+  const rawUrl = values.get("database.url");
+  const databaseUrl =
+    typeof rawUrl === "string" ? resolveDatabaseUrl(rawUrl, fromFile.has("database.url") ? baseDir : cwd) : { url: "" };
   if ("problem" in databaseUrl) problems.push(`${where("database.url")}: database.url: ${databaseUrl.problem}`);
 
   const warnings: string[] = [];

@@ -35,3 +35,10 @@ export function uniqueAddresses(addresses: string[]): string[] {
     return true;
   });
 }
+
+/** Exactly one bare address from "a@b" or "Name <a@b>" (the don't-send list's input). */
+export function singleAddress(text: string, origin = "address"): string {
+  const list = parseAddressList(text, origin);
+  if (list.length !== 1) throw new DataError(`${origin}: expected one email address, got ${JSON.stringify(text)}`);
+  return list[0]!;
+}

@@ -2,13 +2,18 @@
 import type { Database } from "../db/connect.ts";
 import { dontSendListIsEmpty, suppressedAmong } from "../db/queries/dont-send.ts";
 import { insertLogs, type NewLogRow } from "../db/queries/logs.ts";
-import { insertMessages, joinRecipients } from "../db/queries/messages.ts";
+import { insertMessages, joinRecipients, type NewMessageRow } from "../db/queries/messages.ts";
+import type { Schema } from "../db/schema.ts";
+import type { Transaction } from "kysely";
 import type { PreparedMessage } from "./prepare.ts";
 
 export interface EnqueueOutcome {
   /** The mailer_message id, or null when every recipient was on the don't-send list. */
   id: number | null;
   messageId: string;
+  /** MAIL FROM ("" is the null sender). */
+  envelopeFrom: string;
+  priority: number;
   /** Recipients that will receive it. */
   recipients: string[];
   /** Recipients dropped because they are on the don't-send list. */
@@ -40,7 +45,7 @@ export async function enqueueMessages(
         drop: m.envelopeTo.filter((a) => suppressed.has(a.toLowerCase())),
       }));
       const kept = split.filter((s) => s.keep.length > 0);
-      const ids = await insertMessages(
+      const ids = await insertInChunks(
         trx,
         kept.map(({ message, keep }) => ({
           message_data: message.data,
@@ -72,6 +77,8 @@ export async function enqueueMessages(
       return split.map(({ message, keep, drop }) => ({
         id: keep.length > 0 ? ids[next++]! : null,
         messageId: message.messageId,
+        envelopeFrom: message.envelopeFrom,
+        priority: message.priority,
         recipients: keep,
         suppressed: drop,
       }));
@@ -79,6 +86,15 @@ export async function enqueueMessages(
     outcomes.push(...results);
   }
   return outcomes;
+}
+
+/** A large enqueue_batch_size still stays under every database's bound-parameter limit (SQLite's 32766). */
+const ROWS_PER_STATEMENT = 1000;
+
+async function insertInChunks(trx: Transaction<Schema>, rows: NewMessageRow[]): Promise<number[]> {
+  const ids: number[] = [];
+  for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) ids.push(...(await insertMessages(trx, rows.slice(i, i + ROWS_PER_STATEMENT))));
+  return ids;
 }
 
 export async function enqueueMessage(db: Database, message: PreparedMessage, options: EnqueueOptions = {}) {

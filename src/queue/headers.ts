@@ -87,3 +87,12 @@ export function makeField(name: string, value: string): HeaderField {
   const encoded = /[^\x20-\x7e\t]/.test(value) ? libmime.encodeWords(value, "Q", 52) : value;
   return { name, raw: `${name}: ${encoded}` };
 }
+
+/** `"Display Name" <addr>` for a From we add ourselves (sendmail -F); a non-ASCII name becomes one
+ * RFC 2047 word, since encoded words are not allowed inside a quoted string. */
+export function mailbox(name: string | undefined, address: string): string {
+  if (name === undefined || name.trim() === "") return address;
+  if (/[\r\n\0]/.test(name)) throw new DataError("sender name contains a line break or NUL");
+  const phrase = /[^\x20-\x7e]/.test(name) ? libmime.encodeWord(name.trim(), "Q") : `"${name.trim().replace(/(["\\])/g, "\\$1")}"`;
+  return `${phrase} <${address}>`;
+}

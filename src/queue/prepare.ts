@@ -5,6 +5,7 @@ import {
   findFields,
   firstValue,
   joinMessage,
+  mailbox,
   makeField,
   splitMessage,
   withoutFields,
@@ -26,7 +27,7 @@ export interface PreparedMessage {
 }
 
 export interface PrepareOptions {
-  /** MAIL FROM; default: the Sender or From header's address ("" is the null sender). */
+  /** MAIL FROM; default: the Sender or From header's address, else `defaultSender` ("" is the null sender). */
   envelopeFrom?: string;
   /** RCPT TO given by the caller (sendmail arguments, SMTP envelope, API). */
   envelopeTo?: string[];
@@ -34,29 +35,42 @@ export interface PrepareOptions {
   recipientsFromHeaders?: boolean;
   /** A priority given by the caller wins over the header. */
   priority?: Priority;
+  /** Used when neither the caller nor the X-Mailer-Priority header gives one (nodemailer's `priority`). */
+  fallbackPriority?: Priority;
+  /** Sender when the message names none (sendmail: login@host, as Postfix does). */
+  defaultSender?: string;
+  /** Display name for a From header we add (sendmail -F). */
+  fromName?: string;
+  /** Header fields to add in front of the message's own (`mailer queue --header` on a piped message). */
+  addHeaders?: Array<[name: string, value: string]>;
   maxSize?: number;
+}
+
+function checkSize(bytes: number, maxSize: number): void {
+  if (bytes > maxSize) throw new DataError(`message is ${bytes} bytes, over the limit of ${maxSize} bytes (queue.max_size)`);
 }
 
 export function prepareMessage(raw: Uint8Array, options: PrepareOptions = {}): PreparedMessage {
   const maxSize = options.maxSize ?? Infinity;
-  if (raw.byteLength > maxSize) {
-    throw new DataError(`message is ${raw.byteLength} bytes, over the limit of ${maxSize} bytes (queue.max_size)`);
-  }
+  checkSize(raw.byteLength, maxSize);
+  if (raw.byteLength === 0) throw new DataError("message is empty");
   if (raw.includes(0)) throw new DataError("message contains NUL bytes, which RFC 5322 forbids");
   const split = splitMessage(raw);
-  let fields: HeaderField[] = split.fields;
+  let fields: HeaderField[] = [...(options.addHeaders ?? []).map(([n, v]) => makeField(n, v)), ...split.fields];
   if (fields.length === 0) throw new DataError("not an RFC 5322 message: no header fields");
 
-  const headerPriority = firstValue(fields, PRIORITY_HEADER);
-  const priority =
-    options.priority ?? (headerPriority !== null ? parsePriority(headerPriority, PRIORITY_HEADER) : PRIORITY.medium);
+  // Precedence: the caller's explicit priority, then the header, then nodemailer's field, then medium.
+  // The header is parsed even when the caller's priority wins, so a bad value never passes silently.
+  const headerValue = firstValue(fields, PRIORITY_HEADER);
+  const headerPriority = headerValue !== null ? parsePriority(headerValue, PRIORITY_HEADER) : undefined;
+  const priority = options.priority ?? headerPriority ?? options.fallbackPriority ?? PRIORITY.medium;
   fields = withoutFields(fields, PRIORITY_HEADER);
 
   const fromHeaders = options.recipientsFromHeaders ?? options.envelopeTo === undefined;
-  const recipients = [...(options.envelopeTo ?? []).map((a) => checkAddress(a.trim(), "recipient"))];
+  const recipients = (options.envelopeTo ?? []).map((a) => checkAddress(a.trim(), "recipient"));
   if (fromHeaders) {
     for (const name of ["To", "Cc", "Bcc"]) {
-      for (const field of findFields(fields, name)) recipients.push(...parseAddressList(firstValueOf(field), name));
+      for (const field of findFields(fields, name)) recipients.push(...parseAddressList(firstValue([field], name) ?? "", name));
     }
   }
   // Bcc never travels in the text: its recipients are in the envelope only.
@@ -67,26 +81,28 @@ export function prepareMessage(raw: Uint8Array, options: PrepareOptions = {}): P
   let envelopeFrom = options.envelopeFrom;
   if (envelopeFrom === undefined) {
     const sender = firstValue(fields, "Sender") ?? firstValue(fields, "From");
-    envelopeFrom = sender ? (parseAddressList(sender, "From")[0] ?? "") : "";
+    envelopeFrom = sender ? (parseAddressList(sender, "From")[0] ?? "") : (options.defaultSender ?? "");
   } else if (envelopeFrom !== "") {
     envelopeFrom = checkAddress(envelopeFrom.trim(), "sender");
   }
 
+  if (firstValue(fields, "From") === null) {
+    // RFC 5322 requires From; we can only add one when we know who sends.
+    const author = envelopeFrom || options.defaultSender;
+    if (!author) throw new DataError("message has no From header and no sender address (give one)");
+    fields = [makeField("From", mailbox(options.fromName, author)), ...fields];
+  }
   let messageId = firstValue(fields, "Message-ID");
   if (messageId === null || messageId === "") {
     messageId = newMessageId();
     fields = [...withoutFields(fields, "Message-ID"), makeField("Message-ID", messageId)];
   }
-  if (firstValue(fields, "Date") === null) fields = [...fields, makeField("Date", new Date().toUTCString())];
-  if (firstValue(fields, "From") === null && envelopeFrom) fields = [makeField("From", envelopeFrom), ...fields];
+  if (firstValue(fields, "Date") === null) fields = [...fields, makeField("Date", rfc5322Date(new Date()))];
 
   const data = joinMessage({ fields, body: split.body });
-  if (data.byteLength > maxSize) {
-    throw new DataError(`message is ${data.byteLength} bytes, over the limit of ${maxSize} bytes (queue.max_size)`);
-  }
+  checkSize(data.byteLength, maxSize);
   return { data, messageId, subject: firstValue(fields, "Subject") ?? "", envelopeFrom, envelopeTo, priority };
 }
 
-function firstValueOf(field: HeaderField): string {
-  return firstValue([field], field.name) ?? "";
-}
+/** "Mon, 30 Nov 2026 01:54:26 +0000": toUTCString's "GMT" is only an obsolete zone in RFC 5322. */
+export const rfc5322Date = (date: Date) => date.toUTCString().replace(/GMT$/, "+0000");

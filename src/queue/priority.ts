@@ -16,3 +16,10 @@ export function parsePriority(value: string | number, origin = "priority"): Prio
   if (text === "1" || text === "2" || text === "3") return Number(text) as Priority;
   throw new DataError(`${origin}: expected high, medium or low, got ${JSON.stringify(String(value))}`);
 }
+
+/** nodemailer's own `priority` message field (high | normal | low), the weakest source of a priority. */
+export function fromNodemailerPriority(value: unknown): Priority | undefined {
+  if (typeof value !== "string") return undefined;
+  const text = value.trim().toLowerCase();
+  return text === "high" ? PRIORITY.high : text === "normal" ? PRIORITY.medium : text === "low" ? PRIORITY.low : undefined;
+}

@@ -28,15 +28,15 @@ export async function dontSendListIsEmpty(db: Db): Promise<boolean> {
   return row === undefined;
 }
 
+/** False when the address (in any case) is already listed. ON CONFLICT (the unique index on
+ * lower(to_address)) makes two concurrent adds of one address safe. */
 export async function addDontSend(db: Db, address: string): Promise<boolean> {
-  const existing = await db
-    .selectFrom("mailer_dontsendentry")
-    .select("id")
-    .where(sql`lower(to_address)`, "=", address.toLowerCase())
+  const result = await db
+    .insertInto("mailer_dontsendentry")
+    .values({ to_address: address })
+    .onConflict((oc) => oc.doNothing())
     .executeTakeFirst();
-  if (existing) return false;
-  await db.insertInto("mailer_dontsendentry").values({ to_address: address }).execute();
-  return true;
+  return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
 }
 
 export async function removeDontSend(db: Db, address: string): Promise<boolean> {

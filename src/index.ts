@@ -1,0 +1,16 @@
+// The public library API (the package's main export). See docs/library.md.
+//
+//   const queue = await openQueue({ url: "postgres://…" });
+//   await queue.enqueue({ from, to, subject, text }, { priority: "high" });
+//   const transporter = nodemailer.createTransport(queueTransport(queue));   // the whole switch
+export { openQueue, resolveQueueConfig, silentLogger, type OpenQueueOptions } from "./queue/open.ts";
+export { Queue, SuppressedError, isRawMail, type MailInput, type RawMail, type EnqueueCallOptions } from "./queue/queue.ts";
+export { queueTransport, type QueueTransport, type QueueTransportOptions, type QueuedMessageInfo } from "./queue/transport.ts";
+export type { EnqueueOutcome } from "./queue/enqueue.ts";
+export { PRIORITY, parsePriority, priorityName, type Priority, type PriorityName } from "./queue/priority.ts";
+export { PRIORITY_HEADER, prepareMessage, type PreparedMessage, type PrepareOptions } from "./queue/prepare.ts";
+export { loadConfig } from "./config/load.ts";
+export type { Config } from "./config/types.ts";
+export { createLogger, type Logger, type LogLevel } from "./log.ts";
+export { MailerError, DataError, TempFailError, ConfigError, UsageError, EXIT } from "./errors.ts";
+export { VERSION } from "./version.ts";

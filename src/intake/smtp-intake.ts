@@ -1,0 +1,165 @@
+// The SMTP intake (smtp-server): every accepted message is queued with its envelope, so any
+// framework's SMTP client becomes a queue client. Replies follow RFC 5321/3463: 5xx only for what the
+// client got wrong; anything on our side (database down, schema missing) is 451 so the client retries.
+import { timingSafeEqual } from "node:crypto";
+import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from "smtp-server";
+import { DataError, errorText } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { checkAddress } from "../queue/address.ts";
+import { prepareMessage } from "../queue/prepare.ts";
+import { SuppressedError, type Queue } from "../queue/queue.ts";
+import { allowList, type ListenAddress } from "./listen.ts";
+
+export interface IntakeOptions {
+  queue: Queue;
+  logger: Logger;
+  /** Require AUTH PLAIN/LOGIN with these credentials (smtpd.user / smtpd.password). */
+  auth?: { user: string; password: string };
+  /** Client IPs or CIDR ranges allowed to connect (smtpd.allow_from); empty = anyone who can reach us. */
+  allowFrom: string[];
+  /** Greeting host name. */
+  name?: string;
+}
+
+export interface Intake {
+  listen(address: ListenAddress): Promise<ListenAddress>;
+  /** Stop accepting, let messages in flight finish (up to graceMs), then close idle sessions with 421. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** rejectOversized: smtp-server replies 552 itself once the stream ends over `size`. */
+const OVERSIZED = Symbol("oversized");
+
+type ReplyError = Error & { responseCode: number };
+const reply = (code: number, message: string): ReplyError => Object.assign(new Error(message), { responseCode: code });
+
+const sameSecret = (a: string, b: string) => {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+};
+
+/** What a failure while queueing tells the client. */
+function failureReply(error: unknown, logger: Logger, session: SMTPServerSession): ReplyError {
+  if (error instanceof SuppressedError) return reply(550, `5.7.1 ${error.message}`);
+  if (error instanceof DataError) return reply(554, `5.6.0 ${error.message}`);
+  logger.error("could not queue a message; told the client to retry", { session: session.id, error: errorText(error) });
+  return reply(451, "4.3.0 queue unavailable, try again later");
+}
+
+export function createIntake(options: IntakeOptions): Intake {
+  const { queue, logger } = options;
+  const allowed = allowList(options.allowFrom);
+  const inFlight = new Set<Promise<unknown>>();
+  let closing = false;
+
+  const server = new SMTPServer({
+    name: options.name,
+    banner: "mailer queue intake",
+    logger: false,
+    // No certificate is configured, so no STARTTLS; AUTH is then plain text, which is why the
+    // listen address defaults to loopback.
+    disabledCommands: options.auth ? ["STARTTLS"] : ["STARTTLS", "AUTH"],
+    authMethods: ["PLAIN", "LOGIN"],
+    authOptional: !options.auth,
+    allowInsecureAuth: true,
+    size: queue.maxSize,
+    rejectOversized: true,
+    closeTimeout: 1000,
+    // A reverse DNS lookup per connection only slows a local intake down.
+    disableReverseLookup: true,
+    onConnect(session, callback) {
+      if (closing) return callback(reply(421, "4.3.2 shutting down, try again later"));
+      if (allowed && !allowed(session.remoteAddress)) {
+        logger.warn("refused a client not in smtpd.allow_from", { remote: session.remoteAddress });
+        return callback(reply(554, `5.7.1 ${session.remoteAddress} may not submit here`));
+      }
+      callback();
+    },
+    onAuth(auth, _session, callback) {
+      const ok = options.auth && auth.username !== undefined && typeof auth.password === "string" &&
+        sameSecret(auth.username, options.auth.user) && sameSecret(auth.password, options.auth.password);
+      if (!ok) return callback(reply(535, "5.7.8 authentication failed"));
+      callback(null, { user: auth.username });
+    },
+    onMailFrom(address, _session, callback) {
+      if (closing) return callback(reply(421, "4.3.2 shutting down, try again later"));
+      try {
+        if (address.address !== "") checkAddress(address.address, "MAIL FROM");
+      } catch (error) {
+        return callback(reply(553, `5.1.7 ${errorText(error)}`));
+      }
+      callback();
+    },
+    onRcptTo(address, session, callback) {
+      try {
+        checkAddress(address.address, "RCPT TO");
+      } catch (error) {
+        return callback(reply(553, `5.1.3 ${errorText(error)}`));
+      }
+      // Tell the client now, per recipient, rather than accept and silently drop.
+      queue.suppressedAmong([address.address]).then(
+        (found) => callback(found.size > 0 ? reply(550, `5.7.1 <${address.address}> is on the don't-send list`) : undefined),
+        (error) => callback(failureReply(error, logger, session)),
+      );
+    },
+    onData(stream, session, callback) {
+      if (closing) {
+        // A transaction that reached DATA after shutdown began: refuse it whole, the client retries.
+        stream.resume();
+        stream.once("end", () => callback(reply(421, "4.3.2 shutting down, try again later")));
+        return;
+      }
+      const work = receive(stream, session).then(
+        (id) => callback(null, `2.0.0 OK: queued as ${id}`),
+        (error) => callback(error === OVERSIZED ? null : failureReply(error, logger, session)),
+      );
+      inFlight.add(work);
+      void work.finally(() => inFlight.delete(work));
+    },
+  });
+  server.on("error", (error) => logger.error("smtpd error", { error: errorText(error) }));
+
+  /** Resolves with the queue id; rejects with OVERSIZED when smtp-server itself answers 552. */
+  async function receive(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<number> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) if (!stream.sizeExceeded) chunks.push(chunk as Buffer);
+    if (stream.sizeExceeded) throw OVERSIZED;
+    const raw = Buffer.concat(chunks);
+    const prepared = prepareMessage(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength), {
+      envelopeFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : "",
+      envelopeTo: session.envelope.rcptTo.map((r) => r.address),
+      recipientsFromHeaders: false,
+      maxSize: queue.maxSize,
+    });
+    const [outcome] = await queue.enqueuePrepared([prepared]);
+    if (!outcome || outcome.id === null) throw new SuppressedError(outcome?.suppressed ?? []);
+    logger.info("queued", { id: outcome.id, messageId: outcome.messageId, recipients: outcome.recipients.length, session: session.id });
+    return outcome.id;
+  }
+
+  return {
+    listen(address) {
+      return new Promise((resolve, reject) => {
+        server.server.once("error", reject);
+        server.listen(address.port, address.host, () => {
+          server.server.off("error", reject);
+          const bound = server.server.address();
+          resolve({ host: address.host, port: typeof bound === "object" && bound ? bound.port : address.port });
+        });
+      });
+    },
+    async close(graceMs = 30_000) {
+      // New sessions and transactions get 421 from here on; messages already in DATA are finished
+      // and answered first, and only then are the remaining (idle) sessions closed with 421.
+      closing = true;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.allSettled([...inFlight]),
+        new Promise((resolve) => (timer = setTimeout(resolve, graceMs))),
+      ]);
+      clearTimeout(timer);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,61 @@
+// MIME composition is nodemailer's (attachments, alternatives, inline images, encodings), never ours.
+// A message compiled by nodemailer (a MimeNode) becomes the bytes and envelope we store. This module
+// loads nodemailer, so only the paths that compose import it (lazily): sendmail and send-mail stay fast.
+import nodemailer, { type NodemailerError, type SendMailOptions, type Transport } from "nodemailer";
+import type MailMessage from "nodemailer/lib/mailer/mail-message";
+import type MimeNode from "nodemailer/lib/mime-node";
+import { fromNodemailerPriority, type Priority } from "./priority.ts";
+import { assertNoHeaderInjection } from "./mail-safety.ts";
+
+/** A compiled message, ready for prepareMessage. */
+export interface Captured {
+  raw: Uint8Array;
+  /** undefined: let prepareMessage take it from the Sender/From header. */
+  envelopeFrom?: string;
+  /** undefined: nodemailer found none (a raw message), so prepareMessage reads To/Cc/Bcc. */
+  envelopeTo?: string[];
+  /** From nodemailer's own `priority` field, the weakest source. */
+  fallbackPriority?: Priority;
+}
+
+/** Build a compiled MimeNode (Bcc left out of the text, as nodemailer's SMTP transport does). */
+export async function captureMimeNode(node: MimeNode, data: { priority?: unknown }): Promise<Captured> {
+  const envelope = node.getEnvelope();
+  const raw = await node.build();
+  const to = (envelope.to ?? []).filter(Boolean);
+  return {
+    raw: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength),
+    envelopeFrom: typeof envelope.from === "string" && envelope.from !== "" ? envelope.from : undefined,
+    envelopeTo: to.length > 0 ? to : undefined,
+    fallbackPriority: fromNodemailerPriority(data.priority),
+  };
+}
+
+/** The transport send() of both the queue transport and our own composer: validate, then capture. */
+export function captureMail(mail: MailMessage<any>): Promise<Captured> {
+  assertNoHeaderInjection(mail.data as Record<string, unknown>);
+  return captureMimeNode(mail.message, mail.data);
+}
+
+type CaptureInfo = { envelope: ReturnType<MimeNode["getEnvelope"]>; messageId: string; captured: Captured };
+
+const captureTransport: Transport<CaptureInfo> = {
+  name: "mailer-capture",
+  version: "1",
+  send(mail, callback) {
+    captureMail(mail).then(
+      (captured) => callback(null, { envelope: mail.message.getEnvelope(), messageId: mail.message.messageId(), captured }),
+      (error: unknown) => callback(error as NodemailerError),
+    );
+  },
+};
+
+let composer: ReturnType<typeof nodemailer.createTransport<CaptureInfo>> | null = null;
+
+/** Compose nodemailer message options exactly as `transporter.sendMail()` would, without sending. */
+export async function composeMail(mail: SendMailOptions): Promise<Captured> {
+  assertNoHeaderInjection(mail as Record<string, unknown>);
+  composer ??= nodemailer.createTransport<CaptureInfo>(captureTransport);
+  const info = await composer.sendMail(mail);
+  return info.captured;
+}

@@ -1,0 +1,64 @@
+// openQueue(): the library's way in. Configuration resolves as for the CLI (file, environment,
+// defaults); `url` overrides database.url the way a flag would.
+import { isAbsolute, resolve } from "node:path";
+import { loadConfig } from "../config/load.ts";
+import type { Config } from "../config/types.ts";
+import { openDatabase } from "../db/connect.ts";
+import { migrateToLatest } from "../db/migrate.ts";
+import { createLogger, type Logger } from "../log.ts";
+import { Queue } from "./queue.ts";
+
+export interface OpenQueueOptions {
+  /** sqlite:PATH | sqlite::memory: | postgres://…; wins over the config's database.url. */
+  url?: string;
+  /** A mailer.toml path, or an already loaded Config. Default: $MAILER_CONFIG, ./mailer.toml,
+   * /etc/mailer/mailer.toml, else built-in defaults (an SQLite file ./mailer.db). */
+  config?: string | Config;
+  /** Where the queue logs (default: nowhere; library code never writes to the console). */
+  logger?: Logger;
+  /** Messages per transaction in enqueueMany (default: delivery.enqueue_batch_size, 500). */
+  batchSize?: number;
+  /** Apply pending migrations on open. PostgreSQL otherwise needs `mailer migrate` first;
+   * SQLite migrates itself either way. */
+  migrate?: boolean;
+}
+
+/** A logger that drops everything: the default for library callers who pass none. */
+export const silentLogger = (): Logger => createLogger({ level: "error", write: () => {} });
+
+function absoluteSqlite(url: string): string {
+  if (!url.startsWith("sqlite:") || url === "sqlite::memory:") return url;
+  const path = url.slice("sqlite:".length);
+  return isAbsolute(path) ? url : `sqlite:${resolve(path)}`;
+}
+
+export function resolveQueueConfig(options: OpenQueueOptions): Config {
+  let config: Config;
+  if (typeof options.config === "object" && options.config !== null) {
+    config = options.config;
+  } else {
+    const env = options.url === undefined ? process.env : { ...process.env, MAILER_DATABASE_URL: options.url };
+    config = loadConfig({ path: options.config, env }).config;
+  }
+  if (options.url !== undefined && config.database.url !== absoluteSqlite(options.url)) {
+    config = { ...config, database: { ...config.database, url: absoluteSqlite(options.url) } };
+  }
+  return config;
+}
+
+/** Open the queue and check its schema now, so a bad URL or an unmigrated database fails here. */
+export async function openQueue(options: OpenQueueOptions = {}): Promise<Queue> {
+  const config = resolveQueueConfig(options);
+  const logger = options.logger ?? silentLogger();
+  if (options.migrate) {
+    const db = await openDatabase(config.database.url, { busyTimeout: config.database.busy_timeout, logger });
+    try {
+      await migrateToLatest(db);
+    } finally {
+      await db.close();
+    }
+  }
+  const queue = new Queue(config, logger, { batchSize: options.batchSize });
+  await queue.database();
+  return queue;
+}

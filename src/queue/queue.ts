@@ -1,0 +1,192 @@
+// The queue as every enqueue path sees it: the library API, `mailer queue`, sendmail and smtpd.
+// It owns one database handle, opened on first use and opened again after a failed attempt, so a
+// long-running smtpd recovers when the database comes back.
+import type { SendMailOptions } from "nodemailer";
+import type { Config } from "../config/types.ts";
+import { classifyDatabaseError, openDatabase, type Database } from "../db/connect.ts";
+import { ensureSchema } from "../db/migrate.ts";
+import { addDontSend, listDontSend, removeDontSend, suppressedAmong } from "../db/queries/dont-send.ts";
+import { fromDbTime } from "../db/dialect.ts";
+import { DataError, errorText } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { parseAddressList, singleAddress } from "./address.ts";
+import { enqueueMessages, type EnqueueOutcome } from "./enqueue.ts";
+import { prepareMessage, type PreparedMessage } from "./prepare.ts";
+import { parsePriority, type Priority, type PriorityName } from "./priority.ts";
+
+/** A complete RFC 5322 message; without an envelope, recipients come from To/Cc/Bcc. */
+export interface RawMail {
+  raw: string | Uint8Array;
+  envelope?: {
+    from?: string | false;
+    to?: string | string[];
+    cc?: string | string[];
+    bcc?: string | string[];
+  };
+}
+
+/** nodemailer message options (composed by nodemailer), or a raw message. */
+export type MailInput = SendMailOptions | RawMail;
+
+export interface EnqueueCallOptions {
+  /** Wins over the X-Mailer-Priority header and nodemailer's `priority` field. */
+  priority?: Priority | PriorityName;
+}
+
+export const isRawMail = (mail: MailInput): mail is RawMail =>
+  typeof mail.raw === "string" || mail.raw instanceof Uint8Array;
+
+export class Queue {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly batchSize: number;
+  #opening: Promise<Database> | null = null;
+
+  constructor(config: Config, logger: Logger, options: { batchSize?: number } = {}) {
+    this.config = config;
+    this.logger = logger;
+    this.batchSize = options.batchSize ?? config.delivery.enqueue_batch_size;
+  }
+
+  get maxSize(): number {
+    return this.config.queue.max_size;
+  }
+
+  /** The database with its schema checked; a failed open is retried on the next call. */
+  database(): Promise<Database> {
+    this.#opening ??= this.#open().catch((error) => {
+      this.#opening = null;
+      throw error;
+    });
+    return this.#opening;
+  }
+
+  async #open(): Promise<Database> {
+    const { url, busy_timeout } = this.config.database;
+    const db = await openDatabase(url, { busyTimeout: busy_timeout, logger: this.logger });
+    try {
+      await ensureSchema(db);
+    } catch (error) {
+      await db.close().catch(() => {});
+      throw classifyDatabaseError(error, db.displayUrl) ?? error;
+    }
+    return db;
+  }
+
+  async enqueue(mail: MailInput, options: EnqueueCallOptions = {}): Promise<EnqueueOutcome> {
+    const [outcome] = await this.enqueueMany([mail], options);
+    return outcome!;
+  }
+
+  /** Bulk: every message is validated and composed first (a bad one fails the call before anything is
+   * queued), then inserted in transactions of `batchSize` messages. */
+  async enqueueMany(list: readonly MailInput[], options: EnqueueCallOptions = {}): Promise<EnqueueOutcome[]> {
+    const priority = options.priority === undefined ? undefined : parsePriority(options.priority, "priority");
+    const prepared: PreparedMessage[] = [];
+    for (const [index, mail] of list.entries()) {
+      try {
+        prepared.push(await this.prepare(mail, priority));
+      } catch (error) {
+        if (list.length > 1 && error instanceof DataError) throw new DataError(`message ${index}: ${error.message}`, { cause: error });
+        throw error;
+      }
+    }
+    return this.enqueuePrepared(prepared);
+  }
+
+  async prepare(mail: MailInput, priority?: Priority): Promise<PreparedMessage> {
+    if (isRawMail(mail)) {
+      const raw = typeof mail.raw === "string" ? new Uint8Array(Buffer.from(mail.raw, "utf8")) : mail.raw;
+      const env = mail.envelope ?? {};
+      const to = ["to", "cc", "bcc"].flatMap((k) => {
+        const v = env[k as "to"];
+        return v === undefined ? [] : parseAddressList(v, `envelope.${k}`);
+      });
+      return prepareMessage(raw, {
+        envelopeFrom: env.from === false ? "" : env.from === undefined ? undefined : (parseAddressList(env.from, "envelope.from")[0] ?? ""),
+        envelopeTo: to.length > 0 ? to : undefined,
+        priority,
+        maxSize: this.maxSize,
+      });
+    }
+    const { composeMail } = await import("./compose.ts");
+    const captured = await composeMail(mail);
+    return this.prepareCaptured(captured, priority);
+  }
+
+  prepareCaptured(captured: import("./compose.ts").Captured, priority?: Priority): PreparedMessage {
+    return prepareMessage(captured.raw, {
+      envelopeFrom: captured.envelopeFrom,
+      envelopeTo: captured.envelopeTo,
+      priority,
+      fallbackPriority: captured.fallbackPriority,
+      maxSize: this.maxSize,
+    });
+  }
+
+  /** Insert prepared messages, applying the don't-send list; the outcome says what was dropped. */
+  async enqueuePrepared(messages: PreparedMessage[]): Promise<EnqueueOutcome[]> {
+    const options = { batchSize: this.batchSize, logMessageData: this.config.delivery.log_message_data };
+    const outcomes = await this.#use((db) => enqueueMessages(db, messages, options));
+    for (const outcome of outcomes) {
+      if (outcome.suppressed.length === 0) continue;
+      const fields = { messageId: outcome.messageId, suppressed: outcome.suppressed.join(", ") };
+      if (outcome.id === null) this.logger.info("not queued: every recipient is on the don't-send list", fields);
+      else this.logger.info("dropped recipients on the don't-send list", { ...fields, id: outcome.id });
+    }
+    return outcomes;
+  }
+
+  /** Run one statement, turning "database unavailable" into TempFailError. */
+  async #use<T>(run: (db: Database) => Promise<T>): Promise<T> {
+    const db = await this.database();
+    try {
+      return await run(db);
+    } catch (error) {
+      throw classifyDatabaseError(error, db.displayUrl) ?? error;
+    }
+  }
+
+  /** Which of `addresses` are on the don't-send list (lower-cased), for smtpd's RCPT TO. */
+  suppressedAmong(addresses: string[]): Promise<Set<string>> {
+    return this.#use((db) => suppressedAmong(db.kysely, addresses));
+  }
+
+  /** Put an address ("a@b" or "Name <a@b>") on the don't-send list; false if it was already there. */
+  addDontSend(address: string): Promise<boolean> {
+    const bare = singleAddress(address);
+    return this.#use((db) => addDontSend(db.kysely, bare));
+  }
+
+  /** Take an address off the list (any case); false if it was not there. */
+  removeDontSend(address: string): Promise<boolean> {
+    const bare = singleAddress(address);
+    return this.#use((db) => removeDontSend(db.kysely, bare));
+  }
+
+  async listDontSend(): Promise<Array<{ address: string; whenAdded: Date }>> {
+    const rows = await this.#use((db) => listDontSend(db.kysely));
+    return rows.map((r) => ({ address: r.to_address, whenAdded: fromDbTime(r.when_added) }));
+  }
+
+  async close(): Promise<void> {
+    const opening = this.#opening;
+    this.#opening = null;
+    if (!opening) return;
+    try {
+      await (await opening).close();
+    } catch (error) {
+      this.logger.debug("error while closing the queue", { error: errorText(error) });
+    }
+  }
+}
+
+/** The error a caller gets when every recipient was on the don't-send list (nothing was queued). */
+export class SuppressedError extends DataError {
+  readonly rejected: string[];
+  readonly code = "EDONTSEND";
+  constructor(rejected: string[]) {
+    super(`not queued: every recipient is on the don't-send list (${rejected.join(", ")})`);
+    this.rejected = rejected;
+  }
+}
