@@ -49,4 +49,4 @@ if (files[0]) {
   step(`head -n 12 outbox/${files[0]}`);
   console.log(readFileSync(join(outbox, files[0]), "utf8").split(/\r?\n/).slice(0, 12).join("\n"));
 }
-console.log(`\nDelivered ${files.length} message(s) to ${outbox} (high priority first). Config: ${join(work, "mailer.toml")}`);
+console.log(`\nDelivered ${files.length} message(s) to ${outbox}. Config: ${join(work, "mailer.toml")}`);

@@ -26,28 +26,54 @@ export async function openSqlite(path: string): Promise<SqliteHandle> {
       exec: (sql: string) => void db.run(sql),
     };
   }
+  return openNodeSqlite(path);
+}
+
+/** SQLite under Deno (and Node): node:sqlite's DatabaseSync, adapted to Kysely's SqliteDatabase. */
+async function openNodeSqlite(path: string): Promise<SqliteHandle> {
   const { DatabaseSync } = await import("node:sqlite");
   const db = new DatabaseSync(path);
-  const cache = new Map<string, ReturnType<typeof db.prepare>>();
+  type Statement = ReturnType<typeof db.prepare>;
+  // Prepared once per SQL text, as bun:sqlite's db.query does; Kysely re-issues the same texts.
+  const cache = new Map<string, { stmt: Statement; reader: boolean }>();
   return {
     prepare(sql: string) {
-      let stmt = cache.get(sql);
-      if (!stmt) {
-        stmt = db.prepare(sql);
-        cache.set(sql, stmt);
+      let entry = cache.get(sql);
+      if (!entry) {
+        const stmt = db.prepare(sql);
+        // SQLite itself says whether a statement returns rows (a SELECT, a PRAGMA, an
+        // INSERT … RETURNING), which no regex over the SQL text can get right every time.
+        entry = { stmt, reader: returnsRows(stmt, sql) };
+        cache.set(sql, entry);
       }
-      const s = stmt;
-      const reader = /^\s*(select|with|pragma|values)\b/i.test(sql) || /\breturning\b/i.test(sql);
+      const { stmt, reader } = entry;
       return {
         reader,
-        all: (params: ReadonlyArray<unknown>) => s.all(...(params as never[])),
-        run: (params: ReadonlyArray<unknown>) => s.run(...(params as never[])) as never,
-        iterate: (params: ReadonlyArray<unknown>) => s.iterate(...(params as never[])) as never,
+        all: (params: ReadonlyArray<unknown>) => stmt.all(...bindable(params)),
+        run: (params: ReadonlyArray<unknown>) => {
+          const { changes, lastInsertRowid } = stmt.run(...bindable(params));
+          return { changes, lastInsertRowid };
+        },
+        iterate: (params: ReadonlyArray<unknown>) => stmt.iterate(...bindable(params)) as IterableIterator<unknown>,
       };
     },
     close: () => db.close(),
     exec: (sql: string) => db.exec(sql),
   };
+}
+
+/** StatementSync#columns() arrived in Node 22.16; older runtimes fall back to reading the SQL. */
+function returnsRows(stmt: { columns?: () => unknown[] }, sql: string): boolean {
+  if (typeof stmt.columns === "function") return stmt.columns().length > 0;
+  return /^\s*(select|with|pragma|values)\b/i.test(sql) || /\breturning\b/i.test(sql);
+}
+
+type SqliteValue = null | number | bigint | string | Uint8Array;
+
+/** bun:sqlite binds true/false as 1/0 and undefined as NULL; node:sqlite refuses both, so they are
+ * converted here and the same queries behave the same on both runtimes. */
+function bindable(params: ReadonlyArray<unknown>): SqliteValue[] {
+  return params.map((p) => (typeof p === "boolean" ? (p ? 1 : 0) : p === undefined ? null : (p as SqliteValue)));
 }
 
 /** True when `pid` names a live process on this host (EPERM still means it exists). */

@@ -1,41 +1,35 @@
-// `mailer status`: what is queued, deferred and failed, how old the oldest is, and recent results.
+// `mailer status`: what is queued, deferred and failed, how old the oldest is, recent results, who
+// holds the lock. `--json` is the monitoring form; `--check --max-…` turns it into a health probe.
 import { openContext, type GlobalOptions } from "../context.ts";
-import { fromDbTime } from "../db/dialect.ts";
-import { logCounts } from "../db/queries/logs.ts";
-import { queueCounts } from "../db/queries/messages.ts";
+import { UsageError } from "../errors.ts";
+import { crossedThresholds, parseThresholds } from "../ops/check.ts";
+import { configSecrets, scrub } from "../ops/format.ts";
+import { statusReport } from "../ops/status-report.ts";
+import { statusText } from "../ops/status-text.ts";
 
-export async function run(_args: string[], options: GlobalOptions & { json?: boolean }): Promise<number> {
+interface StatusOptions extends GlobalOptions {
+  json?: boolean;
+  check?: boolean;
+}
+
+export async function run(_args: string[], options: StatusOptions & Record<string, unknown>): Promise<number> {
+  const limits = parseThresholds(options);
+  const checking = options.check === true || Object.keys(limits).length > 0;
+  if (checking && Object.keys(limits).length === 0) {
+    throw new UsageError("status --check needs at least one of --max-age, --max-queued, --max-deferred, --max-failed");
+  }
   const ctx = await openContext(options);
   try {
     const db = await ctx.database();
-    const counts = await queueCounts(db.kysely);
-    const log = await logCounts(db.kysely);
-    const now = ctx.clock();
-    const oldest = counts.oldestQueued === null ? null : fromDbTime(counts.oldestQueued);
-    const queued = counts.queued[1] + counts.queued[2] + counts.queued[3];
-    const status = {
-      queued,
-      deferred: counts.deferred,
-      failed: counts.failed,
-      queued_by_priority: { high: counts.queued[1], medium: counts.queued[2], low: counts.queued[3] },
-      oldest_queued_age_s: oldest === null ? null : Math.max(0, Math.round((now.getTime() - oldest.getTime()) / 1000)),
-      log,
-      database: db.displayUrl,
-    };
-    if (options.json) {
-      process.stdout.write(JSON.stringify(status) + "\n");
-      return 0;
-    }
-    const lines = [
-      `database   ${status.database}`,
-      `queued     ${queued} (high ${status.queued_by_priority.high}, medium ${status.queued_by_priority.medium}, low ${status.queued_by_priority.low})`,
-      `deferred   ${status.deferred}`,
-      `failed     ${status.failed}`,
-      `oldest     ${status.oldest_queued_age_s === null ? "-" : `${status.oldest_queued_age_s} s`}`,
-      `log        ${log.success} success, ${log.failure} failure, ${log.dont_send} don't-send`,
-    ];
-    process.stdout.write(lines.join("\n") + "\n");
-    return 0;
+    const report = await statusReport(db, ctx.config, ctx.clock());
+    const secrets = configSecrets(ctx.config);
+    // A check is quiet when all is well, so cron mails only on trouble; --json still prints for a probe.
+    if (options.json) process.stdout.write(scrub(JSON.stringify(report), secrets) + "\n");
+    else if (!checking) process.stdout.write(scrub(statusText(report), secrets));
+    if (!checking) return 0;
+    const reasons = crossedThresholds(report, limits);
+    for (const reason of reasons) process.stderr.write(`mailer: status check failed: ${reason}\n`);
+    return reasons.length > 0 ? 1 : 0;
   } finally {
     await ctx.close();
   }

@@ -1,0 +1,160 @@
+// Read-only statements behind `status`, `list` and `show`: nothing here writes, so an operator can
+// run them against a live queue at any time.
+import { sql, type Kysely } from "kysely";
+import type { DbTime, LogResult, MessageStatus, Schema } from "../schema.ts";
+
+type Db = Kysely<Schema>;
+
+export interface QueueSummary {
+  /** Sendable now, by priority: status 'queued' and next_attempt_at null or due. */
+  due: Record<1 | 2 | 3, number>;
+  /** status 'queued' but next_attempt_at still in the future. */
+  waiting: number;
+  deferred: number;
+  failed: number;
+  /** Claimed by a worker whose lease has not expired: being delivered right now. */
+  claimed: number;
+  /** when_added of the oldest sendable message. */
+  oldestDue: DbTime | null;
+  /** The earliest next_attempt_at among queued and deferred rows that have one. */
+  nextAttempt: DbTime | null;
+}
+
+/** `now` is in the database's own time form (dialect.toDb), so the comparisons run in SQL. */
+export async function queueSummary(db: Db, now: DbTime): Promise<QueueSummary> {
+  const due = sql<boolean>`(status = 'queued' and (next_attempt_at is null or next_attempt_at <= ${now}))`;
+  const rows = await db
+    .selectFrom("mailer_message")
+    .select([
+      "status",
+      "priority",
+      sql<number>`count(*)`.as("n"),
+      sql<number>`sum(case when ${due} then 1 else 0 end)`.as("due"),
+      sql<number>`sum(case when claimed_by is not null and lease_until > ${now} then 1 else 0 end)`.as("claimed"),
+      sql<DbTime | null>`min(case when ${due} then when_added end)`.as("oldest_due"),
+      sql<DbTime | null>`min(next_attempt_at)`.as("next_attempt"),
+    ])
+    .groupBy(["status", "priority"])
+    .execute();
+  const summary: QueueSummary = {
+    due: { 1: 0, 2: 0, 3: 0 },
+    waiting: 0,
+    deferred: 0,
+    failed: 0,
+    claimed: 0,
+    oldestDue: null,
+    nextAttempt: null,
+  };
+  for (const row of rows) {
+    const n = Number(row.n);
+    const dueHere = Number(row.due ?? 0);
+    summary.claimed += Number(row.claimed ?? 0);
+    if (row.status === "queued") {
+      const p = row.priority as 1 | 2 | 3;
+      summary.due[p] = (summary.due[p] ?? 0) + dueHere;
+      summary.waiting += n - dueHere;
+      summary.oldestDue = earliest(summary.oldestDue, row.oldest_due);
+    } else if (row.status === "deferred") summary.deferred += n;
+    else if (row.status === "failed") summary.failed += n;
+    if (row.status !== "failed") summary.nextAttempt = earliest(summary.nextAttempt, row.next_attempt);
+  }
+  return summary;
+}
+
+function earliest(a: DbTime | null, b: DbTime | null): DbTime | null {
+  if (b === null) return a;
+  if (a === null) return b;
+  return new Date(b).getTime() < new Date(a).getTime() ? b : a;
+}
+
+export type LogWindowCounts = Record<"hour" | "day" | "all", Record<LogResult, number>>;
+
+/** Log rows by result, for the last hour, the last day and all time, in one scan. */
+export async function logWindowCounts(db: Db, hourAgo: DbTime, dayAgo: DbTime): Promise<LogWindowCounts> {
+  const rows = await db
+    .selectFrom("mailer_messagelog")
+    .select([
+      "result",
+      sql<number>`count(*)`.as("all"),
+      sql<number>`sum(case when when_attempted >= ${dayAgo} then 1 else 0 end)`.as("day"),
+      sql<number>`sum(case when when_attempted >= ${hourAgo} then 1 else 0 end)`.as("hour"),
+    ])
+    .groupBy("result")
+    .execute();
+  const zero = (): Record<LogResult, number> => ({ success: 0, failure: 0, dont_send: 0 });
+  const counts: LogWindowCounts = { hour: zero(), day: zero(), all: zero() };
+  for (const row of rows) {
+    if (!(row.result in counts.all)) continue;
+    counts.all[row.result] = Number(row.all);
+    counts.day[row.result] = Number(row.day ?? 0);
+    counts.hour[row.result] = Number(row.hour ?? 0);
+  }
+  return counts;
+}
+
+export interface MessageListRow {
+  id: number;
+  status: MessageStatus;
+  priority: number;
+  when_added: DbTime;
+  retry_count: number;
+  next_attempt_at: DbTime | null;
+  message_id: string;
+  envelope_to: string;
+  subject: string;
+  last_error: string;
+}
+
+/** Messages with the given statuses (all when empty) in the queue order of a pass, and how many
+ * there are in total, so a truncated list can say so. */
+export async function listMessages(
+  db: Db,
+  statuses: MessageStatus[],
+  limit: number,
+): Promise<{ rows: MessageListRow[]; total: number }> {
+  let query = db.selectFrom("mailer_message");
+  if (statuses.length > 0) query = query.where("status", "in", statuses);
+  const rows = await query
+    .select(["id", "status", "priority", "when_added", "retry_count", "next_attempt_at", "message_id", "envelope_to", "subject", "last_error"])
+    .orderBy("priority")
+    .orderBy("when_added")
+    .orderBy("id")
+    .limit(limit)
+    .execute();
+  const total = await query.select(sql<number>`count(*)`.as("n")).executeTakeFirstOrThrow();
+  return { rows: rows.map((r) => ({ ...r, id: Number(r.id) })), total: Number(total.n) };
+}
+
+/** Queue rows by id, or by Message-ID (several rows may share one when it was queued twice). */
+export async function findMessages(db: Db, key: { id: number } | { messageIds: string[] }) {
+  let query = db.selectFrom("mailer_message").selectAll();
+  query = "id" in key ? query.where("id", "=", key.id) : query.where("message_id", "in", key.messageIds);
+  const rows = await query.orderBy("id").execute();
+  return rows.map((r) => ({ ...r, id: Number(r.id) }));
+}
+
+/** Every log row of a message: by its queue id (kept after the queue row is deleted on success)
+ * or by its Message-ID (which also follows it through a re-queue under a new id). */
+export async function findLogRows(db: Db, queueIds: number[], messageIds: string[]) {
+  if (queueIds.length === 0 && messageIds.length === 0) return [];
+  const rows = await db
+    .selectFrom("mailer_messagelog")
+    .select([
+      "id", "queue_id", "message_id", "subject", "envelope_from", "envelope_to", "when_added", "priority",
+      "retry_count", "when_attempted", "result", "log_message",
+      sql<boolean>`(message_data is not null)`.as("has_message_data"),
+    ])
+    .where((eb) =>
+      eb.or([
+        ...(queueIds.length > 0 ? [eb("queue_id", "in", queueIds)] : []),
+        ...(messageIds.length > 0 ? [eb("message_id", "in", messageIds)] : []),
+      ]),
+    )
+    .orderBy("when_attempted")
+    .orderBy("id")
+    .execute();
+  return rows.map((r) => ({ ...r, id: Number(r.id), queue_id: r.queue_id === null ? null : Number(r.queue_id), has_message_data: Boolean(r.has_message_data) }));
+}
+
+export type LogRowView = Awaited<ReturnType<typeof findLogRows>>[number];
+export type MessageRow = Awaited<ReturnType<typeof findMessages>>[number];

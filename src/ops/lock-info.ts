@@ -1,0 +1,51 @@
+// Who holds the send lock, read from the lock file the way an operator would `cat` it: the file
+// holds JSON {host, pid, started}. Reading never takes or touches the lock.
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { processExists } from "../runtime.ts";
+
+export interface LockHolder {
+  host: string | null;
+  pid: number | null;
+  started: string | null;
+  /** Whether that pid is alive; null when the holder is on another host (it cannot be checked from here). */
+  alive: boolean | null;
+  /** Set when the file exists but is not the JSON a mailer writes. */
+  unreadable?: string;
+}
+
+export interface LockInfo {
+  /** The lock file (lock.path + ".lock"). */
+  path: string;
+  /** lock.use_file_lock: when false, passes run without the file lock. */
+  enabled: boolean;
+  holder: LockHolder | null;
+}
+
+export function readLockInfo(lockPath: string, enabled: boolean): LockInfo {
+  const path = `${lockPath}.lock`;
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return { path, enabled, holder: null };
+    return { path, enabled, holder: { host: null, pid: null, started: null, alive: null, unreadable: String((error as Error).message) } };
+  }
+  return { path, enabled, holder: parseHolder(text) };
+}
+
+function parseHolder(text: string): LockHolder {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return { host: null, pid: null, started: null, alive: null, unreadable: `not JSON: ${JSON.stringify(text.slice(0, 80))}` };
+  }
+  const record = (data ?? {}) as Record<string, unknown>;
+  const host = typeof record.host === "string" ? record.host : null;
+  const pid = typeof record.pid === "number" && Number.isInteger(record.pid) ? record.pid : null;
+  const started = typeof record.started === "string" || typeof record.started === "number" ? String(record.started) : null;
+  // Only a pid on this host can be probed; one from another host (a shared NFS lock) is unknown.
+  const alive = pid !== null && host === hostname() ? processExists(pid) : null;
+  return { host, pid, started, alive };
+}

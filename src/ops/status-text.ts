@@ -1,0 +1,53 @@
+// The terminal form of `mailer status`: the queue, the log by time window, the lock and the database.
+import type { LogResult } from "../db/schema.ts";
+import { humanAge, table, timeWithDistance } from "./format.ts";
+import type { LockInfo } from "./lock-info.ts";
+import type { StatusReport } from "./status-report.ts";
+
+const RESULTS: Array<[LogResult, string]> = [
+  ["success", "success"],
+  ["failure", "failure"],
+  ["dont_send", "don't send"],
+];
+
+export function statusText(r: StatusReport): string {
+  const now = new Date(r.now);
+  const p = r.queued_by_priority;
+  const queue = table(
+    [{ header: "queue" }, { header: "total", right: true }, { header: "high", right: true }, { header: "medium", right: true }, { header: "low", right: true }],
+    [
+      ["queued (sendable)", String(r.queued), String(p.high), String(p.medium), String(p.low)],
+      ["queued (waiting)", String(r.queued_waiting), "", "", ""],
+      ["deferred", String(r.deferred), "", "", ""],
+      ["failed", String(r.failed), "", "", ""],
+    ],
+  );
+  const log = table(
+    [{ header: "log" }, { header: "last hour", right: true }, { header: "last day", right: true }, { header: "all time", right: true }],
+    RESULTS.map(([key, label]) => [label, String(r.log_last_hour[key]), String(r.log_last_day[key]), String(r.log[key])]),
+  );
+  const facts = table(
+    [{ header: "" }, { header: "" }],
+    [
+      ["oldest queued", r.oldest_queued_age_s === null ? "-" : humanAge(r.oldest_queued_age_s)],
+      ["next retry", timeWithDistance(r.next_retry_at === null ? null : new Date(r.next_retry_at), now)],
+      ["in delivery", r.claimed === 0 ? "none" : `${r.claimed} (claimed by a worker)`],
+      ["lock", lockText(r.lock)],
+      ["schema", r.schema_version ?? "not migrated"],
+      ["database", `${r.database} (${r.dialect})`],
+    ],
+  )
+    .split("\n")
+    .slice(1)
+    .join("\n");
+  return [queue, "", log, "", facts].join("\n") + "\n";
+}
+
+function lockText(lock: LockInfo): string {
+  if (!lock.enabled) return `disabled (lock.use_file_lock = false)`;
+  const h = lock.holder;
+  if (h === null) return "none";
+  if (h.unreadable) return `${lock.path}: unreadable (${h.unreadable})`;
+  const state = h.alive === true ? "alive" : h.alive === false ? "DEAD: stale, the next pass takes it over" : "on another host";
+  return `pid ${h.pid ?? "?"} on ${h.host ?? "?"} since ${h.started ?? "?"} (${state})`;
+}

@@ -1,0 +1,48 @@
+// The delivery half of the Deno smoke suite: `queue` then `send-mail` to a real SMTP sink over TCP.
+// Each step skips itself (counted, not failed) while its command still answers "not yet built", so
+// this turns on by itself when the engine and the intake land.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { startSink } from "../helpers/smtp-sink.ts";
+import { assert, assertEqual, mailer, skipIfNotBuilt, step } from "./harness.deno.ts";
+
+export async function deliverySteps(dialect: string, dir: string, url: string, needsPg: () => void): Promise<void> {
+  const sink = await startSink();
+  try {
+    const config = join(dir, "delivery.toml");
+    writeFileSync(
+      config,
+      `[database]\nurl = ${JSON.stringify(url)}\n[lock]\npath = ${JSON.stringify(join(dir, "send_mail"))}\n` +
+        `[backend]\ntype = "smtp"\nhost = "127.0.0.1"\nport = ${sink.port}\n`,
+    );
+    let queued = false;
+    await step(`${dialect}: queue a message from flags`, async () => {
+      needsPg();
+      const run = await mailer(
+        ["queue", "--config", config, "--from", "app@example.com", "--to", "ops@example.com", "--subject", "deno smoke", "--text", "hello from deno"],
+        { cwd: dir },
+      );
+      skipIfNotBuilt(run, "queue");
+      assertEqual(run.code, 0, `exit code (stderr: ${run.stderr})`);
+      assert(/^\d+\s*$/.test(run.stdout), `queue id on stdout: ${JSON.stringify(run.stdout)}`);
+      queued = true;
+    });
+
+    await step(`${dialect}: send-mail delivers the queue to the SMTP sink`, async () => {
+      needsPg();
+      const run = await mailer(["send-mail", "--config", config], { cwd: dir });
+      skipIfNotBuilt(run, "send-mail");
+      assertEqual(run.code, 0, `exit code (stderr: ${run.stderr})`);
+      assert(/\b\d+ sent\b/.test(run.stdout), `summary line: ${JSON.stringify(run.stdout)}`);
+      if (queued) {
+        await sink.waitFor(1, 5_000);
+        assert(sink.received.some((m) => m.subject === "deno smoke"), "the sink received the queued message");
+      }
+      const status = JSON.parse((await mailer(["status", "--json", "--config", config], { cwd: dir })).stdout);
+      assertEqual(status.queued, 0, "queued after the pass");
+      assert(status.log.success >= 1, `log.success after the pass: ${status.log.success}`);
+    });
+  } finally {
+    await sink.close();
+  }
+}
