@@ -1,0 +1,138 @@
+// The PostgreSQL connections Kysely runs on: up to `max` postgres.js instances of ONE connection
+// each, handed out through the `reserve()` interface kysely-postgres-js uses for every query and
+// transaction.
+//
+// Why not one postgres.js pool of `max` connections: in postgres.js 3.4.9 (upstream issues
+// porsager/postgres#1208, #1154, #1066) a reserved connection that the server closes (a restart,
+// pg_terminate_backend, a dropped network) is put back among the *open* connections by release(),
+// and the next query given to it is written to a null socket: an uncaught TypeError, and a promise
+// that never settles. One lost connection during a database restart thus froze every later pass
+// until the process was restarted. With one connection per instance we know exactly which
+// reservation a close belongs to (postgres.js's onclose says only "some connection"): that
+// reservation's further statements fail at once with CONNECTION_CLOSED (a temporary error the
+// engine retries or waits out), and the instance is discarded instead of reused.
+import postgres from "postgres";
+
+type Options = postgres.Options<Record<string, postgres.PostgresType>>;
+
+interface Slot {
+  sql: postgres.Sql<any>;
+  /** The server closed its connection: never reserve it again. */
+  closed: boolean;
+  busy: boolean;
+}
+
+/** What kysely-postgres-js needs of a postgres.js instance: it must be a function with `reserve`. */
+export type Reservable = postgres.Sql<any>;
+
+/** Errors after which a connection is unusable: it was closed, or the server said FATAL (admin
+ * shutdown, crash recovery, …), which it always follows by closing the connection. */
+const LOSS_CODES = new Set([
+  "CONNECTION_CLOSED", "CONNECTION_DESTROYED", "CONNECTION_ENDED", "CONNECT_TIMEOUT",
+  "ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "57P01", "57P02", "57P03",
+]);
+
+function isConnectionLoss(error: unknown): boolean {
+  const e = error as { code?: unknown; severity?: unknown } | null;
+  const code = typeof e?.code === "string" ? e.code : "";
+  return LOSS_CODES.has(code) || code.startsWith("08") || e?.severity === "FATAL" || e?.severity === "PANIC";
+}
+
+const emptyResult = (command: string) => Object.assign([], { command, count: 0 });
+/** Kysely may cancel a pending query: every promise handed to it has cancel(). */
+const settled = <T>(promise: Promise<T>) => Object.assign(promise, { cancel() {} });
+
+function connectionClosed(): Error {
+  return Object.assign(new Error("database connection closed (the server ended it) before this statement"), {
+    code: "CONNECTION_CLOSED",
+  });
+}
+
+export function reservableConnections(url: string, options: Options & { max: number }): Reservable {
+  const { max, ...single } = options;
+  const slots: Slot[] = [];
+  const waiters: Array<() => void> = [];
+  let ended = false;
+
+  const wakeOne = () => waiters.shift()?.();
+  const discard = (slot: Slot) => {
+    const at = slots.indexOf(slot);
+    if (at >= 0) slots.splice(at, 1);
+    void slot.sql.end({ timeout: 0 }).catch(() => {});
+    wakeOne();
+  };
+  const newSlot = (): Slot => {
+    const slot: Slot = { sql: undefined as never, closed: false, busy: false };
+    slot.sql = postgres(url, {
+      ...single,
+      max: 1,
+      onclose: () => {
+        // Also called for an idle connection that timed out: an idle slot is simply dropped.
+        slot.closed = true;
+        if (!slot.busy) discard(slot);
+      },
+    });
+    slots.push(slot);
+    return slot;
+  };
+  const takeSlot = async (): Promise<Slot> => {
+    for (;;) {
+      if (ended) throw Object.assign(new Error("database connections are closed"), { code: "CONNECTION_ENDED" });
+      // Marked busy before returning: no other reserve() may take it in between.
+      const slot = slots.find((s) => !s.busy && !s.closed) ?? (slots.length < max ? newSlot() : null);
+      if (slot) {
+        slot.busy = true;
+        return slot;
+      }
+      await new Promise<void>((resolve) => waiters.push(resolve));
+    }
+  };
+
+  async function reserve() {
+    const slot = await takeSlot();
+    let reserved: postgres.ReservedSql<any>;
+    try {
+      reserved = await slot.sql.reserve();
+    } catch (error) {
+      discard(slot);
+      throw error;
+    }
+    return {
+      unsafe(text: string, parameters?: unknown[], queryOptions?: postgres.UnsafeQueryOptions) {
+        const rollback = /^\s*rollback\s*$/i.test(text);
+        // The server ends a transaction with its connection: a rollback has nothing left to do,
+        // and sending it to a dying connection could hang (or make Kysely throw a TypeError of its
+        // own when the rollback fails). Anything else must fail, never reach a dead connection.
+        if (slot.closed) return settled(rollback ? Promise.resolve(emptyResult("ROLLBACK")) : Promise.reject(connectionClosed()));
+        const query = reserved.unsafe(text, parameters as never, queryOptions);
+        const watched = query.catch((error: unknown) => {
+          if (!isConnectionLoss(error)) throw error;
+          slot.closed = true; // the server is gone for this connection: never use it again
+          if (rollback) return emptyResult("ROLLBACK");
+          throw error;
+        });
+        return Object.assign(watched, { cancel: () => query.cancel() });
+      },
+      release() {
+        slot.busy = false;
+        // A closed connection is never handed back: that is the upstream bug this file avoids.
+        if (slot.closed) return discard(slot);
+        reserved.release();
+        wakeOne();
+      },
+    };
+  }
+
+  async function end(endOptions?: { timeout?: number }) {
+    ended = true;
+    for (const wake of waiters.splice(0)) wake();
+    await Promise.all(slots.splice(0).map((s) => s.sql.end(endOptions).catch(() => {})));
+  }
+
+  return Object.assign(
+    () => {
+      throw new Error("use reserve(): these connections serve Kysely only");
+    },
+    { reserve, end, options: { ...single, max } },
+  ) as unknown as Reservable;
+}

@@ -1,0 +1,217 @@
+// The dedicated LISTEN connection of runmailer-pg.
+//
+// It is its own postgres.js instance with one connection (max: 1), never the pool's: a pooled
+// connection can be handed to a query at any time and closed when idle, and LISTEN is a property
+// of one server session. Reconnects are ours, not postgres.js's: its `sql.listen` re-LISTENs once
+// after a close and silently gives up if that one try fails (the server is still restarting), and
+// its backoff is neither capped low enough nor logged. Here every loss is logged, retried with
+// capped, jittered backoff (backoff.ts) until it works, and reported so the caller runs a pass for
+// whatever was inserted while nobody listened.
+//
+// NOTIFY is only a latency hint: the caller's beat keeps polling authoritative, so a lost
+// notification delays mail by at most one beat and a listener that cannot work falls back to polling.
+import { randomBytes } from "node:crypto";
+import postgres from "postgres";
+import { classifyDatabaseError } from "../db/connect.ts";
+import { TempFailError, errorText } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { sleep } from "../runtime.ts";
+import { DEFAULT_BACKOFF, backoffDelay, type BackoffOptions } from "./backoff.ts";
+
+export interface ListenerOptions {
+  url: string;
+  channel: string;
+  logger: Logger;
+  /** A notification other than our own probes arrived (payload: the new row's id). */
+  onNotify(payload: string): void;
+  /** LISTEN is in place; `catchUp` when it was not at some point since the first pass (a failed
+   * attempt or a lost connection): mail may have been committed unheard meanwhile. */
+  onListening(catchUp: boolean): void;
+  /** NOTIFYs `payload` on the channel through *another* connection, as an inserting app would. */
+  sendProbe(payload: string): Promise<void>;
+  probeTimeoutMs?: number;
+  healthCheckMs?: number;
+  backoff?: BackoffOptions;
+}
+
+export type ListenerState = "connecting" | "listening" | "polling" | "stopped";
+
+/** The server session's application_name, so operators (and tests) can find it in pg_stat_activity. */
+export const LISTEN_APPLICATION_NAME = "mailer-listen";
+const PROBE_PREFIX = "probe:";
+/** A connection that stayed up this long starts its next reconnect from the first backoff step. */
+const STABLE_MS = 60_000;
+
+interface Session {
+  sql: postgres.Sql;
+  /** Resolves with the reason once the connection is unusable (closed, or a health check failed). */
+  lost: Promise<string>;
+  lose(reason: string): void;
+}
+
+export class Listener {
+  state: ListenerState = "connecting";
+  /** Settles when the first attempt is over (listening, failed, or fell back to polling), so the
+   * first pass runs after LISTEN is in place and nothing inserted in between goes unheard. */
+  readonly firstAttempt: Promise<void>;
+  #settleFirst!: () => void;
+  readonly #options: ListenerOptions;
+  readonly #stop = new AbortController();
+  #session: Session | null = null;
+  #probe: { payload: string; heard(): void } | null = null;
+  #done: Promise<void> = Promise.resolve();
+
+  constructor(options: ListenerOptions) {
+    this.#options = options;
+    this.firstAttempt = new Promise((resolve) => (this.#settleFirst = resolve));
+  }
+
+  start(): this {
+    this.#done = this.#run().finally(() => this.#settleFirst());
+    return this;
+  }
+
+  /** Idempotent: closes the connection and ends the reconnect loop. */
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    // Ending the session also cuts short a connect or a LISTEN still waiting for the server.
+    this.#session?.lose("stopping");
+    await this.#session?.sql.end({ timeout: 0 }).catch(() => {});
+    await this.#done;
+    this.state = "stopped";
+  }
+
+  async #run(): Promise<void> {
+    const { logger, channel } = this.#options;
+    let attempt = 0;
+    let again = false;
+    while (!this.#stop.signal.aborted) {
+      const session = this.#open();
+      let upSince = 0;
+      try {
+        await session.sql.unsafe(`listen "${channel.replace(/"/g, '""')}"`);
+        if (!(await this.#probeRoundTrip(session))) {
+          this.#fallBack(
+            `a test notification sent through another connection did not arrive within ${this.#probeTimeout / 1000} s ` +
+              "(a transaction-mode pooler such as PgBouncer drops them)",
+          );
+          return;
+        }
+        upSince = performance.now();
+        this.state = "listening";
+        // After any failed attempt (even at start, when the first pass ran without LISTEN) mail
+        // may have been committed unheard: the caller runs a pass.
+        const catchUp = again || attempt > 0;
+        if (catchUp) logger.info(`LISTEN connection restored (reconnect attempt ${attempt}); listening on channel ${channel}`);
+        else logger.info(`listening for new mail on channel ${channel}`);
+        this.#options.onListening(catchUp);
+        again = true;
+        this.#settleFirst();
+        const healthCheck = this.#checkHealth(session);
+        const reason = await session.lost;
+        clearInterval(healthCheck);
+        if (this.#stop.signal.aborted) return;
+        logger.warn(`LISTEN connection lost: ${reason}`);
+        if (performance.now() - upSince >= STABLE_MS) attempt = 0;
+      } catch (error) {
+        if (this.#stop.signal.aborted) return;
+        // A server that is down, restarting or refusing connections is worth waiting for; anything
+        // else (a proxy refusing LISTEN, a permission error) will not mend by retrying.
+        if (!(classifyDatabaseError(error, "") instanceof TempFailError)) {
+          this.#fallBack(`LISTEN failed: ${errorText(error)}`);
+          return;
+        }
+        logger.warn(`LISTEN connection unavailable: ${errorText(error)}`);
+      } finally {
+        this.#session = null;
+        await session.sql.end({ timeout: 0 }).catch(() => {});
+      }
+      this.state = "connecting";
+      this.#settleFirst();
+      attempt++;
+      const delay = backoffDelay(attempt, this.#options.backoff ?? DEFAULT_BACKOFF);
+      logger.warn(`reconnecting the LISTEN connection in ${(delay / 1000).toFixed(2)} s (attempt ${attempt})`);
+      await sleep(delay, this.#stop.signal);
+    }
+  }
+
+  get #probeTimeout(): number {
+    return this.#options.probeTimeoutMs ?? 5_000;
+  }
+
+  #open(): Session {
+    let lose!: (reason: string) => void;
+    const lost = new Promise<string>((resolve) => (lose = resolve));
+    // `onnotify` is the option postgres.js's own sql.listen is built on (src/index.js); its typings
+    // leave it out, hence the widened type.
+    const options: postgres.Options<{}> & { onnotify(channel: string, payload: string): void } = {
+      max: 1,
+      // Never closed for being idle or old: an idle LISTEN connection is the point.
+      idle_timeout: undefined,
+      max_lifetime: null,
+      fetch_types: false,
+      connect_timeout: 10,
+      // TCP keepalive notices a peer that vanished without a FIN (a host or network failure).
+      keep_alive: 30,
+      onnotice: () => {},
+      onnotify: (_channel, payload) => this.#heard(payload),
+      onclose: () => lose("the connection was closed"),
+      connection: { application_name: LISTEN_APPLICATION_NAME },
+    };
+    const sql = postgres(this.#options.url, options);
+    const session = { sql, lost, lose };
+    this.#session = session;
+    return session;
+  }
+
+  #heard(payload: string): void {
+    if (!payload.startsWith(PROBE_PREFIX)) return this.#options.onNotify(payload);
+    // Probes (ours or other workers') carry no mail.
+    if (this.#probe?.payload === payload) this.#probe.heard();
+  }
+
+  /** Proves notifications reach this session: NOTIFY through the pool, wait for it here. */
+  async #probeRoundTrip(session: Session): Promise<boolean> {
+    const payload = PROBE_PREFIX + randomBytes(6).toString("hex");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const heard = new Promise<boolean>((resolve) => {
+      this.#probe = { payload, heard: () => resolve(true) };
+      timer = setTimeout(() => resolve(false), this.#probeTimeout);
+    });
+    const closed = session.lost.then((reason) => {
+      throw new TempFailError(`LISTEN connection lost during its first test: ${reason}`);
+    });
+    try {
+      await Promise.race([this.#options.sendProbe(payload), closed]);
+      return await Promise.race([heard, closed]);
+    } finally {
+      clearTimeout(timer);
+      this.#probe = null;
+      closed.catch(() => {});
+    }
+  }
+
+  /** A connection can die without the socket noticing (a dropped route, a frozen pooler): a cheap
+   * query on it now and then turns that into a loss, and so into a reconnect. */
+  #checkHealth(session: Session): ReturnType<typeof setInterval> {
+    const every = this.#options.healthCheckMs ?? 30_000;
+    return setInterval(() => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("no answer within 10 s")), 10_000);
+      });
+      Promise.race([session.sql`select 1`, timeout])
+        .catch((error) => session.lose(`health check failed: ${errorText(error)}`))
+        .finally(() => clearTimeout(timer));
+    }, every);
+  }
+
+  #fallBack(why: string): void {
+    this.state = "polling";
+    this.#options.logger.error(
+      `LISTEN/NOTIFY cannot work on this connection: ${why}. Falling back to polling every ` +
+        "delivery.empty_queue_sleep seconds; for instant delivery point runmailer-pg at PostgreSQL directly " +
+        "or through a session-mode pooler.",
+    );
+  }
+}

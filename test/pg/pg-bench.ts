@@ -1,0 +1,154 @@
+// The bench for runmailer-pg and multi-worker tests: a migrated PostgreSQL database (a fresh one on
+// the shared server, or one on a throwaway cluster), an SMTP sink that notes when each message
+// arrived, a mailer.toml, bulk enqueue, and worker subprocesses of the compiled binary that are
+// always killed at cleanup.
+import { join } from "node:path";
+import postgres from "postgres";
+import { openDatabase, type Database } from "../../src/db/connect.ts";
+import { migrateToLatest } from "../../src/db/migrate.ts";
+import { enqueueMessages } from "../../src/queue/enqueue.ts";
+import { prepareMessage } from "../../src/queue/prepare.ts";
+import { BINARY, runMailer, spawnMailer, writeConfig, type RunResult } from "../helpers/cli.ts";
+import { createPgDatabase, tempDir } from "../helpers/db.ts";
+import { readLines, type LineReader } from "../helpers/lines.ts";
+import { startSink, type Reaction, type Received, type Sink } from "../helpers/smtp-sink.ts";
+
+export type Section = Record<string, string | number | boolean>;
+export type Sections = Partial<Record<"backend" | "delivery" | "lock", Section>>;
+
+export interface Worker {
+  proc: ReturnType<typeof spawnMailer>;
+  stderr: LineReader;
+  stdout: LineReader;
+  /** Parsed --log-format json lines of stderr (others skipped). */
+  json(): Array<Record<string, any>>;
+}
+
+export interface PgBench {
+  dir: string;
+  url: string;
+  db: Database;
+  sink: Sink;
+  /** Date.now() when the sink accepted each Message-ID (the last time, if more than once). */
+  receivedAt: Map<string, number>;
+  /** Decides each message at the end of DATA (default: accept). */
+  react: (message: Received) => Reaction;
+  configPath: string;
+  configure(sections?: Sections, url?: string): void;
+  /** Bulk enqueue through the library path (one transaction per 500). Returns the ids. */
+  enqueue(count: number, prefix?: string): Promise<number[]>;
+  /** `count` plain-SQL INSERTs committed in ONE transaction (one notification per row). */
+  insertInOneTransaction(count: number, prefix?: string): Promise<void>;
+  spawn(args: string[], options?: { binary?: string; prefix?: string[] }): Worker;
+  run(args: string[]): Promise<RunResult>;
+  cleanup(): Promise<void>;
+}
+
+let counter = 0;
+const raw = (subject: string) =>
+  new TextEncoder().encode(`From: app@example.com\r\nTo: rcpt@example.com\r\nSubject: ${subject}\r\n\r\nbody of ${subject}\r\n`);
+
+/** `url`: an existing, empty database (e.g. on a throwaway cluster); else one is created on the shared server. */
+export async function pgBench(sections: Sections = {}, url?: string): Promise<PgBench> {
+  const dir = tempDir("mailer-pg-");
+  const created = url ? null : await createPgDatabase();
+  const dbUrl = url ?? created!.url;
+  const db = await openDatabase(dbUrl, { maxConnections: 2 });
+  await migrateToLatest(db);
+  const sink = await startSink();
+  const workers: Worker[] = [];
+  const b: PgBench = {
+    dir: dir.path,
+    url: dbUrl,
+    db,
+    sink,
+    receivedAt: new Map(),
+    react: () => undefined,
+    configPath: join(dir.path, "mailer.toml"),
+    configure(more: Sections = {}, configUrl = dbUrl) {
+      const all: Required<Sections> = {
+        backend: { type: "smtp", host: sink.host, port: sink.port, timeout: 5, ...more.backend },
+        delivery: { ...more.delivery },
+        lock: { path: join(dir.path, "send_mail"), ...more.lock },
+      };
+      const lines = ["[database]", `url = ${JSON.stringify(configUrl)}`];
+      for (const [name, values] of Object.entries(all)) {
+        lines.push(`[${name}]`, ...Object.entries(values).map(([k, v]) => `${k} = ${typeof v === "string" ? JSON.stringify(v) : v}`));
+      }
+      writeConfig(dir.path, lines.join("\n") + "\n");
+    },
+    async enqueue(count, prefix = "m") {
+      const messages = Array.from({ length: count }, () => prepareMessage(raw(`${prefix}-${++counter}`)));
+      const outcomes = await enqueueMessages(db, messages, { batchSize: 500 });
+      return outcomes.map((o) => o.id!);
+    },
+    async insertInOneTransaction(count, prefix = "tx") {
+      const sql = postgres(dbUrl, { max: 1, onnotice: () => {} });
+      try {
+        await sql.begin(async (tx) => {
+          for (let i = 0; i < count; i++) {
+            const subject = `${prefix}-${++counter}`;
+            await tx`insert into mailer_message (message_data, message_id, subject, envelope_from, envelope_to)
+                     values (${Buffer.from(raw(subject))}, ${`<${subject}.${process.pid}@test>`}, ${subject}, 'app@example.com', 'rcpt@example.com')`;
+          }
+        });
+      } finally {
+        await sql.end();
+      }
+    },
+    spawn(args, options = {}) {
+      const proc = spawnMailer([...(options.prefix ?? []), ...args, "--config", b.configPath], {
+        cwd: dir.path,
+        binary: options.binary,
+      });
+      const stderr = readLines(proc.stderr as ReadableStream<Uint8Array>);
+      const worker: Worker = {
+        proc,
+        stderr,
+        stdout: readLines(proc.stdout as ReadableStream<Uint8Array>),
+        json: () => stderr.lines.flatMap((l) => (l.startsWith("{") ? [JSON.parse(l)] : [])),
+      };
+      workers.push(worker);
+      return worker;
+    },
+    run: (args) => runMailer([...args, "--config", b.configPath], { cwd: dir.path }),
+    async cleanup() {
+      for (const w of workers) w.proc.kill("SIGKILL");
+      await Promise.all(workers.map((w) => w.proc.exited));
+      await sink.close();
+      await db.close();
+      await created?.drop();
+      dir.cleanup();
+    },
+  };
+  sink.onMessage = (message) => {
+    const reaction = b.react(message);
+    if (reaction === undefined && message.messageId) b.receivedAt.set(message.messageId, Date.now());
+    return reaction;
+  };
+  b.configure(sections);
+  return b;
+}
+
+/** A worker on "another host": its own UTS namespace with another hostname, so this host's workers
+ * cannot judge its PID and must wait for its lease (needs root, as CI and the dev machines run). */
+export const elsewhere = (host: string) => ({
+  binary: "unshare",
+  prefix: ["-u", "sh", "-c", 'hostname "$0" && exec "$@"', host, BINARY],
+});
+
+/** Counts of each Message-ID the sink accepted. */
+export function deliveries(sink: Sink): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const m of sink.received) counts.set(m.messageId ?? "", (counts.get(m.messageId ?? "") ?? 0) + 1);
+  return counts;
+}
+
+/** Resolves once `check` holds, polling every 50 ms; rejects after `timeoutMs` with `what`. */
+export async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await Bun.sleep(50);
+  }
+}

@@ -1,0 +1,92 @@
+// The connections Kysely runs on survive the server closing them (src/db/pg-connections.ts): with
+// postgres.js's own pool, a connection closed mid-transaction was handed out again and the next
+// statement on it never settled, freezing every later pass. Transactions and single statements
+// keep running while the server is restarted, and each failure in between is a connection error
+// the engine treats as temporary, never a hang or a TypeError.
+import { afterEach, expect } from "bun:test";
+import { sql } from "kysely";
+import { openDatabase, classifyDatabaseError, type Database } from "../../src/db/connect.ts";
+import { TempFailError } from "../../src/errors.ts";
+import { testFor } from "../helpers/dialects.ts";
+import { createPgDatabase } from "../helpers/db.ts";
+import { startPgCluster, type PgCluster } from "../helpers/pg-cluster.ts";
+import { until } from "./pg-bench.ts";
+
+const it = testFor("postgres");
+let cluster: PgCluster | null = null;
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c().catch(() => {});
+  await cluster?.cleanup();
+  cluster = null;
+});
+
+/** Transactions and single statements in a loop, counting successes and every kind of failure. */
+function traffic(db: Database) {
+  const stats = { done: 0, failures: new Set<string>(), stop: false };
+  const note = (error: unknown) => {
+    const temp = classifyDatabaseError(error, "") instanceof TempFailError;
+    stats.failures.add(temp ? "temporary" : `other: ${String(error)}`);
+  };
+  const loops = [
+    async () => {
+      await db.kysely.transaction().execute(async (trx) => {
+        await sql`select 1`.execute(trx);
+        await sql`select pg_sleep(0.005)`.execute(trx);
+      });
+    },
+    async () => void (await sql`select 2`.execute(db.kysely)),
+  ].map(async (step) => {
+    while (!stats.stop) {
+      try {
+        await step();
+        stats.done++;
+      } catch (error) {
+        note(error);
+        await Bun.sleep(20);
+      }
+    }
+  });
+  return { stats, finished: Promise.all(loops) };
+}
+
+it("a server restart under concurrent transactions: work resumes, failures in between are temporary", async () => {
+  cluster = await startPgCluster();
+  const db = await openDatabase(cluster.url);
+  cleanups.push(() => db.close());
+  const { stats, finished } = traffic(db);
+  for (let round = 0; round < 2; round++) {
+    const before = stats.done;
+    await until(() => stats.done > before + 50, "traffic before the restart");
+    await cluster.stop();
+    await Bun.sleep(300); // down for a while, with the loops failing against it
+    await cluster.start();
+    const resumed = stats.done;
+    await until(() => stats.done > resumed + 200, "traffic after the restart", 15_000);
+  }
+  stats.stop = true;
+  await finished;
+  expect([...stats.failures]).toEqual(["temporary"]);
+});
+
+it("a backend terminated mid-transaction: that transaction fails as temporary, the next ones succeed", async () => {
+  const created = await createPgDatabase();
+  const db = await openDatabase(created.url);
+  cleanups.push(async () => {
+    await db.close();
+    await created.drop();
+  });
+  const failure = await db.kysely
+    .transaction()
+    .execute(async (trx) => {
+      const [me] = (await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx)).rows;
+      await sql`select pg_terminate_backend(${me!.pid})`.execute(db.kysely);
+      await sql`select 1`.execute(trx);
+    })
+    .then(() => null, (error: unknown) => error);
+  expect(classifyDatabaseError(failure, "")).toBeInstanceOf(TempFailError);
+  for (let i = 0; i < 10; i++) {
+    const rows = await db.kysely.transaction().execute((trx) => sql<{ n: number }>`select ${i}::int as n`.execute(trx));
+    expect(rows.rows[0]!.n).toBe(i);
+  }
+});
