@@ -1,0 +1,135 @@
+// The long-running commands' view of a config that can change under them (runmailer, runmailer-pg):
+// the file is watched (src/config/watch.ts) and SIGHUP reloads it; a valid new config is applied
+// between passes. The logger is swapped at once (level, format); a new database URL is opened and
+// its schema checked before anything switches, so a URL that does not work leaves the old config
+// in force; the old database is closed once the pass still using it has finished.
+//
+// Wiring (see runmailer.ts): `const live = await startLiveConfig(ctx, options, { logger });` then
+// `env: () => live.env()` for the loop, `ctx.onClose(() => live.close())`.
+import { configChanges } from "../config/diff.ts";
+import type { Config } from "../config/types.ts";
+import { watchConfig } from "../config/watch.ts";
+import { loggerFor, openCheckedDatabase, type Context, type GlobalOptions } from "../context.ts";
+import type { Database } from "../db/connect.ts";
+import type { EngineEnv } from "../engine/pass.ts";
+import { errorText } from "../errors.ts";
+import { switchableLogger, type SwitchableLogger } from "../log.ts";
+
+export interface LiveState {
+  config: Config;
+  db: Database;
+}
+
+export interface LiveConfigOptions {
+  /** Before a new config is applied, its database already open: throwing refuses the config (it is
+   * logged, the running one stays, the new database is closed). E.g. runmailer-pg checks that the
+   * new database has LISTEN/NOTIFY and installs its trigger there. */
+  prepare?(next: LiveState, current: LiveState): Promise<void> | void;
+  /** After a new config is applied: e.g. runmailer-pg re-LISTENs when `now.db !== before.db`.
+   * The switch has happened by then; a failure here is logged, not undone. */
+  onApplied?(now: LiveState, before: LiveState): Promise<void> | void;
+  /** The logger to switch (a command may have handed it out already, e.g. to stopOnSignals). */
+  logger?: SwitchableLogger;
+  /** Reload on SIGHUP (default true). */
+  hangup?: boolean;
+}
+
+export interface LiveConfig {
+  /** Follows reloads; hand it to everything that logs for the whole run. */
+  readonly logger: SwitchableLogger;
+  readonly config: Config;
+  readonly db: Database;
+  /** The current config, logger and database for the next pass. Call it only between passes: it
+   * closes the databases a reload replaced, which no pass uses any more by then. */
+  env(): EngineEnv;
+  reload(reason?: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Database.close may be reached from here and from the context: make a second call a no-op. */
+function closingOnce(db: Database): Database {
+  let closing: Promise<void> | null = null;
+  const close = db.close.bind(db);
+  db.close = () => (closing ??= close());
+  return db;
+}
+
+export async function startLiveConfig(ctx: Context, options: GlobalOptions, opts: LiveConfigOptions = {}): Promise<LiveConfig> {
+  const logger = opts.logger ?? switchableLogger(ctx.logger);
+  let state: LiveState = { config: ctx.config, db: closingOnce(await ctx.database()) };
+  const retired: Database[] = [];
+
+  const closeRetired = () => {
+    for (const db of retired.splice(0)) {
+      db.close().catch((error) => logger.debug(`closing the previous database: ${errorText(error)}`));
+    }
+  };
+
+  const apply = async (next: Config) => {
+    const changes = configChanges(state.config, next);
+    if (changes.length === 0) {
+      logger.info("config reloaded: no changes", { config: next.source });
+      return;
+    }
+    let db = state.db;
+    const dbChanged =
+      next.database.url !== state.config.database.url || next.database.busy_timeout !== state.config.database.busy_timeout;
+    if (dbChanged) {
+      // Opened before anything switches: a database that cannot be reached throws here, and the
+      // watcher logs that and keeps the running config (old database included).
+      try {
+        db = closingOnce(await openCheckedDatabase(next, logger));
+      } catch (error) {
+        throw new Error(`cannot open the new database: ${errorText(error)}`);
+      }
+    }
+    const before = state;
+    try {
+      await opts.prepare?.({ config: next, db }, before);
+    } catch (error) {
+      if (db !== before.db) await db.close().catch(() => {});
+      throw error;
+    }
+    state = { config: next, db };
+    logger.use(loggerFor(next, options));
+    if (dbChanged) {
+      retired.push(before.db);
+      logger.info(`switched to database ${db.displayUrl}; the previous one closes after the current pass`);
+    }
+    logger.info("config reloaded", { config: next.source, changes });
+    try {
+      await opts.onApplied?.(state, before);
+    } catch (error) {
+      logger.error(`config applied, but acting on it failed: ${errorText(error)}`);
+    }
+  };
+
+  const watcher = watchConfig({ config: ctx.config, load: { path: options.config }, logger, onChange: apply });
+  const onHangup = () => {
+    logger.info("SIGHUP received: reloading the config");
+    void watcher.reload("SIGHUP");
+  };
+  if (opts.hangup !== false) process.on("SIGHUP", onHangup);
+  await watcher.ready;
+
+  return {
+    logger,
+    get config() {
+      return state.config;
+    },
+    get db() {
+      return state.db;
+    },
+    env() {
+      closeRetired();
+      return { config: state.config, logger, db: state.db };
+    },
+    reload: (reason) => watcher.reload(reason),
+    async close() {
+      process.off("SIGHUP", onHangup);
+      await watcher.close();
+      retired.push(state.db);
+      await Promise.allSettled(retired.splice(0).map((db) => db.close()));
+    },
+  };
+}

@@ -1,0 +1,125 @@
+// Config hot reload for the long-running commands: watches the config file with chokidar and, on a
+// change (or when the command calls reload(), e.g. on SIGHUP), loads and validates it again. A valid
+// file goes to onChange; an invalid one is logged and the running config stays in force.
+//
+// The file's directory is watched rather than the file: editors and config managers save by
+// writing a temporary file and renaming it over the old one, which replaces the inode a file watch
+// would be holding. chokidar reports such a rename as a change of the file.
+import { readFileSync } from "node:fs";
+import { basename, dirname, resolve } from "node:path";
+import { errorText } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { loadConfig, type Loaded, type LoadOptions } from "./load.ts";
+import type { Config } from "./types.ts";
+
+export interface WatchConfigOptions {
+  /** The running config; its `source` is the file watched (null: defaults only, nothing to watch). */
+  config: Config;
+  /** How the process loaded it at start (--config, requireFile …). */
+  load?: LoadOptions;
+  logger: Logger;
+  /** Applies a valid new config. It may refuse (throw): the running config then stays, and the
+   * refusal is logged like an invalid file. Calls never overlap. */
+  onChange(next: Config, loaded: Loaded): Promise<void> | void;
+  /** Quiet time after the last file event before reloading: one save is often several events. */
+  debounceMs?: number;
+}
+
+export interface ConfigWatcher {
+  /** Loads the file again now (SIGHUP); resolves once the result is applied or reported. */
+  reload(reason?: string): Promise<void>;
+  /** Resolves once the file watch is in place (at once when there is nothing to watch). */
+  ready: Promise<void>;
+  close(): Promise<void>;
+}
+
+function isEmpty(file: string): boolean {
+  try {
+    return readFileSync(file, "utf8").trim() === "";
+  } catch {
+    return false; // missing or unreadable: loadConfig says so properly
+  }
+}
+
+export function watchConfig(options: WatchConfigOptions): ConfigWatcher {
+  const { logger } = options;
+  const file = options.config.source;
+  // Reload the file the process started with, wherever the lookup found it: if ./mailer.toml is
+  // deleted, falling back to /etc/mailer/mailer.toml or to defaults would be a silent surprise.
+  const loadOptions: LoadOptions = file === null ? { ...options.load } : { ...options.load, path: file };
+  let queue: Promise<void> = Promise.resolve();
+  let closed = false;
+
+  const reloadNow = async (reason: string) => {
+    // An empty file is valid TOML (all defaults), but on a reload it is far more likely a save
+    // caught half-way, or a mistake, than a wish to send from ./mailer.db to localhost:25.
+    if (file !== null && isEmpty(file)) {
+      logger.error("config file is empty, keeping the running config", { config: file, reason });
+      return;
+    }
+    let loaded: Loaded;
+    try {
+      loaded = loadConfig(loadOptions);
+    } catch (error) {
+      logger.error(`config invalid, keeping the running config: ${errorText(error).split("\n").join("; ")}`, { reason });
+      return;
+    }
+    for (const warning of loaded.warnings) logger.warn(warning);
+    try {
+      await options.onChange(loaded.config, loaded);
+    } catch (error) {
+      logger.error(`config not applied, keeping the running config: ${errorText(error)}`, { reason });
+    }
+  };
+  const reload = (reason = "requested") => {
+    // One reload at a time, in order: a second save during a slow database switch waits its turn.
+    const next = queue.then(() => (closed ? undefined : reloadNow(reason)));
+    queue = next.catch(() => {});
+    return next;
+  };
+
+  if (file === null) {
+    logger.debug("no config file in use (built-in defaults): nothing to watch for changes");
+    return { reload, ready: Promise.resolve(), close: async () => void (closed = true) };
+  }
+
+  const dir = dirname(file);
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  let watcher: import("chokidar").FSWatcher | null = null;
+  const start = async () => {
+    const { watch } = await import("chokidar");
+    if (closed) return;
+    watcher = watch(dir, {
+      ignoreInitial: true,
+      depth: 0,
+      // Everything in the directory but the file itself is ignored (the directory must not be).
+      ignored: (path: string) => resolve(path) !== dir && resolve(path) !== file,
+    });
+    watcher.on("all", (event) => {
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => {
+        timer = null;
+        void reload(`${basename(file)} ${event === "unlink" ? "removed" : "changed"}`);
+      }, options.debounceMs ?? 200);
+    });
+    watcher.on("error", (error) => logger.warn(`watching ${file} failed: ${errorText(error)}`));
+    await new Promise<void>((done) => watcher!.once("ready", () => done()));
+    logger.debug("watching the config file for changes", { config: file });
+  };
+  // A watch that cannot be set up (inotify limits, say) costs hot reload, not the worker.
+  const ready = start().catch((error) =>
+    logger.warn(`cannot watch ${file} for changes (reload with SIGHUP instead): ${errorText(error)}`),
+  );
+
+  return {
+    reload,
+    ready,
+    async close() {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      await ready;
+      await watcher?.close();
+      await queue;
+    },
+  };
+}
