@@ -1,0 +1,106 @@
+// Steps 3 and 4: drain N queued messages with `mailer send-mail` (pool 1 and pool 4), and the ceiling
+// (the same messages from a bare nodemailer pool of the same size, no database). Repetitions are
+// interleaved (ceiling, SQLite drain, PostgreSQL drain, for each pool size) so that machine noise
+// falls on all of them alike; each figure is the median of its repetitions.
+import { join } from "node:path";
+import { addRow, say, takeFixture, type Bench } from "../context.ts";
+import { writeConfig, type Dialect } from "../db.ts";
+import { median, round, run, runOk } from "../proc.ts";
+
+export interface DrainFigure {
+  count: number;
+  pool: number;
+  /** send-mail spawn to exit. */
+  ms: number;
+  rate: number;
+  /** The pass's own time from its summary line (excludes process start and database open). */
+  passSeconds: number | null;
+  maxRssKiB: number | null;
+  /** CPU the sink used meanwhile: far below the wall time shows the sink was not the bottleneck. */
+  sinkCpuSeconds: number;
+}
+
+export async function drainOnce(bench: Bench, dialect: Dialect, count: number, pool: number): Promise<DrainFigure> {
+  const db = await takeFixture(bench, dialect, count);
+  try {
+    const config = writeConfig(db, { smtp: bench.sink, pool }, `drain-pool${pool}.toml`);
+    const before = bench.sink.count();
+    const cpu0 = bench.sink.cpuSeconds();
+    const result = await run([bench.binary, "send-mail", "--config", config], { rss: true, cwd: db.dir, timeoutMs: 600_000 });
+    if (result.code !== 0) throw new Error(`send-mail exited ${result.code}: ${result.stderr.trim().slice(0, 800)}`);
+    const m = /^(\d+) sent, (\d+) deferred, (\d+) failed in ([\d.]+) s$/m.exec(result.stdout);
+    const sent = m ? Number(m[1]) : NaN;
+    if (sent !== count) throw new Error(`send-mail sent ${sent} of ${count}: ${result.stdout.trim()} ${result.stderr.trim().slice(0, 400)}`);
+    // send-mail exits after its last message was acknowledged: the sink has every one by now.
+    await bench.sink.waitFor(before + count, 10_000);
+    return {
+      count, pool, ms: round(result.ms), rate: round(count / (result.ms / 1000), 0),
+      passSeconds: m ? Number(m[4]) : null, maxRssKiB: result.maxRssKiB ?? null,
+      sinkCpuSeconds: round(bench.sink.cpuSeconds() - cpu0),
+    };
+  } finally {
+    await db.drop();
+  }
+}
+
+export interface CeilingFigure {
+  count: number;
+  pool: number;
+  ms: number;
+  rate: number;
+  failed: number;
+  sinkCpuSeconds: number;
+}
+
+export async function ceilingOnce(bench: Bench, count: number, pool: number): Promise<CeilingFigure> {
+  const before = bench.sink.count();
+  const cpu0 = bench.sink.cpuSeconds();
+  const args = JSON.stringify({ host: bench.sink.host, port: bench.sink.port, pool, count });
+  const result = await runOk("ceiling", [process.execPath, join(import.meta.dir, "..", "ceiling.ts"), args]);
+  const figure = JSON.parse(result.stdout.trim()) as CeilingFigure;
+  await bench.sink.waitFor(before + count - figure.failed, 10_000);
+  return { ...figure, ms: round(figure.ms), rate: round(figure.rate, 0), sinkCpuSeconds: round(bench.sink.cpuSeconds() - cpu0) };
+}
+
+export async function drainStep(bench: Bench, withCeiling: boolean, withDrain = true): Promise<void> {
+  const { small, drainReps } = bench.sizes;
+  const drains: Record<string, DrainFigure[]> = {};
+  const ceilings: Record<string, CeilingFigure[]> = {};
+  for (let rep = 0; rep < drainReps; rep++) {
+    for (const pool of [1, 4]) {
+      if (withCeiling) {
+        const c = await ceilingOnce(bench, small, pool);
+        (ceilings[`pool${pool}`] ??= []).push(c);
+        say(`ceiling pool ${pool}: ${c.rate} msg/s${c.failed ? ` (${c.failed} failed)` : ""}`);
+      }
+      if (!withDrain) continue;
+      for (const dialect of bench.dialects) {
+        const d = await drainOnce(bench, dialect, small, pool);
+        (drains[`${dialect}.pool${pool}`] ??= []).push(d);
+        say(`drain ${small} ${dialect} pool ${pool}: ${d.rate} msg/s (pass ${d.passSeconds} s, rss ${d.maxRssKiB} KiB)`);
+      }
+    }
+  }
+  const n = small.toLocaleString("en-US");
+  for (const pool of [1, 4]) {
+    const ceiling = ceilings[`pool${pool}`] ? median(ceilings[`pool${pool}`]!.map((c) => c.rate)) : undefined;
+    if (ceiling !== undefined) {
+      addRow(bench, { id: `ceiling.pool${pool}`, label: `ceiling: bare nodemailer pool ${pool}, ${n} msgs, no db`, unit: "msg/s", values: { sqlite: ceiling }, shared: true });
+    }
+    if (!withDrain) continue;
+    const values: Partial<Record<Dialect, number>> = {};
+    const ratios: Partial<Record<Dialect, number>> = {};
+    for (const dialect of bench.dialects) {
+      const runs = drains[`${dialect}.pool${pool}`];
+      if (!runs) continue;
+      values[dialect] = median(runs.map((d) => d.rate));
+      if (ceiling !== undefined) ratios[dialect] = values[dialect]! / ceiling;
+    }
+    addRow(bench, { id: `drain.pool${pool}`, label: `drain ${n} by send-mail, pool ${pool}`, unit: "msg/s", values });
+    if (ceiling !== undefined) {
+      addRow(bench, { id: `drain.pool${pool}.ratio`, label: `drain / ceiling, pool ${pool}`, unit: "ratio", values: ratios, target: { op: ">=", value: 0.8 } });
+    }
+  }
+  bench.raw.drain = { ...((bench.raw.drain as object) ?? {}), runs: drains };
+  if (withCeiling) bench.raw.ceiling = ceilings;
+}

@@ -1,0 +1,115 @@
+// Step 6: `mailer runmailer-pg`, commit-to-SMTP latency. One message at a time is enqueued through the
+// library (its transaction's COMMIT acknowledged = t0); the sink's running counter, read from its
+// stdout pipe, gives the arrival (t1). Between samples the bench waits GAP_MS so that the worker has
+// recorded the previous message: the figure is an idle worker's reaction time, not a backlog's.
+//
+// The floor beside it: the same sink and counter pipe, fed by a bare nodemailer pool on an open
+// connection in this process (sendMail called = t0). That is the measurement's own overhead plus one
+// SMTP transaction; runmailer-pg can only add to it.
+import nodemailer from "nodemailer";
+import { openQueue } from "../../../src/index.ts";
+import { addRow, say, type Bench } from "../context.ts";
+import { benchRoot, freshDb, writeConfig } from "../db.ts";
+import { benchMessage } from "../messages.ts";
+import { cleanEnv, percentile, round, runOk, sleep, summary } from "../proc.ts";
+import { startSink, type Sink } from "../sink.ts";
+
+const GAP_MS = 20;
+const WARMUP = 5;
+
+async function floor(sink: Sink, samples: number): Promise<number[]> {
+  const transporter = nodemailer.createTransport({ pool: true, host: sink.host, port: sink.port, maxConnections: 1, maxMessages: Infinity });
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < samples + WARMUP; i++) {
+      const m = benchMessage(i, "floor");
+      const before = sink.count();
+      const t0 = performance.now();
+      const sent = transporter.sendMail({ envelope: m.envelope, raw: m.raw });
+      const t1 = await sink.waitFor(before + 1, 10_000);
+      await sent;
+      if (i >= WARMUP) times.push(t1 - t0);
+      await sleep(GAP_MS);
+    }
+  } finally {
+    transporter.close();
+  }
+  return times;
+}
+
+export async function latencyStep(bench: Bench): Promise<void> {
+  if (!bench.dialects.includes("postgres")) {
+    bench.notes.push("latency: skipped (needs PostgreSQL)");
+    return;
+  }
+  const sink = await startSink({ live: true, forceJs: bench.jsSink, dir: benchRoot() });
+  try {
+    await measure(bench, sink);
+  } finally {
+    await sink.stop();
+  }
+}
+
+async function measure(bench: Bench, sink: Sink): Promise<void> {
+  const samples = bench.sizes.latencySamples;
+  const floorTimes = await floor(sink, samples);
+  const raw: Record<string, unknown> = { gapMs: GAP_MS, floor: summary(floorTimes) };
+  bench.raw.latency = raw;
+  addRow(bench, { id: "latency.floor.p50", label: "floor: bare nodemailer send → sink counter, p50", unit: "ms", values: { postgres: percentile(floorTimes, 50) } });
+  addRow(bench, { id: "latency.floor.p99", label: "floor: bare nodemailer send → sink counter, p99", unit: "ms", values: { postgres: percentile(floorTimes, 99) } });
+  say(`latency floor: p50 ${percentile(floorTimes, 50).toFixed(2)} ms, p99 ${percentile(floorTimes, 99).toFixed(2)} ms`);
+
+  const db = await freshDb("postgres");
+  const config = writeConfig(db, { smtp: sink, pool: 1, emptyQueueSleep: 30 });
+  await runOk("migrate", [bench.binary, "migrate", "--config", config], { cwd: db.dir });
+  const child = Bun.spawn([bench.binary, "runmailer-pg", "--config", config], { cwd: db.dir, env: cleanEnv(), stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+  const stderr = new Response(child.stderr).text();
+  const queue = await openQueue({ config });
+  try {
+    const early = await Promise.race([child.exited, sleep(1500).then(() => null)]);
+    if (early !== null) {
+      const text = (await stderr).trim();
+      const why = /not yet built/.test(text) ? "the command says: not yet built" : /unknown command/.test(text) ? "no such command" : `exited ${early}: ${text.split("\n")[0]}`;
+      bench.notes.push(`runmailer-pg not available (${why}): latency step skipped`);
+      addRow(bench, { id: "latency.p50", label: "runmailer-pg commit → SMTP, p50", unit: "ms", values: {}, note: "not available", target: { op: "<=", value: 5 } });
+      addRow(bench, { id: "latency.p99", label: "runmailer-pg commit → SMTP, p99", unit: "ms", values: {}, note: "not available", target: { op: "<=", value: 10 } });
+      say(`runmailer-pg not available (${why})`);
+      return;
+    }
+    const send = async (i: number) => {
+      const m = benchMessage(i, "latency");
+      const before = sink.count();
+      const t0 = performance.now();
+      await queue.enqueue({ raw: m.raw, envelope: m.envelope });
+      const committed = performance.now();
+      const arrived = await sink.waitFor(before + 1, 15_000);
+      return { commitMs: committed - t0, latencyMs: arrived - committed };
+    };
+    const sessions0 = sink.sessions();
+    // The first message also proves the worker is up and listening (it may still be starting).
+    await send(0);
+    for (let i = 1; i < WARMUP; i++) await send(i);
+    const latency: number[] = [];
+    const commit: number[] = [];
+    for (let i = 0; i < samples; i++) {
+      await sleep(GAP_MS);
+      const s = await send(WARMUP + i);
+      latency.push(s.latencyMs);
+      commit.push(s.commitMs);
+    }
+    const p50 = percentile(latency, 50);
+    const p99 = percentile(latency, 99);
+    say(`runmailer-pg latency: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms over ${samples}`);
+    addRow(bench, { id: "latency.p50", label: "runmailer-pg commit → SMTP, p50", unit: "ms", values: { postgres: p50 }, target: { op: "<=", value: 5 } });
+    addRow(bench, { id: "latency.p99", label: "runmailer-pg commit → SMTP, p99", unit: "ms", values: { postgres: p99 }, target: { op: "<=", value: 10 } });
+    // A worker that keeps its SMTP connection between passes ends ~0 sessions; one per pass ends one per message.
+    const sessionsPerMessage = (sink.sessions() - sessions0) / (samples + WARMUP);
+    raw.runmailerPg = { latency: summary(latency), enqueueCall: summary(commit), smtpSessionsPerMessage: round(sessionsPerMessage, 2), samples: latency.map((x) => round(x, 3)) };
+  } finally {
+    await queue.close();
+    child.kill("SIGTERM");
+    const stopped = await Promise.race([child.exited, sleep(10_000).then(() => null)]);
+    if (stopped === null) child.kill("SIGKILL");
+    await db.drop();
+  }
+}
