@@ -3,7 +3,8 @@ import { loadConfig } from "./config/load.ts";
 import type { Config } from "./config/types.ts";
 import { classifyDatabaseError, openDatabase, type Database } from "./db/connect.ts";
 import { ensureSchema } from "./db/migrate.ts";
-import { createLogger, type LogFormat, type Logger, type LogLevel } from "./log.ts";
+import { createLogger, type LogFormat, type Logger, type LoggerOptions, type LogLevel } from "./log.ts";
+import { logSecrets } from "./log-secrets.ts";
 
 export interface GlobalOptions {
   config?: string;
@@ -24,10 +25,25 @@ export interface Context {
   close(): Promise<void>;
 }
 
-export function loggerFor(config: Config | null, options: GlobalOptions): Logger {
+/** Flags beat the config's [log]; colour only for text on a terminal, and never under NO_COLOR
+ * (no-color.org: set and not empty). `extra` lets a command route lines (send-mail's progress line). */
+export function loggerFor(config: Config | null, options: GlobalOptions, extra: Partial<LoggerOptions> = {}): Logger {
   const level = (options.logLevel ?? config?.log.level ?? "info") as LogLevel;
   const format = (options.logFormat ?? config?.log.format ?? "text") as LogFormat;
-  return createLogger({ level, format, colour: format === "text" && process.stderr.isTTY === true });
+  const colour = format === "text" && process.stderr.isTTY === true && !process.env.NO_COLOR;
+  return createLogger({ level, format, colour, secrets: config ? logSecrets(config) : [], ...extra });
+}
+
+/** Opens config.database.url and checks its schema (creating it for embedded SQLite). */
+export async function openCheckedDatabase(config: Config, logger: Logger): Promise<Database> {
+  const db = await openDatabase(config.database.url, { busyTimeout: config.database.busy_timeout, logger });
+  try {
+    await ensureSchema(db);
+  } catch (error) {
+    await db.close().catch(() => {});
+    throw classifyDatabaseError(error, db.displayUrl) ?? error;
+  }
+  return db;
 }
 
 export async function openContext(options: GlobalOptions, config?: Config): Promise<Context> {
@@ -52,13 +68,8 @@ export function contextFrom(config: Config, logger: Logger, clock: () => Date = 
     clock,
     database() {
       opening ??= (async () => {
-        const db = await openDatabase(config.database.url, { busyTimeout: config.database.busy_timeout, logger });
+        const db = await openCheckedDatabase(config, logger);
         releases.push(() => db.close());
-        try {
-          await ensureSchema(db);
-        } catch (error) {
-          throw classifyDatabaseError(error, db.displayUrl) ?? error;
-        }
         return db;
       })();
       return opening;

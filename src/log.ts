@@ -25,6 +25,8 @@ export interface LoggerOptions {
   write?: (line: string) => void;
   colour?: boolean;
   clock?: () => Date;
+  /** Values that never reach output, however they got into a line (an error text quoting one, say). */
+  secrets?: string[];
 }
 
 /** Field names whose values never reach a log line. */
@@ -33,6 +35,13 @@ const SECRET_FIELD = /pass(word)?|secret|token|auth/i;
 function redact(fields: LogFields): LogFields {
   const out: LogFields = {};
   for (const [key, value] of Object.entries(fields)) out[key] = SECRET_FIELD.test(key) ? "[redacted]" : value;
+  return out;
+}
+
+/** Masks each secret and any password written into a URL (user:password@host) in a finished line. */
+export function scrubLine(line: string, secrets: readonly string[]): string {
+  let out = line.replace(/(\/\/[^:/@\s"]*:)[^@\s"/]+@/g, "$1***@");
+  for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join("***");
   return out;
 }
 
@@ -45,7 +54,9 @@ function textValue(value: unknown): string {
 export function createLogger(options: LoggerOptions = {}, bound: LogFields = {}): Logger {
   const level = options.level ?? "info";
   const format = options.format ?? "text";
-  const write = options.write ?? ((line: string) => process.stderr.write(line + "\n"));
+  const raw = options.write ?? ((line: string) => process.stderr.write(line + "\n"));
+  const secrets = options.secrets ?? [];
+  const write = (line: string) => raw(scrubLine(line, secrets));
   const colour = options.colour ?? false;
   const clock = options.clock ?? (() => new Date());
 
@@ -63,7 +74,9 @@ export function createLogger(options: LoggerOptions = {}, bound: LogFields = {})
       .join(" ");
     const tag = at.toUpperCase().padEnd(5);
     const head = colour ? `${COLOUR[at]}${tag}\x1b[0m` : tag;
-    write(`${time} ${head} ${message}${extra ? " " + extra : ""}`);
+    // One entry, one line (a multi-line SMTP reply, an error with a stack): newlines shown as \n.
+    const text = message.replace(/\r?\n/g, "\\n");
+    write(`${time} ${head} ${text}${extra ? " " + extra : ""}`);
   };
 
   return {
@@ -74,6 +87,31 @@ export function createLogger(options: LoggerOptions = {}, bound: LogFields = {})
     error: (m, f) => emit("error", m, f),
     child: (fields) => createLogger(options, { ...bound, ...fields }),
   };
+}
+
+/** A logger whose target can be replaced while everything holding it keeps the same object: a
+ * reloaded config changes the level or format at once, for children made before the swap too. */
+export interface SwitchableLogger extends Logger {
+  use(next: Logger): void;
+}
+
+export function switchableLogger(initial: Logger): SwitchableLogger {
+  let current = initial;
+  const view = (bound: LogFields | null): Logger => {
+    const at = (level: LogLevel) => (message: string, fields?: LogFields) =>
+      current[level](message, bound ? { ...bound, ...fields } : fields);
+    return {
+      get level() {
+        return current.level;
+      },
+      debug: at("debug"),
+      info: at("info"),
+      warn: at("warn"),
+      error: at("error"),
+      child: (fields) => view({ ...bound, ...fields }),
+    };
+  };
+  return Object.assign(view(null), { use: (next: Logger) => void (current = next) });
 }
 
 /** A logger that keeps its lines in memory, for tests. */

@@ -53,6 +53,14 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import("./retry-deferred.ts"),
   },
   {
+    name: "retry-failed",
+    usage: "retry-failed [...ids]",
+    description: "Put failed messages (by queue id or <Message-ID>, or --all) back on the queue for one more attempt",
+    options: [{ flags: "--all", description: "every failed message" }],
+    examples: ["mailer retry-failed 42 43", "mailer retry-failed '<a1b2@example.com>'", "mailer retry-failed --all"],
+    load: () => import("./retry-failed.ts"),
+  },
+  {
     name: "purge-mail-log",
     usage: "purge-mail-log <days>",
     description: "Delete log entries older than DAYS days",

@@ -1,23 +1,33 @@
-// `mailer runmailer`: passes in a loop until SIGTERM/SIGINT (systemd, or a terminal).
+// `mailer runmailer`: passes in a loop until SIGTERM/SIGINT (systemd, or a terminal). The config file
+// is watched and SIGHUP reloads it: a valid new one applies from the next pass (live-config.ts).
 import { openContext, type GlobalOptions } from "../context.ts";
+import { switchableLogger } from "../log.ts";
 import { runLoop } from "../engine/loop.ts";
 import { summaryLine } from "../engine/pass.ts";
+import { startLiveConfig } from "./live-config.ts";
 import { stopOnSignals } from "./stop-signals.ts";
 
 export async function run(_args: string[], options: GlobalOptions): Promise<number> {
   const ctx = await openContext(options);
-  const stop = stopOnSignals(ctx.logger);
+  // Switchable: a reloaded [log] level or format reaches every line, the signal handlers' included.
+  const logger = switchableLogger(ctx.logger);
+  const stop = stopOnSignals(logger);
   try {
-    const db = await ctx.database();
-    ctx.logger.info("runmailer started", { database: db.displayUrl, sleep_s: ctx.config.delivery.empty_queue_sleep });
+    const live = await startLiveConfig(ctx, options, { logger });
+    ctx.onClose(() => live.close());
+    logger.info("runmailer started", {
+      database: live.db.displayUrl,
+      sleep_s: live.config.delivery.empty_queue_sleep,
+      config: live.config.source ?? "(defaults)",
+    });
     await runLoop({
       signal: stop.signal,
-      env: () => ({ config: ctx.config, logger: ctx.logger, db }),
+      env: () => live.env(),
       onPass: (result) => {
-        if (result.sent + result.deferred + result.failed + result.dontSend > 0) ctx.logger.info(summaryLine(result));
+        if (result.sent + result.deferred + result.failed + result.dontSend > 0) logger.info(summaryLine(result));
       },
     });
-    ctx.logger.info("runmailer stopped");
+    logger.info("runmailer stopped");
     return 0;
   } finally {
     stop.dispose();

@@ -15,6 +15,7 @@ const SECTION_NOTES: Record<string, string> = {
   backend: "How mail is really sent (django-mailer's MAILER_EMAIL_BACKEND).",
   delivery: "One pass of send-mail, and the run loops.",
   queue: "Every enqueue path (library, queue, sendmail, smtpd).",
+  retry: "Error classes and automatic retry with backoff (docs/reliability.md).",
   lock: "The file lock around a pass (one host; see docs/deployment.md for many).",
   smtpd: "The SMTP intake (mailer smtpd).",
   log: "Diagnostics on stderr.",
@@ -38,7 +39,7 @@ function line(spec: KeySpec): string {
   const path = spec.section ? `${spec.section}.${spec.key}` : spec.key;
   const comment = `# ${spec.doc} [${envName(spec)}]`;
   if (spec.default === null) return `${comment}\n# ${spec.key} = ${tomlValue(EXAMPLES[path] ?? "")}`;
-  return `${comment}\n${spec.key} = ${tomlValue(spec.default)}`;
+  return `${comment}\n${spec.key} = ${tomlValue(spec.shown ?? spec.default)}`;
 }
 
 export function configExample(): string {

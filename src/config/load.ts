@@ -61,6 +61,29 @@ function parseToml(file: string, text: string): Record<string, unknown> {
   }
 }
 
+/** The offset of the first byte that is not part of valid UTF-8 (for the error's line number). */
+function firstInvalidUtf8(bytes: Buffer): number {
+  let low = 0;
+  let high = bytes.length;
+  const valid = (end: number) => {
+    try {
+      new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(0, end), { stream: true });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  while (low < high) {
+    const mid = Math.ceil((low + high) / 2);
+    if (valid(mid)) low = mid;
+    else high = mid - 1;
+  }
+  return low;
+}
+
+/** A key as quoted in an error: a hostile file's 100 kB key is not echoed back in full. */
+const shown = (key: string) => (key.length > 64 ? `${key.slice(0, 60)}…` : key);
+
 /** Unknown sections and keys, each with a suggestion where one is close. */
 function unknownKeys(data: Record<string, unknown>, where: (path: string) => string): string[] {
   const problems: string[] = [];
@@ -75,11 +98,11 @@ function unknownKeys(data: Record<string, unknown>, where: (path: string) => str
       for (const key of Object.keys(value)) {
         if (known.includes(key)) continue;
         const hint = closest(key, known);
-        problems.push(`${where(`${name}.${key}`)}: unknown key ${name}.${key}${hint ? ` (did you mean ${name}.${hint}?)` : ""}`);
+        problems.push(`${where(`${name}.${key}`)}: unknown key ${name}.${shown(key)}${hint ? ` (did you mean ${name}.${hint}?)` : ""}`);
       }
     } else if (!topKeys.includes(name)) {
       const hint = closest(name, [...SECTIONS, ...topKeys]) ?? closestSectionFor(name);
-      problems.push(`${where(name)}: unknown key ${name}${hint ? ` (did you mean ${hint}?)` : ""}`);
+      problems.push(`${where(name)}: unknown key ${shown(name)}${hint ? ` (did you mean ${hint}?)` : ""}`);
     }
   }
   return problems;
@@ -112,10 +135,18 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
   let lines = new Map<string, number>();
   if (file !== null) {
     let text: string;
+    let bytes: Buffer;
     try {
-      text = readFileSync(file, "utf8");
+      bytes = readFileSync(file);
     } catch (error) {
       throw new ConfigError(`${file}: cannot read config file: ${(error as Error).message}`);
+    }
+    try {
+      // TOML is UTF-8; decoding leniently would turn a bad byte in a password or host into U+FFFD.
+      text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    } catch {
+      const line = bytes.subarray(0, firstInvalidUtf8(bytes)).toString("latin1").split("\n").length;
+      throw new ConfigError(`${file}:${line}: not valid UTF-8 (a TOML file must be UTF-8)`);
     }
     data = parseToml(file, text);
     lines = keyLines(text);
@@ -184,6 +215,9 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
   if (get<string>("backend.type") === "module" && !get<string | null>("backend.module")) {
     problems.push(`${where("backend.type")}: backend.module: required when backend.type = "module"`);
   }
+  if (get<number>("retry.min_backoff") > get<number>("retry.max_backoff")) {
+    problems.push(`${where("retry.min_backoff")}: retry.min_backoff: must not be longer than retry.max_backoff`);
+  }
   if (problems.length > 0) throw new ConfigError(byLine(problems));
 
   const section = (name: string) =>
@@ -200,6 +234,7 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
     database: { ...section("database"), url: "url" in databaseUrl ? databaseUrl.url : "" },
     backend: { ...backend, password: backendPassword.value },
     delivery: section("delivery"),
+    retry: section("retry"),
     queue: section("queue"),
     lock: section("lock"),
     smtpd: { ...smtpd, password: smtpdPassword.value },

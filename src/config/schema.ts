@@ -15,6 +15,8 @@ export interface KeySpec {
   doc: string;
   /** A path resolved against the config file's directory (or the working directory). */
   path?: boolean;
+  /** How mailer.toml.example shows the default, when not as the parsed value (durations: "5m", not 300). */
+  shown?: Value;
 }
 
 const fromEnvNumber = (raw: unknown, fromEnv: boolean) =>
@@ -70,9 +72,32 @@ const lockWait: Parser = (raw, fromEnv) => {
   return typeof v === "number" && Number.isFinite(v) ? { value: v } : { expected: 'seconds (-1 = one try) or "forever"' };
 };
 
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** A length of time in seconds: a number, or text such as "90s", "5m", "1h", "5d", "1h30m". */
+export function duration(min = 0): Parser {
+  return (raw, fromEnv) => {
+    const expected = { expected: `a duration such as 30, "90s", "5m", "1h" or "5d" (>= ${min} s)` };
+    const v = fromEnvNumber(raw, fromEnv);
+    let seconds: number;
+    if (typeof v === "number") seconds = v;
+    else if (typeof v === "string" && /^\s*(\d+(\.\d+)?\s*[smhd]\s*)+$/i.test(v)) {
+      seconds = 0;
+      for (const [, n, unit] of v.matchAll(/(\d+(?:\.\d+)?)\s*([smhd])/gi)) seconds += Number(n) * UNIT_SECONDS[unit!.toLowerCase()]!;
+    } else return expected;
+    return Number.isFinite(seconds) && seconds >= min ? { value: seconds } : expected;
+  };
+}
+
+/** A fraction from 0 to 1 (jitter). */
+const fraction: Parser = (raw, fromEnv) => {
+  const v = fromEnvNumber(raw, fromEnv);
+  return typeof v === "number" && v >= 0 && v <= 1 ? { value: v } : { expected: "a number from 0 to 1" };
+};
+
 export const KEYS: KeySpec[] = [
   { section: null, key: "error_handler", parse: str, default: null, path: true,
-    doc: "module deciding sent/deferred when a delivery fails (trusted code, loaded at run time)" },
+    doc: "module deciding sent/deferred/failed when a delivery fails (trusted code: it runs with the worker's rights)" },
 
   { section: "database", key: "url", parse: str, default: "sqlite:./mailer.db",
     doc: "sqlite:PATH | sqlite::memory: | postgres://user:pass@host:5432/db" },
@@ -112,6 +137,21 @@ export const KEYS: KeySpec[] = [
     doc: "messages a worker claims per database round trip" },
   { section: "delivery", key: "lease", parse: num(1), default: 300,
     doc: "seconds a claim is held before another worker may take the message over" },
+  { section: "delivery", key: "shutdown_timeout", parse: num(0), default: 30,
+    doc: "after SIGTERM/SIGINT, seconds sends in flight may take before they are abandoned and released" },
+
+  { section: "retry", key: "auto", parse: bool, default: false,
+    doc: "retry deferred messages by themselves on a backoff schedule (false: only retry-deferred re-queues them)" },
+  { section: "retry", key: "permanent_on_5xx", parse: bool, default: false,
+    doc: "a 5xx reply to MAIL FROM, RCPT TO or DATA fails the message for good instead of deferring it" },
+  { section: "retry", key: "min_backoff", parse: duration(0), default: 300, shown: "5m",
+    doc: "auto: wait before the first retry; doubles with each retry" },
+  { section: "retry", key: "max_backoff", parse: duration(0), default: 3600, shown: "1h",
+    doc: "auto: the longest wait between two attempts" },
+  { section: "retry", key: "max_lifetime", parse: duration(0), default: 432000, shown: "5d",
+    doc: "auto: a message still deferred this long after it was queued fails (0 = no limit)" },
+  { section: "retry", key: "jitter", parse: fraction, default: 0.2,
+    doc: "auto: each wait varies randomly by up to this fraction (0.2 = +/-20%), so retries do not bunch up" },
 
   { section: "queue", key: "max_size", parse: int(1), default: 26214400, doc: "largest message accepted on any enqueue path, bytes" },
 

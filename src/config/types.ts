@@ -34,6 +34,17 @@ export interface Config {
     enqueue_batch_size: number;
     claim_batch: number;
     lease: number;
+    /** Seconds in-flight sends get after the first SIGTERM/SIGINT. */
+    shutdown_timeout: number;
+  };
+  /** Durations in seconds. */
+  retry: {
+    auto: boolean;
+    permanent_on_5xx: boolean;
+    min_backoff: number;
+    max_backoff: number;
+    max_lifetime: number;
+    jitter: number;
   };
   queue: { max_size: number };
   lock: { path: string; use_file_lock: boolean; wait_timeout: number | "forever" };

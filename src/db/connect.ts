@@ -40,6 +40,17 @@ class ImmediateSqliteDriver extends SqliteDriver {
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw("begin immediate"));
   }
+
+  /** SQLite rolls a transaction back by itself on some errors (a full disk, an I/O error): Kysely's
+   * own ROLLBACK then fails with "no transaction is active", and that error would replace the one
+   * that says what happened (and makes it a "try again" exit 75 rather than a crash). */
+  override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    try {
+      await super.rollbackTransaction(connection);
+    } catch (error) {
+      if (!/no transaction is active/i.test(errorText(error))) throw error;
+    }
+  }
 }
 
 /** SQLite does run DDL in transactions; saying so lets the migrator hold BEGIN IMMEDIATE as its lock,
@@ -85,27 +96,34 @@ async function openSqliteDatabase(url: string, options: OpenOptions): Promise<Da
 }
 
 async function openPostgresDatabase(url: string, options: OpenOptions): Promise<Database> {
-  const [{ default: postgres }, { PostgresJSDialect }] = await Promise.all([
+  const [{ default: postgres }, { PostgresJSDialect }, { reservableConnections }] = await Promise.all([
     import("postgres"),
     import("kysely-postgres-js"),
+    import("./pg-connections.ts"),
   ]);
-  const pool = postgres(url, {
-    max: options.maxConnections ?? 4,
+  const settings = {
     connect_timeout: 10,
     idle_timeout: 60,
     onnotice: () => {},
     // int8 (ids, counts) as numbers: ids stay far below 2^53.
     types: { bigint: { to: 20, from: [20], serialize: (v: number) => String(v), parse: (v: string) => Number(v) } },
     connection: { application_name: "mailer" },
-  });
-  const kysely = new Kysely<Schema>({ dialect: new PostgresJSDialect({ postgres: pool }) });
+  };
+  // Kysely gets connections that survive the server closing them (pg-connections.ts explains the
+  // postgres.js bug this avoids); `postgres` is a plain instance for raw SQL, connecting on first use.
+  const connections = reservableConnections(url, { ...settings, max: options.maxConnections ?? 4 });
+  const raw = postgres(url, { ...settings, max: 1 });
+  const kysely = new Kysely<Schema>({ dialect: new PostgresJSDialect({ postgres: connections }) });
   return {
     kysely,
     dialect: POSTGRES,
     displayUrl: maskUrl(url),
     url,
-    postgres: pool,
-    close: () => kysely.destroy(),
+    postgres: raw,
+    close: async () => {
+      await kysely.destroy();
+      await raw.end({ timeout: 5 });
+    },
   };
 }
 
@@ -113,6 +131,9 @@ const TEMPORARY_CODES = new Set([
   "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "ENOTFOUND",
   "CONNECT_TIMEOUT", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED",
   "57P01", "57P02", "57P03", "53300", "08000", "08001", "08003", "08006",
+  // Read-only (a hot standby after a failover, default_transaction_read_only) and disk full: both
+  // pass once an operator or the cluster fixes them, and the caller must keep what it holds.
+  "25006", "53100",
   "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN",
 ]);
 
@@ -133,7 +154,12 @@ export function classifyDatabaseError(error: unknown, where: string): Error | nu
   if (code === "3D000" || code === "28P01" || code === "28000") {
     return new ConfigError(`database ${where}: ${text}`);
   }
-  if (TEMPORARY_CODES.has(code) || /SQLITE_(BUSY|LOCKED|FULL|READONLY|IOERR|CANTOPEN)|database is locked|unable to open database|disk is full|readonly database/i.test(text)) {
+  // SQLite's extended codes (SQLITE_IOERR_WRITE, SQLITE_READONLY_DBMOVED, …) share their primary's prefix.
+  const sqlitePrimary = code.replace(/^(SQLITE_[A-Z]+?)_[A-Z_]+$/, "$1");
+  if (
+    TEMPORARY_CODES.has(code) || TEMPORARY_CODES.has(sqlitePrimary) ||
+    /SQLITE_(BUSY|LOCKED|FULL|READONLY|IOERR|CANTOPEN)|database is locked|unable to open database|disk is full|disk I\/O error|readonly database/i.test(text)
+  ) {
     return new TempFailError(`database ${where} unavailable: ${text}`, { cause: error });
   }
   return null;

@@ -14,6 +14,8 @@ import {
   type ErrorHandler,
   type HandlerAction,
 } from "./error-handler.ts";
+import { classifyError } from "./error-classes.ts";
+import { afterDeferral, type RetryPolicy } from "./retry-policy.ts";
 import type { TransportHolder } from "./transport-holder.ts";
 
 export type AttemptState = "done" | "deferred" | "failed" | "released";
@@ -34,6 +36,8 @@ export interface Attempt {
   state: AttemptState;
   /** The failure text for the log and last_error. */
   error: string;
+  /** Deferred under [retry] auto: when the message is due again (null: until retry-deferred). */
+  nextAttemptAt?: Date | null;
   handlerFailure?: HandlerFailure;
 }
 
@@ -41,6 +45,9 @@ export interface AttemptEnv {
   transport: TransportHolder;
   handler: ErrorHandler;
   logger: Logger;
+  /** Error classes and automatic retry ([retry]); absent: defer everything, park until retry-deferred. */
+  policy?: RetryPolicy;
+  clock?: () => Date;
 }
 
 /** Rows written by plain SQL may lack a Message-ID: add one now, and the pass stores it with the row
@@ -87,11 +94,7 @@ export async function attemptDelivery(env: AttemptEnv, row: ClaimedRow, suppress
     if (attempt.remaining.length === 0) return attempt;
     // Partial rejection: the accepted recipients have it and must never get it again; only the
     // refused ones stay owed, and the handler decides about them.
-    const reasons = result.rejectedReasons?.length ? `: ${result.rejectedReasons.join("; ")}` : "";
-    failure = Object.assign(new Error(`recipients refused: ${attempt.remaining.join(", ")}${reasons}`), {
-      code: "EENVELOPE",
-      rejected: attempt.remaining,
-    });
+    failure = refusalError(attempt.remaining, result.rejectedReasons ?? []);
   } catch (error) {
     failure = error;
   }
@@ -102,11 +105,15 @@ async function decide(env: AttemptEnv, attempt: Attempt, failure: unknown): Prom
   const { row } = attempt;
   const text = describeError(failure);
   attempt.error = isDeliveryError(failure) ? text : `unexpected error: ${text}`;
+  const verdict = classifyError(failure, env.policy?.permanentOn5xx ?? false);
   let action: HandlerAction;
   try {
     const decision = checkDecision(
       await env.handler(
-        { transport: env.transport.name, logger: env.logger, reconnect: () => env.transport.reconnect() },
+        {
+          transport: env.transport.name, logger: env.logger, reconnect: () => env.transport.reconnect(),
+          verdict, suggested: verdict.permanent ? "failed" : "deferred",
+        },
         {
           id: row.id, messageId: attempt.messageId, subject: row.subject,
           envelope: { from: row.envelope_from, to: [...attempt.remaining] },
@@ -130,11 +137,40 @@ async function decide(env: AttemptEnv, attempt: Attempt, failure: unknown): Prom
     attempt.state = "done";
     return attempt;
   }
+  // Logged with its error by the dispatcher's one line per outcome (outcome.ts).
   attempt.state = action;
-  const fields = { id: row.id, message_id: attempt.messageId, error: attempt.error };
-  if (attempt.error.startsWith("unexpected")) env.logger.error(`message ${action} after an unexpected error`, fields);
-  else env.logger.info(`message ${action} due to failure`, fields);
+  if (action === "deferred" && env.policy) {
+    // Decided here rather than when recording, so the outcome line and the pass summary say "failed"
+    // for a message that has used up its retries or its lifetime.
+    const next = afterDeferral(env.policy, row, (env.clock ?? (() => new Date()))());
+    attempt.nextAttemptAt = next.nextAttemptAt;
+    if (next.status === "failed") {
+      attempt.state = "failed";
+      attempt.error = `${attempt.error}; ${next.reason}`;
+    }
+  }
   return attempt;
+}
+
+/** A partial refusal as an error shaped like nodemailer's total one (EENVELOPE with rejectedErrors),
+ * so the error classes and a user handler see both alike. Each reason pairs with its recipient. */
+function refusalError(refused: string[], reasons: string[]): Error {
+  const paired = reasons.length === refused.length;
+  const list = paired ? refused.map((r, i) => `${r} (${reasons[i]})`).join("; ") : refused.join(", ");
+  const extra = !paired && reasons.length ? `: ${reasons.join("; ")}` : "";
+  return Object.assign(new Error(`recipients refused: ${list}${extra}`), {
+    code: "EENVELOPE",
+    rejected: refused,
+    // Reply codes are read from the reasons' text ("Recipient command failed: 550 …"); without one
+    // reason per recipient nothing can be said per recipient, which classifies as temporary.
+    rejectedErrors: paired
+      ? reasons.map((reason, i) => ({
+          message: reason,
+          recipient: refused[i],
+          responseCode: Number(/(?:^|: )([2-5]\d\d)\b/.exec(reason)?.[1]) || undefined,
+        }))
+      : [],
+  });
 }
 
 /** The error's text with its code and SMTP reply code, which operators search logs for. */

@@ -1,10 +1,17 @@
-// Sends one claimed batch in queue order with up to `concurrency` sends in flight, honouring
+// Sends claimed batches in queue order with up to `concurrency` sends in flight, honouring
 // django-mailer's per-pass limits max_batch (sent) and max_deferred (deferred). Throttling is the
 // pass's job: it sleeps after recording, so a throttled message's outcome is never left unrecorded
 // for the length of the sleep.
+//
+// One Dispatcher serves a whole pass: its `concurrency` places are shared by every batch, so the
+// next batch's first sends start as soon as the previous batch's last ones free a place, instead of
+// the connections idling while a batch's slowest send finishes. Each batch still has its own result
+// (`BatchRun.done`), settled when all of its sends have, which the pass records in one transaction.
 import type { ClaimedRow } from "../db/queries/claims.ts";
 import { errorText } from "../errors.ts";
 import { attemptDelivery, suppressedOnly, type Attempt, type AttemptEnv } from "./attempt.ts";
+import { logOutcome, outcomeOf, type Outcome } from "./outcome.ts";
+import { settleInFlight } from "./shutdown.ts";
 
 export type StopReason = "max_batch" | "max_deferred" | "signal" | "handler" | "fatal";
 
@@ -31,6 +38,10 @@ export interface DispatchEnv extends AttemptEnv {
   concurrency: number;
   signal?: AbortSignal;
   clock: () => Date;
+  /** Told of each message's outcome as it happens (send-mail's progress line). */
+  onOutcome?: (outcome: Outcome) => void;
+  /** Seconds in-flight sends get after the signal before they are abandoned (shutdown.ts). */
+  shutdownTimeout?: number;
 }
 
 export interface BatchResult {
@@ -41,6 +52,14 @@ export interface BatchResult {
   sends: number;
 }
 
+/** One batch going through the dispatcher. */
+export interface BatchRun {
+  /** Settles once every send of the batch has (or was abandoned at shutdown): what to record. */
+  readonly done: Promise<BatchResult>;
+  /** The batch stopped early because its lease deadline passed (the rest is released). */
+  readonly deadlineHit: boolean;
+}
+
 export const newPassState = (): PassState => ({ sent: 0, deferred: 0, failed: 0, dontSend: 0, stop: null, failure: null });
 
 /** max_deferred = 0 reads as "stop at the first deferral" (django-mailer would stop after any first
@@ -49,25 +68,188 @@ export function deferredLimitHit(state: PassState, limits: Limits): boolean {
   return limits.maxDeferred !== null && state.deferred > 0 && state.deferred >= limits.maxDeferred;
 }
 
-/** `leaseDeadline`: past this instant no new send starts, so a slow batch cannot outlive its lease
- * and be claimed (and sent again) by another worker while we still work through it. */
-export async function dispatchBatch(
-  env: DispatchEnv,
-  rows: ClaimedRow[],
-  suppressed: Set<string>,
-  leaseDeadline: number,
-  state: PassState,
-): Promise<BatchResult> {
-  const { limits, logger } = env;
-  const concurrency = limits.throttle > 0 ? 1 : Math.max(1, env.concurrency);
-  const attempts: Attempt[] = [];
-  const inFlight = new Set<Promise<void>>();
-  let ready = false;
-  let next = 0;
-  let sends = 0;
+interface Run extends BatchRun {
+  result: BatchResult;
+  /** Sends of this batch still in flight. */
+  pending: number;
+  /** Every row was started, or the batch stopped: `done` settles when `pending` reaches 0. */
+  dispatched: boolean;
+  /** Settled (or abandoned at shutdown): late outcomes are not ours to record any more. */
+  closed: boolean;
+  deadlineHit: boolean;
+  resolve(result: BatchResult): void;
+}
 
-  const settle = (attempt: Attempt) => {
-    attempts.push(attempt);
+interface Task {
+  row: ClaimedRow;
+  run: Run;
+}
+
+export interface StartOptions {
+  /** Past this instant no new send of the batch starts, so a slow batch cannot outlive its lease
+   * and be claimed (and sent again) by another worker while we still work through it. */
+  leaseDeadline: number;
+  /** Called once, with the rows left to start, when `lowWater` or fewer are left (the pass then
+   * claims the next batch, so it is there before the connections run out of work). */
+  onLowWater?: (left: number) => void;
+  lowWater?: number;
+}
+
+export class Dispatcher {
+  readonly #env: DispatchEnv;
+  readonly #state: PassState;
+  readonly #concurrency: number;
+  /** Each send in flight, across batches. */
+  readonly #inFlight = new Map<Promise<void>, Task>();
+  #ready = false;
+  /** Woken when a send settles or the signal aborts: one promise shared by whoever waits, instead of
+   * a Promise.race and an abort listener per message sent. */
+  #wake: { promise: Promise<void>; resolve(): void } | null = null;
+  readonly #onAbort = () => this.#wakeUp();
+  #listening = false;
+
+  constructor(env: DispatchEnv, state: PassState) {
+    this.#env = env;
+    this.#state = state;
+    this.#concurrency = env.limits.throttle > 0 ? 1 : Math.max(1, env.concurrency);
+  }
+
+  /** Sends in flight now (they count against max_batch until they settle). */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /** Waits until one send in flight settles (or the signal aborts). */
+  waitForOne(): Promise<void> {
+    if (this.#inFlight.size === 0 || this.#env.signal?.aborted) return Promise.resolve();
+    if (!this.#wake) {
+      // Added once, at the first wait, and removed in finish(): runmailer's signal outlives every pass.
+      if (!this.#listening) this.#env.signal?.addEventListener("abort", this.#onAbort, { once: true });
+      this.#listening = true;
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.#wake = { promise, resolve };
+    }
+    return this.#wake.promise;
+  }
+
+  #wakeUp(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.resolve();
+  }
+
+  /** Starts the batch's sends in order as places free up; returns once each row is started or the
+   * batch stopped (a limit, a signal, its lease deadline). Its sends may still be in flight: the
+   * returned run's `done` says when its outcomes are all known. */
+  async start(rows: ClaimedRow[], suppressed: Set<string>, options: StartOptions): Promise<BatchRun> {
+    const state = this.#state;
+    let resolve!: (result: BatchResult) => void;
+    const done = new Promise<BatchResult>((r) => (resolve = r));
+    const run: Run = {
+      result: { attempts: [], unattempted: [], sends: 0 },
+      pending: 0, dispatched: false, closed: false, deadlineHit: false, done, resolve,
+    };
+    const lowWater = options.lowWater ?? 0;
+    let next = 0;
+    let onLowWater = options.onLowWater;
+    for (; next < rows.length; next++) {
+      const row = rows[next]!;
+      const verdict = await this.#mayStart(options.leaseDeadline);
+      if (verdict !== "go") {
+        run.deadlineHit = verdict === "deadline";
+        break;
+      }
+      const dropped = suppressedOnly(row, suppressed);
+      if (dropped) {
+        this.#report(dropped, performance.now());
+        run.result.attempts.push(dropped);
+        state.dontSend++;
+      } else {
+        if (!this.#ready) {
+          try {
+            await this.#env.transport.ready();
+            this.#ready = true;
+          } catch (error) {
+            state.stop = "fatal";
+            state.failure ??= error;
+            break;
+          }
+        }
+        this.#send(run, row, suppressed);
+      }
+      // After the send started, not before: claiming ahead never delays a send.
+      const left = rows.length - next - 1;
+      if (onLowWater && left <= lowWater) {
+        onLowWater(left);
+        onLowWater = undefined;
+      }
+    }
+    run.result.unattempted.push(...rows.slice(next));
+    run.dispatched = true;
+    this.#settleIfDone(run);
+    return run;
+  }
+
+  /** Waits for every send in flight; after a signal, those still running when delivery.shutdown_timeout
+   * runs out are abandoned and their rows released with their batch. */
+  async finish(): Promise<void> {
+    const env = this.#env;
+    env.signal?.removeEventListener("abort", this.#onAbort);
+    const abandoned = await settleInFlight(this.#inFlight, env.signal, env.shutdownTimeout ?? Infinity, env.logger);
+    for (const { row, run } of abandoned) {
+      if (run.closed) continue;
+      run.result.unattempted.push(row);
+      run.pending--;
+    }
+    for (const { run } of abandoned) {
+      if (run.closed) continue;
+      run.closed = true;
+      run.resolve(run.result);
+    }
+  }
+
+  #send(run: Run, row: ClaimedRow, suppressed: Set<string>): void {
+    const state = this.#state;
+    const startedAt = performance.now();
+    const task: Promise<void> = attemptDelivery(this.#env, row, suppressed)
+      .then((attempt) => this.#settle(run, attempt, startedAt))
+      .catch((error) => {
+        // attemptDelivery handles every delivery failure; reaching here is a bug: stop, keep the row.
+        state.stop = "fatal";
+        state.failure ??= new Error(`internal error while sending message ${row.id}: ${errorText(error)}`);
+        if (!run.closed) run.result.attempts.push(releasedAttempt(row));
+      })
+      .finally(() => {
+        if (!this.#inFlight.delete(task)) return;
+        this.#wakeUp();
+        if (run.closed) return;
+        run.pending--;
+        this.#settleIfDone(run);
+      });
+    this.#inFlight.set(task, { row, run });
+    run.pending++;
+    run.result.sends++;
+  }
+
+  #settleIfDone(run: Run): void {
+    if (run.closed || !run.dispatched || run.pending > 0) return;
+    run.closed = true;
+    run.resolve(run.result);
+  }
+
+  #report(attempt: Attempt, startedAt: number): void {
+    const outcome = outcomeOf(attempt, performance.now() - startedAt);
+    if (!outcome) return;
+    logOutcome(this.#env.logger, outcome);
+    this.#env.onOutcome?.(outcome);
+  }
+
+  #settle(run: Run, attempt: Attempt, startedAt: number): void {
+    if (run.closed) return;
+    const state = this.#state;
+    run.result.attempts.push(attempt);
+    this.#report(attempt, startedAt);
     if (attempt.handlerFailure) {
       state.stop = "handler";
       state.failure ??= attempt.handlerFailure;
@@ -75,70 +257,44 @@ export async function dispatchBatch(
     if (attempt.delivered.length > 0) state.sent++;
     if (attempt.state === "deferred") state.deferred++;
     if (attempt.state === "failed") state.failed++;
-  };
+  }
 
-  /** Waits until one more send may start; false when the batch must stop here. */
-  const mayStart = async (): Promise<boolean> => {
+  /** Waits until one more send may start: "stop" when the pass must stop here, "deadline" when
+   * this batch's lease is too far spent to start another of its sends. */
+  async #mayStart(leaseDeadline: number): Promise<"go" | "stop" | "deadline"> {
+    const state = this.#state;
+    const { limits, logger, signal } = this.#env;
     for (;;) {
-      if (state.stop) return false;
-      if (env.signal?.aborted) {
+      if (state.stop) return "stop";
+      if (signal?.aborted) {
         state.stop = "signal";
-        return false;
+        return "stop";
       }
       if (deferredLimitHit(state, limits)) {
         logger.warn(`max_deferred (${limits.maxDeferred}) reached, stopping for this round`);
         state.stop = "max_deferred";
-        return false;
+        return "stop";
       }
-      const batchFull = limits.maxBatch !== null && state.sent + inFlight.size >= limits.maxBatch;
-      if (inFlight.size >= concurrency || batchFull) {
+      const inFlight = this.#inFlight.size;
+      const batchFull = limits.maxBatch !== null && state.sent + inFlight >= limits.maxBatch;
+      if (inFlight >= this.#concurrency || batchFull) {
         // An in-flight send may yet be deferred and free its place under max_batch: wait for one.
-        if (inFlight.size > 0) {
-          await Promise.race(inFlight);
+        if (inFlight > 0) {
+          await this.waitForOne();
           continue;
         }
         logger.info(`max_batch (${limits.maxBatch}) reached, stopping for this round`);
         state.stop = "max_batch";
-        return false;
+        return "stop";
       }
-      return env.clock().getTime() < leaseDeadline;
+      return this.#env.clock().getTime() < leaseDeadline ? "go" : "deadline";
     }
-  };
-
-  for (; next < rows.length; next++) {
-    const row = rows[next]!;
-    if (!(await mayStart())) break;
-    const dropped = suppressedOnly(row, suppressed);
-    if (dropped) {
-      logger.info("every recipient is on the don't-send list; not sent", { id: row.id, message_id: row.message_id });
-      attempts.push(dropped);
-      state.dontSend++;
-      continue;
-    }
-    if (!ready) {
-      try {
-        await env.transport.ready();
-        ready = true;
-      } catch (error) {
-        state.stop = "fatal";
-        state.failure ??= error;
-        break;
-      }
-    }
-    const task: Promise<void> = attemptDelivery(env, row, suppressed)
-      .then(settle)
-      .catch((error) => {
-        // attemptDelivery handles every delivery failure; reaching here is a bug: stop, keep the row.
-        state.stop = "fatal";
-        state.failure ??= new Error(`internal error while sending message ${row.id}: ${errorText(error)}`);
-        attempts.push(releasedAttempt(row));
-      })
-      .finally(() => inFlight.delete(task));
-    inFlight.add(task);
-    sends++;
   }
-  await Promise.all(inFlight);
-  return { attempts, unattempted: rows.slice(next), sends };
+}
+
+/** A batch none of whose rows were started (claimed ahead, then not needed): all released. */
+export function unstartedRun(rows: ClaimedRow[]): BatchRun {
+  return { done: Promise.resolve({ attempts: [], unattempted: rows, sends: 0 }), deadlineHit: false };
 }
 
 function releasedAttempt(row: ClaimedRow): Attempt {

@@ -1,8 +1,14 @@
 // The delivery error handler (SPEC §5, django-mailer's MAILER_ERROR_HANDLER): told the connection
-// context, the message and the error, it decides what becomes of the message. The default defers on
-// every error, so one bad message never stalls the queue (django-mailer issues #48, #73, #181).
+// context, the message and the error, it decides what becomes of the message. The default answers
+// from the error-class table (error-classes.ts): it defers every error, so one bad message never
+// stalls the queue (django-mailer issues #48, #73, #181), except that with [retry] permanent_on_5xx
+// a 5xx refusal of the message fails it for good (issues #24, #161).
+//
+// The module named by `error_handler` is trusted code: it runs inside the worker with the worker's
+// rights (database, SMTP credentials). Only point it at a file as trusted as the binary itself.
 import { ConfigError, MailerError, EXIT, errorText } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import type { Verdict } from "./error-classes.ts";
 
 export interface HandlerContext {
   /** The backend type ("smtp", "module:name.ts", …). */
@@ -10,6 +16,10 @@ export interface HandlerContext {
   logger: Logger;
   /** Close the current connection(s) once their sends finish; the next message opens new ones. */
   reconnect(): void;
+  /** The error's kind and whether it is permanent under [retry] permanent_on_5xx. */
+  verdict: Verdict;
+  /** What the built-in handler answers: "failed" for a permanent error, else "deferred". */
+  suggested: "deferred" | "failed";
 }
 
 export interface HandlerMessage {
@@ -54,8 +64,8 @@ export function isDeliveryError(error: unknown): boolean {
   return typeof e.syscall === "string";
 }
 
-/** Defer on everything; the engine labels the non-delivery ones "unexpected" in the log. */
-export const defaultErrorHandler: ErrorHandler = () => ({ action: "deferred" });
+/** The error-class table's answer; the engine labels non-delivery errors "unexpected" in the log. */
+export const defaultErrorHandler: ErrorHandler = (context) => ({ action: context.suggested });
 
 export async function loadErrorHandler(path: string | null): Promise<ErrorHandler> {
   if (path === null) return defaultErrorHandler;

@@ -14,9 +14,12 @@ import { acquireFileLock, lockFileFor, type HeldLock } from "../lock/file-lock.t
 import type { Logger } from "../log.ts";
 import { sleep } from "../runtime.ts";
 import { createTransport } from "../transports/index.ts";
-import { dispatchBatch, deferredLimitHit, newPassState, type BatchResult, type Limits, type StopReason } from "./dispatch.ts";
+import { Dispatcher, deferredLimitHit, newPassState, unstartedRun, type BatchRun, type Limits, type StopReason } from "./dispatch.ts";
 import { loadErrorHandler, type ErrorHandler } from "./error-handler.ts";
+import { keepLeases, type LeaseKeeper } from "./lease-keeper.ts";
+import type { Outcome } from "./outcome.ts";
 import { buildRecord } from "./record.ts";
+import { requeueDue, retryPolicy } from "./retry-policy.ts";
 import { TransportHolder, type TransportFactory } from "./transport-holder.ts";
 import { deadLocalOwners, newWorkerId, retireWorkerId } from "./worker-id.ts";
 
@@ -29,11 +32,15 @@ export interface EngineEnv {
   transportFactory?: TransportFactory;
   /** Replaces the configured error_handler module. */
   errorHandler?: ErrorHandler;
+  /** A transport the caller keeps open across passes (runmailer, runmailer-pg) and closes itself. */
+  transport?: TransportHolder;
 }
 
 export interface PassOptions {
   /** Aborting stops claiming; in-flight sends finish and are recorded, the rest is released. */
   signal?: AbortSignal;
+  /** Told of each message's outcome as it happens (send-mail's progress line). */
+  onOutcome?: (outcome: Outcome) => void;
 }
 
 export interface PassResult {
@@ -76,55 +83,171 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
   }
 
   const worker = newWorkerId();
-  const transport = new TransportHolder(env.transportFactory ?? (() => createTransport(config, logger)));
+  // A transport handed in by a long-running caller stays open across passes (no SMTP session per
+  // pass); otherwise the pass makes its own, on the first send, and closes it at the end.
+  const transport = env.transport ?? new TransportHolder(env.transportFactory ?? (() => createTransport(config, logger)));
   const limits: Limits = {
     maxBatch: config.delivery.max_batch,
     maxDeferred: config.delivery.max_deferred,
     throttle: config.delivery.throttle,
   };
-  const dispatchEnv = { transport, handler, logger, limits, concurrency: config.backend.pool, signal: options.signal, clock };
+  const dispatchEnv = {
+    transport, handler, logger, limits, concurrency: config.backend.pool, signal: options.signal, clock, onOutcome: options.onOutcome,
+    policy: retryPolicy(config), shutdownTimeout: config.delivery.shutdown_timeout,
+  };
   const leaseMs = config.delivery.lease * 1000;
+  const dispatcher = new Dispatcher(dispatchEnv, state);
+  // Throttled passes claim one at a time, and record each message before sleeping: a batch slept
+  // through could outlive its lease. Unthrottled ones are pipelined: the next batch is claimed while
+  // the current one is sent, and a batch's outcomes are recorded while the next one is sent.
+  const pipelined = limits.throttle === 0;
+  const recordOptions = { logMessageData: config.delivery.log_message_data };
+
+  /** Claims up to `size` messages (their leases renewed from now until they are recorded) and looks
+   * up which of their recipients are on the don't-send list. */
+  const claim = async (size: number): Promise<Claimed> => {
+    const now = clock();
+    const rows = await claimBatch(db, worker, size, now, new Date(now.getTime() + leaseMs));
+    if (rows.length === 0) return { rows, suppressed: new Set(), leaseDeadline: 0, keeper: null };
+    // A slow send renews the batch's leases until its outcomes are known (lease-keeper.ts).
+    const keeper = keepLeases({ db, worker, ids: rows.map((r) => r.id), leaseMs, clock, logger });
+    try {
+      return { rows, suppressed: await suppressedFor(db, rows), leaseDeadline: now.getTime() + leaseMs / 2, keeper };
+    } catch (error) {
+      // Nothing was sent yet (only the don't-send lookup can throw here): give the batch back.
+      await keeper.stop();
+      await recordBatch(db, worker, { logs: [], remove: [], change: [], release: rows.map((r) => r.id) }).catch(() => {});
+      throw error;
+    }
+  };
+
+  // Batches are recorded one after another, each in one transaction, once all of its sends settled.
+  let recording: Promise<void> = Promise.resolve();
+  let recordError: unknown = null;
+  /** Batches claimed and not yet recorded. */
+  let unrecorded = 0;
+  const record = (batch: Claimed, run: BatchRun): Promise<void> => {
+    unrecorded++;
+    return (recording = recording
+      .then(async () => {
+        const { attempts, unattempted } = await run.done;
+        await batch.keeper?.stop();
+        await recordWithRetry(db, worker, buildRecord(attempts, unattempted, recordOptions), logger);
+      })
+      .catch((error) => {
+        // Those messages were sent and stay claimed until their lease ends (then they are sent again):
+        // stop here, and let the error end the pass.
+        recordError ??= error;
+        state.stop ??= "fatal";
+      })
+      .finally(() => void unrecorded--));
+  };
+
+  // The batch claimed ahead of the one being sent.
+  let ahead: Promise<Claimed> | null = null;
+  const claimAhead = (size: number) => {
+    if (size <= 0 || state.stop) return;
+    ahead = claim(size);
+    ahead.catch(() => {}); // awaited later; failing before that is not an unhandled rejection
+  };
+  /** Gives the batch claimed ahead back to the queue, unsent. */
+  const dropAhead = async () => {
+    const pending = ahead;
+    ahead = null;
+    if (!pending) return;
+    try {
+      const batch = await pending;
+      if (batch.rows.length > 0) void record(batch, unstartedRun(batch.rows));
+    } catch (error) {
+      logger.debug(`claiming the next batch failed (it holds nothing): ${errorText(error)}`);
+    }
+  };
+
+  let thrown: unknown = null;
   try {
     await releaseDeadClaims(db, logger);
-    while (!state.stop) {
-      if (options.signal?.aborted) {
-        state.stop = "signal";
-        break;
+    await requeueDue(db, config, clock(), logger);
+    let previous: Promise<void> = Promise.resolve();
+    try {
+      while (!state.stop) {
+        if (options.signal?.aborted) {
+          state.stop = "signal";
+          break;
+        }
+        // Sends in flight count against max_batch until they settle (one may yet be deferred).
+        const allowance = limits.maxBatch === null ? Infinity : limits.maxBatch - state.sent - dispatcher.inFlight;
+        if (allowance <= 0) {
+          if (dispatcher.inFlight > 0) {
+            await dispatcher.waitForOne();
+            continue;
+          }
+          logger.info(`max_batch (${limits.maxBatch}) reached, stopping for this round`);
+          state.stop = "max_batch";
+          break;
+        }
+        if (deferredLimitHit(state, limits)) {
+          logger.warn(`max_deferred (${limits.maxDeferred}) reached, stopping for this round`);
+          state.stop = "max_deferred";
+          break;
+        }
+        const size = pipelined ? Math.min(config.delivery.claim_batch, allowance) : 1;
+        const taken = ahead;
+        ahead = null;
+        let batch: Claimed;
+        try {
+          batch = await (taken ?? claim(size));
+        } catch (error) {
+          // A claim made while earlier batches are still being sent or recorded (a busy SQLite file,
+          // say): once those are recorded, claim again; only a claim failing then ends the pass.
+          if (unrecorded === 0) throw error;
+          logger.debug(`claiming the next batch failed, retrying once the batches in hand are recorded: ${errorText(error)}`);
+          await recording;
+          continue;
+        }
+        // Nothing left that a pass may take. (A batch claimed ahead came up empty while earlier ones
+        // were still being sent: those give nothing back unless the pass stops or their lease
+        // deadline passes, and both are handled below.)
+        if (batch.rows.length === 0) break;
+        const run = await dispatcher.start(batch.rows, batch.suppressed, {
+          leaseDeadline: batch.leaseDeadline,
+          lowWater: Math.ceil(batch.rows.length / 2),
+          onLowWater: pipelined
+            ? (left) => claimAhead(Math.min(config.delivery.claim_batch, limits.maxBatch === null ? Infinity : limits.maxBatch - state.sent - dispatcher.inFlight - left))
+            : undefined,
+        });
+        const recorded = record(batch, run);
+        if (!pipelined) {
+          await recorded;
+          // django-mailer sleeps after every message it processed, the last one and a limit-stopping
+          // one included, so N messages take at least N x throttle.
+          if ((await run.done).sends > 0) {
+            logger.debug(`throttling: sleeping ${limits.throttle} s`);
+            await sleep(limits.throttle * 1000, options.signal);
+          }
+          continue;
+        }
+        if (run.deadlineHit) {
+          // The rest of the batch goes back to the queue, and so does the batch claimed after it: the
+          // next claim, made once both are recorded, takes them again in queue order.
+          await dropAhead();
+          await recording;
+        }
+        // At most two batches unrecorded at once (the one being sent and the one before it): when
+        // recording falls behind, sending waits for it rather than claims pile up.
+        await previous;
+        previous = recorded;
       }
-      const allowance = limits.maxBatch === null ? Infinity : limits.maxBatch - state.sent;
-      if (allowance <= 0) {
-        logger.info(`max_batch (${limits.maxBatch}) reached, stopping for this round`);
-        state.stop = "max_batch";
-        break;
-      }
-      if (deferredLimitHit(state, limits)) {
-        logger.warn(`max_deferred (${limits.maxDeferred}) reached, stopping for this round`);
-        state.stop = "max_deferred";
-        break;
-      }
-      // Throttled passes claim one at a time: a batch slept through could outlive its lease.
-      const size = limits.throttle > 0 ? 1 : Math.min(config.delivery.claim_batch, allowance);
-      const now = clock();
-      const rows = await claimBatch(db, worker, size, now, new Date(now.getTime() + leaseMs));
-      if (rows.length === 0) break;
-      let batch: BatchResult;
-      try {
-        const suppressed = await suppressedFor(db, rows);
-        batch = await dispatchBatch(dispatchEnv, rows, suppressed, now.getTime() + leaseMs / 2, state);
-      } catch (error) {
-        // Nothing was sent yet (only the don't-send lookup can throw here): give the batch back.
-        await recordBatch(db, worker, { logs: [], remove: [], change: [], release: rows.map((r) => r.id) }).catch(() => {});
-        throw error;
-      }
-      const record = buildRecord(batch.attempts, batch.unattempted, { logMessageData: config.delivery.log_message_data });
-      await recordWithRetry(db, worker, record, logger);
-      // django-mailer sleeps after every message it processed, the last one and a limit-stopping one
-      // included, so N messages take at least N x throttle.
-      if (limits.throttle > 0 && batch.sends > 0) {
-        logger.debug(`throttling: sleeping ${limits.throttle} s`);
-        await sleep(limits.throttle * 1000, options.signal);
-      }
+    } catch (error) {
+      thrown = error;
+      state.stop ??= "fatal";
     }
+    // However the loop ended: the sends in flight finish (within shutdown_timeout after a signal) and
+    // are recorded with their batches; whatever was claimed and not sent goes back to the queue.
+    await dispatcher.finish();
+    await dropAhead();
+    await recording;
+    if (thrown !== null) throw thrown;
+    if (recordError !== null) throw recordError;
     if (state.failure !== null) {
       throw state.failure instanceof MailerError
         ? state.failure
@@ -132,10 +255,18 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
     }
     return result();
   } finally {
-    await transport.close();
+    if (!env.transport) await transport.close();
     retireWorkerId(worker);
     lock?.release();
   }
+}
+
+interface Claimed {
+  rows: ClaimedRow[];
+  suppressed: Set<string>;
+  /** No send of the batch starts past this instant (half its lease: see dispatch.ts). */
+  leaseDeadline: number;
+  keeper: LeaseKeeper | null;
 }
 
 /** A SIGKILLed worker on this host leaves its batch claimed; give it back now rather than after the lease. */

@@ -52,6 +52,9 @@ export function buildRecord(attempts: Attempt[], unattempted: ClaimedRow[], opti
       last_error: a.state === "released" ? a.row.last_error : a.error,
       ...(changedTo ? { envelope_to: envelopeTo } : {}),
       ...(changedId ? { message_id: a.messageId, message_data: a.raw } : {}),
+      // Always written on a deferral or failure, so a stale time never revives a parked message.
+      // ISO-8601 text is what SQLite stores and what PostgreSQL parses for timestamptz.
+      ...(a.state === "released" ? {} : { next_attempt_at: a.nextAttemptAt ? a.nextAttemptAt.toISOString() : null }),
     });
   }
   return record;

@@ -2,10 +2,18 @@
 import addressparser from "nodemailer/lib/addressparser";
 import { DataError } from "../errors.ts";
 
+/** A bare dot-atom address, which the parser would return unchanged: bulk enqueue skips the parser
+ * for these (the common case), and test/intake checks both ways agree. */
+const PLAIN_ADDRESS = /^[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*$/;
+
 /** The bare address of each entry in a header value or a list of them ("Name <a@b>, c@d"). */
 export function parseAddressList(values: string | string[], origin: string): string[] {
   const out: string[] = [];
   for (const value of Array.isArray(values) ? values : [values]) {
+    if (PLAIN_ADDRESS.test(value)) {
+      out.push(checkAddress(value, origin));
+      continue;
+    }
     if (/[\r\n\0]/.test(value)) throw new DataError(`${origin}: address contains a line break or NUL: ${JSON.stringify(value)}`);
     if (value.trim() === "") continue;
     for (const entry of addressparser(value, { flatten: true })) {

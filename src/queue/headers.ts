@@ -12,24 +12,51 @@ export interface HeaderField {
 
 export interface SplitMessage {
   fields: HeaderField[];
-  /** Everything after the blank line, line breaks normalised to CRLF (latin1 text). */
-  body: string;
+  /** Everything after the blank line, line breaks normalised to CRLF. */
+  body: Uint8Array;
+  /** The input was already in that form (CRLF only, a blank line after the header): joining the
+   * fields unchanged with the body gives back the input byte for byte, so it can be kept as is. */
+  canonical: boolean;
 }
 
 const FIELD_NAME = /^[!-9;-~]+$/;
 export const toLatin1 = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
 export const fromLatin1 = (text: string) => new Uint8Array(Buffer.from(text, "latin1"));
 
+/** Every line break is CRLF: no LF without a CR before it, no CR without an LF after it. */
+function crlfOnly(text: string): boolean {
+  for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", i + 1)) if (text.charCodeAt(i - 1) !== 13) return false;
+  for (let i = text.indexOf("\r"); i !== -1; i = text.indexOf("\r", i + 1)) if (text.charCodeAt(i + 1) !== 10) return false;
+  return true;
+}
+
+/** Parses the header block only; the body's bytes are not decoded or rewritten when they are
+ * already CRLF-only (latin1 maps each byte to one char, so text offsets are byte offsets). */
 export function splitMessage(bytes: Uint8Array): SplitMessage {
-  const text = toLatin1(bytes).replace(/\r?\n/g, "\r\n");
-  const end = text.indexOf("\r\n\r\n");
-  const head = end === -1 ? text.replace(/\r\n$/, "") : text.slice(0, end);
-  const body = end === -1 ? "" : text.slice(end + 4);
+  const source = toLatin1(bytes);
+  let head: string;
+  let body: Uint8Array;
+  let end = -1;
+  const canonical = crlfOnly(source) && (end = source.indexOf("\r\n\r\n")) !== -1;
+  if (canonical) {
+    head = source.slice(0, end);
+    body = bytes.subarray(end + 4);
+  } else {
+    const text = source.replace(/\r?\n/g, "\r\n");
+    end = text.indexOf("\r\n\r\n");
+    head = end === -1 ? text.replace(/\r\n$/, "") : text.slice(0, end);
+    // A bare CR is a line break to some MTAs and not to others: in a body it becomes CRLF (RFC 5322
+    // allows no bare CR), in a header it is refused, since there it is how "Subject: x<CR>Bcc: y"
+    // smuggles a header past an application that only checked for LF.
+    body = end === -1 ? new Uint8Array(0) : fromLatin1(text.slice(end + 4).replace(/\r(?!\n)/g, "\r\n"));
+  }
   if (head.includes("\0")) throw new DataError("message headers contain a NUL byte");
+  if (!canonical && /\r(?!\n)/.test(head)) throw new DataError("message headers contain a bare CR (a line break must be CRLF or LF)");
   const fields: HeaderField[] = [];
   const lines = head === "" ? [] : head.split("\r\n");
   lines.forEach((line, index) => {
-    if (/^[ \t]/.test(line) && fields.length > 0) {
+    const first = line.charCodeAt(0);
+    if ((first === 32 || first === 9) && fields.length > 0) {
       fields[fields.length - 1]!.raw += "\r\n" + line;
       return;
     }
@@ -40,18 +67,32 @@ export function splitMessage(bytes: Uint8Array): SplitMessage {
     }
     fields.push({ name, raw: line });
   });
-  return { fields, body };
+  return { fields, body, canonical };
 }
 
-export function joinMessage({ fields, body }: SplitMessage): Uint8Array {
-  return fromLatin1(fields.map((f) => f.raw + "\r\n").join("") + "\r\n" + body);
+export function joinMessage({ fields, body }: Pick<SplitMessage, "fields" | "body">): Uint8Array {
+  let head = "";
+  for (const f of fields) head += f.raw + "\r\n";
+  head += "\r\n";
+  const out = new Uint8Array(head.length + body.byteLength);
+  Buffer.from(out.buffer, out.byteOffset, out.byteLength).write(head, 0, "latin1");
+  out.set(body, head.length);
+  return out;
 }
 
 /** The unfolded value, decoded from UTF-8 where it is valid UTF-8 and from RFC 2047 words. */
 export function fieldValue(field: HeaderField): string {
-  const raw = field.raw.slice(field.raw.indexOf(":") + 1).replace(/\r\n(?=[ \t])/g, "").trim();
-  const bytes = Buffer.from(raw, "latin1");
-  const text = isUtf8(bytes) ? bytes.toString("utf8") : raw;
+  let raw = field.raw.slice(field.raw.indexOf(":") + 1);
+  if (raw.includes("\r\n")) raw = raw.replace(/\r\n(?=[ \t])/g, "");
+  raw = raw.trim();
+  let text = raw;
+  // Pure ASCII (the usual case) is its own UTF-8 decoding.
+  if (/[\x80-\xff]/.test(raw)) {
+    const bytes = Buffer.from(raw, "latin1");
+    if (isUtf8(bytes)) text = bytes.toString("utf8");
+  }
+  // Nothing to decode without an encoded word (decodeWords would return the text unchanged).
+  if (!text.includes("=?")) return text;
   try {
     return libmime.decodeWords(text);
   } catch {
@@ -59,25 +100,42 @@ export function fieldValue(field: HeaderField): string {
   }
 }
 
+/** One decoder for every check: without `stream`, each decode() starts afresh, also after a failure. */
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
 export function isUtf8(bytes: Uint8Array): boolean {
   try {
-    new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    strictUtf8.decode(bytes);
     return true;
   } catch {
     return false;
   }
 }
 
-export const findFields = (fields: HeaderField[], name: string) =>
-  fields.filter((f) => f.name.toLowerCase() === name.toLowerCase());
+/** Field names are ASCII, so a different length means a different name without lower-casing it. */
+const named = (field: HeaderField, lower: string) => field.name.length === lower.length && field.name.toLowerCase() === lower;
+
+export const findFields = (fields: HeaderField[], name: string) => {
+  const lower = name.toLowerCase();
+  return fields.filter((f) => named(f, lower));
+};
 
 export const firstValue = (fields: HeaderField[], name: string): string | null => {
-  const field = findFields(fields, name)[0];
+  const lower = name.toLowerCase();
+  const field = fields.find((f) => named(f, lower));
   return field ? fieldValue(field) : null;
 };
 
-export const withoutFields = (fields: HeaderField[], name: string) =>
-  fields.filter((f) => f.name.toLowerCase() !== name.toLowerCase());
+export const hasField = (fields: HeaderField[], name: string) => {
+  const lower = name.toLowerCase();
+  return fields.some((f) => named(f, lower));
+};
+
+/** `fields` itself when no field has that name (so a caller can tell nothing was removed). */
+export const withoutFields = (fields: HeaderField[], name: string) => {
+  const lower = name.toLowerCase();
+  return fields.some((f) => named(f, lower)) ? fields.filter((f) => !named(f, lower)) : fields;
+};
 
 /** A new header field; refuses values that would inject more headers. */
 export function makeField(name: string, value: string): HeaderField {

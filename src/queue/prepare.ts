@@ -4,6 +4,7 @@ import { parseAddressList, checkAddress, uniqueAddresses } from "./address.ts";
 import {
   findFields,
   firstValue,
+  hasField,
   joinMessage,
   mailbox,
   makeField,
@@ -50,21 +51,30 @@ function checkSize(bytes: number, maxSize: number): void {
   if (bytes > maxSize) throw new DataError(`message is ${bytes} bytes, over the limit of ${maxSize} bytes (queue.max_size)`);
 }
 
+/** `data` is `raw` itself (not a copy) when the text needed no change. */
 export function prepareMessage(raw: Uint8Array, options: PrepareOptions = {}): PreparedMessage {
   const maxSize = options.maxSize ?? Infinity;
   checkSize(raw.byteLength, maxSize);
   if (raw.byteLength === 0) throw new DataError("message is empty");
   if (raw.includes(0)) throw new DataError("message contains NUL bytes, which RFC 5322 forbids");
   const split = splitMessage(raw);
-  let fields: HeaderField[] = [...(options.addHeaders ?? []).map(([n, v]) => makeField(n, v)), ...split.fields];
+  const added = options.addHeaders ?? [];
+  let fields: HeaderField[] = added.length > 0 ? [...added.map(([n, v]) => makeField(n, v)), ...split.fields] : split.fields;
   if (fields.length === 0) throw new DataError("not an RFC 5322 message: no header fields");
+  // The stored text is the input itself unless a field is added or removed (or line ends change).
+  let changed = added.length > 0;
+  const drop = (name: string) => {
+    const kept = withoutFields(fields, name);
+    changed ||= kept !== fields;
+    fields = kept;
+  };
 
   // Precedence: the caller's explicit priority, then the header, then nodemailer's field, then medium.
   // The header is parsed even when the caller's priority wins, so a bad value never passes silently.
   const headerValue = firstValue(fields, PRIORITY_HEADER);
   const headerPriority = headerValue !== null ? parsePriority(headerValue, PRIORITY_HEADER) : undefined;
   const priority = options.priority ?? headerPriority ?? options.fallbackPriority ?? PRIORITY.medium;
-  fields = withoutFields(fields, PRIORITY_HEADER);
+  drop(PRIORITY_HEADER);
 
   const fromHeaders = options.recipientsFromHeaders ?? options.envelopeTo === undefined;
   const recipients = (options.envelopeTo ?? []).map((a) => checkAddress(a.trim(), "recipient"));
@@ -74,7 +84,7 @@ export function prepareMessage(raw: Uint8Array, options: PrepareOptions = {}): P
     }
   }
   // Bcc never travels in the text: its recipients are in the envelope only.
-  fields = withoutFields(fields, "Bcc");
+  drop("Bcc");
   const envelopeTo = uniqueAddresses(recipients);
   if (envelopeTo.length === 0) throw new DataError("message has no recipients");
 
@@ -86,20 +96,25 @@ export function prepareMessage(raw: Uint8Array, options: PrepareOptions = {}): P
     envelopeFrom = checkAddress(envelopeFrom.trim(), "sender");
   }
 
-  if (firstValue(fields, "From") === null) {
+  if (!hasField(fields, "From")) {
     // RFC 5322 requires From; we can only add one when we know who sends.
     const author = envelopeFrom || options.defaultSender;
     if (!author) throw new DataError("message has no From header and no sender address (give one)");
     fields = [makeField("From", mailbox(options.fromName, author)), ...fields];
+    changed = true;
   }
   let messageId = firstValue(fields, "Message-ID");
   if (messageId === null || messageId === "") {
     messageId = newMessageId();
     fields = [...withoutFields(fields, "Message-ID"), makeField("Message-ID", messageId)];
+    changed = true;
   }
-  if (firstValue(fields, "Date") === null) fields = [...fields, makeField("Date", rfc5322Date(new Date()))];
+  if (!hasField(fields, "Date")) {
+    fields = [...fields, makeField("Date", rfc5322Date(new Date()))];
+    changed = true;
+  }
 
-  const data = joinMessage({ fields, body: split.body });
+  const data = changed || !split.canonical ? joinMessage({ fields, body: split.body }) : raw;
   checkSize(data.byteLength, maxSize);
   return { data, messageId, subject: firstValue(fields, "Subject") ?? "", envelopeFrom, envelopeTo, priority };
 }

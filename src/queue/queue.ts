@@ -33,6 +33,8 @@ export interface EnqueueCallOptions {
   priority?: Priority | PriorityName;
 }
 
+const utf8 = new TextEncoder();
+
 export const isRawMail = (mail: MailInput): mail is RawMail =>
   typeof mail.raw === "string" || mail.raw instanceof Uint8Array;
 
@@ -96,7 +98,8 @@ export class Queue {
 
   async prepare(mail: MailInput, priority?: Priority): Promise<PreparedMessage> {
     if (isRawMail(mail)) {
-      const raw = typeof mail.raw === "string" ? new Uint8Array(Buffer.from(mail.raw, "utf8")) : mail.raw;
+      // A copy of the caller's bytes: the prepared text may be that very array (prepareMessage).
+      const raw = typeof mail.raw === "string" ? utf8.encode(mail.raw) : mail.raw.slice();
       const env = mail.envelope ?? {};
       const to = ["to", "cc", "bcc"].flatMap((k) => {
         const v = env[k as "to"];

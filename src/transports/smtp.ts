@@ -4,6 +4,7 @@
 import type { Config } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import { fromNodemailer } from "./nodemailer-adapter.ts";
+import { nodemailerLogger } from "./nodemailer-log.ts";
 import type { Transport } from "./types.ts";
 
 export async function smtpTransport(config: Config, logger: Logger): Promise<Transport> {
@@ -22,6 +23,10 @@ export async function smtpTransport(config: Config, logger: Logger): Promise<Tra
     greetingTimeout: ms,
     socketTimeout: ms,
     tls: { rejectUnauthorized: b.tls_verify },
+    // Routed into our logger at debug; the transport is built per pass, so a reloaded level applies.
+    // Below debug nothing is handed over at all: formatting lines nobody reads costs throughput.
+    logger: logger.level === "debug" ? (nodemailerLogger(logger) as never) : false,
+    debug: logger.level === "debug",
   });
   logger.debug("smtp transport ready", { host: b.host, port: b.port, pool: b.pool });
   return fromNodemailer("smtp", transporter as never);

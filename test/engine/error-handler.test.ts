@@ -17,11 +17,14 @@ test("programming errors and plain values are not delivery errors", () => {
   expect(isDeliveryError(Object.assign(new Error("x"), { code: "ERR_SOMETHING" }))).toBe(false);
 });
 
-test("the default handler defers everything, so no error stalls the queue", async () => {
-  const ctx = { transport: "smtp", logger: null as never, reconnect() {} };
+test("the default handler answers what the error-class table suggests", async () => {
+  const verdict = { kind: "reply-4xx" as const, responseCode: 421, permanent: false };
+  const ctx = { transport: "smtp", logger: null as never, reconnect() {}, verdict, suggested: "deferred" as const };
   for (const error of [new TypeError("bug"), Object.assign(new Error("x"), { responseCode: 421 })]) {
     expect(await defaultErrorHandler(ctx, null as never, error)).toEqual({ action: "deferred" });
   }
+  const permanent = { ...ctx, verdict: { kind: "message-5xx" as const, responseCode: 554, permanent: true }, suggested: "failed" as const };
+  expect(await defaultErrorHandler(permanent, null as never, new Error("554"))).toEqual({ action: "failed" });
 });
 
 test("a decision may be a bare action or an object; anything else breaks the contract", () => {

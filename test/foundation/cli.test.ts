@@ -9,7 +9,7 @@ const SPEC_COMMANDS = [
   "queue", "sendmail", "smtpd", "dont-send", "status",
 ];
 /** Beyond SPEC §6: the operator's "where is my mail" commands. */
-const EXTRA_COMMANDS = ["list", "show"];
+const EXTRA_COMMANDS = ["list", "show", "retry-failed"];
 const ALL_COMMANDS = [...SPEC_COMMANDS, ...EXTRA_COMMANDS];
 
 const dirs: Array<{ cleanup(): void }> = [];

@@ -11,7 +11,7 @@ import { tempDir, testDatabase, type Dialect } from "./db.ts";
 import { startSink, type Sink, type SinkOptions } from "./smtp-sink.ts";
 
 export type TomlValue = string | number | boolean;
-export type Sections = Partial<Record<"top" | "backend" | "delivery" | "lock", Record<string, TomlValue>>>;
+export type Sections = Partial<Record<"top" | "backend" | "delivery" | "retry" | "lock", Record<string, TomlValue>>>;
 
 export interface MessageSpec {
   to?: string | string[];
@@ -57,11 +57,12 @@ export async function bench(dialect: Dialect, extra: Sections = {}, sinkOptions:
         top: { ...more.top },
         backend: { type: "smtp", host: sink.host, port: sink.port, timeout: 2, ...more.backend },
         delivery: { ...more.delivery },
+        retry: { ...more.retry },
         lock: { path: join(dir.path, "send_mail"), ...more.lock },
       };
       const lines = Object.entries(sections.top ?? {}).map(([k, v]) => `${k} = ${tomlValue(v)}`);
       lines.push("[database]", `url = ${JSON.stringify(database.url)}`);
-      for (const name of ["backend", "delivery", "lock"] as const) {
+      for (const name of ["backend", "delivery", "retry", "lock"] as const) {
         lines.push(`[${name}]`, ...Object.entries(sections[name] ?? {}).map(([k, v]) => `${k} = ${tomlValue(v)}`));
       }
       writeConfig(dir.path, lines.join("\n") + "\n");

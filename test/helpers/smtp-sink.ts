@@ -21,6 +21,8 @@ export interface SinkOptions {
   auth?: { user: string; pass: string };
   /** Reply to the connection greeting with this code instead of 220. */
   greeting?: { code: number; message?: string };
+  /** Offer TLS with smtp-server's built-in self-signed certificate: from the start, or by STARTTLS. */
+  tls?: "implicit" | "starttls";
 }
 
 export interface Sink {
@@ -31,6 +33,8 @@ export interface Sink {
   onMessage: (message: Received) => Reaction;
   /** Decides each RCPT TO. */
   onRecipient: (address: string) => Reaction;
+  /** Sees the first chunk of each DATA stream; true drops the connection there, mid-DATA. */
+  dropMidData: (firstChunk: Buffer) => boolean;
   connections: number;
   waitFor(count: number, timeoutMs?: number): Promise<Received[]>;
   close(): Promise<void>;
@@ -51,6 +55,7 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
     received: [],
     onMessage: () => undefined,
     onRecipient: () => undefined,
+    dropMidData: () => false,
     connections: 0,
     waitFor(count, timeoutMs = 20_000) {
       return new Promise((resolve, reject) => {
@@ -66,9 +71,12 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
           () => reject(new Error(`sink: waited for ${count} messages, got ${sink.received.length}`)),
           timeoutMs,
         );
-        waiters.push(() => {
+        // Each arrival wakes every waiter once; one still short of its count waits for the next.
+        const wake = () => {
           if (check()) clearTimeout(timer);
-        });
+          else waiters.push(wake);
+        };
+        waiters.push(wake);
       });
     },
     close: () => new Promise((resolve) => server.close(() => resolve())),
@@ -89,9 +97,10 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
     callback(error);
   };
 
+  const noStartTls = options.tls === "starttls" ? [] : ["STARTTLS"];
   const server = new SMTPServer({
-    secure: false,
-    disabledCommands: options.auth ? ["STARTTLS"] : ["STARTTLS", "AUTH"],
+    secure: options.tls === "implicit",
+    disabledCommands: options.auth ? noStartTls : [...noStartTls, "AUTH"],
     authOptional: !options.auth,
     allowInsecureAuth: true,
     logger: false,
@@ -116,8 +125,15 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
     },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
+      let dropped = false;
+      stream.once("data", (chunk: Buffer) => {
+        if (!sink.dropMidData(chunk)) return;
+        dropped = true;
+        connectionOf(session)?._socket?.destroy();
+      });
       stream.on("data", (chunk: Buffer) => chunks.push(chunk));
       stream.on("end", () => {
+        if (dropped) return;
         const raw = Buffer.concat(chunks);
         const message: Received = {
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : "",

@@ -40,13 +40,10 @@ export async function claimBatch(db: Database, worker: string, limit: number, no
     .where("id", "in", pick)
     .returningAll()
     .execute();
-  // RETURNING gives no order: restore the queue order the pass dispatches in.
-  return rows.sort(
-    (a, b) =>
-      a.priority - b.priority ||
-      fromDbTime(a.when_added).getTime() - fromDbTime(b.when_added).getTime() ||
-      Number(a.id) - Number(b.id),
-  );
+  // RETURNING gives no order: restore the queue order the pass dispatches in (each time parsed once,
+  // not once per comparison).
+  const added = new Map(rows.map((r) => [r, fromDbTime(r.when_added).getTime()]));
+  return rows.sort((a, b) => a.priority - b.priority || added.get(a)! - added.get(b)! || Number(a.id) - Number(b.id));
 }
 
 /** Is there anything a pass could claim right now? (runmailer decides whether to sleep.) */
@@ -82,6 +79,24 @@ export async function releaseOwners(db: Database, owners: string[]): Promise<num
   return Number(result.numUpdatedRows);
 }
 
+/** Pushes the lease of those `ids` still claimed by `worker` out to `leaseUntil`: a batch whose sends
+ * are slow keeps its claims, so no other worker takes a message over (and sends it again) while it
+ * is being sent. Guarded by `claimed_by = worker`: a claim already lost stays lost. Returns how many
+ * rows were still ours. */
+export async function renewLeases(db: Database, worker: string, ids: number[], leaseUntil: Date): Promise<number> {
+  let kept = 0;
+  for (const part of chunks(ids)) {
+    const result = await db.kysely
+      .updateTable("mailer_message")
+      .set({ lease_until: db.dialect.toDb(leaseUntil) })
+      .where("id", "in", part)
+      .where("claimed_by", "=", worker)
+      .executeTakeFirst();
+    kept += Number(result.numUpdatedRows);
+  }
+  return kept;
+}
+
 export interface RowChange {
   id: number;
   status: MessageStatus;
@@ -91,6 +106,8 @@ export interface RowChange {
   /** Set when the engine added a Message-ID at send time, so retries keep it. */
   message_data?: Uint8Array;
   message_id?: string;
+  /** Deferred or failed: when the message is due again ([retry] auto), or null (never by itself). */
+  next_attempt_at?: DbTime | null;
 }
 
 export interface BatchRecord {

@@ -1,6 +1,7 @@
 // Statements on mailer_messagelog: one row per attempt outcome.
 import type { Kysely, Transaction } from "kysely";
 import type { LogResult, Schema } from "../schema.ts";
+import { insertRows } from "./insert-rows.ts";
 
 type Db = Kysely<Schema> | Transaction<Schema>;
 
@@ -18,9 +19,16 @@ export interface NewLogRow {
   log_message: string;
 }
 
+const LOG_COLUMNS = [
+  "queue_id", "message_data", "message_id", "subject", "envelope_from", "envelope_to", "when_added", "priority", "retry_count",
+  "result", "log_message",
+] as const satisfies readonly (keyof NewLogRow)[];
+/** Fails to compile when NewLogRow gains a field that is not in the list above. */
+const everyColumn: [Exclude<keyof NewLogRow, (typeof LOG_COLUMNS)[number]>] extends [never] ? true : never = true;
+void everyColumn;
+
 export async function insertLogs(db: Db, rows: NewLogRow[]): Promise<void> {
-  if (rows.length === 0) return;
-  await db.insertInto("mailer_messagelog").values(rows).execute();
+  await insertRows(db, "mailer_messagelog", LOG_COLUMNS, rows);
 }
 
 export async function logCounts(db: Db, since?: Date | string): Promise<Record<LogResult, number>> {

@@ -1,6 +1,7 @@
 // Statements on mailer_message used by the enqueue paths and the read-only commands.
 import type { Kysely, Transaction } from "kysely";
 import type { Schema } from "../schema.ts";
+import { insertRows } from "./insert-rows.ts";
 
 type Db = Kysely<Schema> | Transaction<Schema>;
 
@@ -21,9 +22,13 @@ export const splitRecipients = (text: string) =>
     .map((s) => s.trim())
     .filter(Boolean);
 
+const MESSAGE_COLUMNS = ["message_data", "message_id", "subject", "envelope_from", "envelope_to", "priority"] as const satisfies readonly (keyof NewMessageRow)[];
+/** Fails to compile when NewMessageRow gains a field that is not in the list above. */
+const everyColumn: [Exclude<keyof NewMessageRow, (typeof MESSAGE_COLUMNS)[number]>] extends [never] ? true : never = true;
+void everyColumn;
+
 export async function insertMessages(db: Db, rows: NewMessageRow[]): Promise<number[]> {
-  if (rows.length === 0) return [];
-  const inserted = await db.insertInto("mailer_message").values(rows).returning("id").execute();
+  const inserted = await insertRows<{ id: number | string }>(db, "mailer_message", MESSAGE_COLUMNS, rows, "id");
   return inserted.map((r) => Number(r.id));
 }
 
