@@ -5,5 +5,6 @@ import { $ } from "bun";
 const outfile = process.argv[2] ?? "dist/mailer";
 mkdirSync("dist", { recursive: true });
 // Not minified and not stripped: stack traces stay readable and a stripped Bun binary does not run.
-await $`bun build --compile --sourcemap=inline src/cli.ts --outfile ${outfile}`.quiet();
+// Worker scripts are entry points of their own (src/runtime.ts sourceUrl finds them in the bundle).
+await $`bun build --compile --sourcemap=inline src/cli.ts src/engine/store-worker.ts --outfile ${outfile}`.quiet();
 console.log(`built ${outfile}`);

@@ -17,6 +17,8 @@ export interface Logger {
 
 export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+/** Whether `logger` writes lines of `level`: a caller with a costly line to build asks first. */
+export const logsAt = (logger: Pick<Logger, "level">, level: LogLevel) => RANK[level] >= RANK[logger.level];
 const COLOUR: Record<LogLevel, string> = { debug: "\x1b[90m", info: "\x1b[36m", warn: "\x1b[33m", error: "\x1b[31m" };
 
 export interface LoggerOptions {

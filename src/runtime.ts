@@ -9,6 +9,11 @@ export const runtimeName: "bun" | "deno" | "node" =
       ? "deno"
       : "node";
 
+/** The URL of a module under src/ by its path from there, e.g. for `new Worker`. This file sits at
+ * the root of src/, both in the sources and in the compiled binary's bundle (where scripts/build.ts
+ * adds each worker script as an entry point at its path under src/). */
+export const sourceUrl = (pathFromSrc: string) => new URL(`./${pathFromSrc}`, import.meta.url).href;
+
 export interface SqliteHandle extends SqliteDatabase {
   /** Run one statement with no result, e.g. a PRAGMA. */
   exec(sql: string): void;

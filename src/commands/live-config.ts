@@ -12,8 +12,10 @@ import { watchConfig } from "../config/watch.ts";
 import { loggerFor, openCheckedDatabase, type Context, type GlobalOptions } from "../context.ts";
 import type { Database } from "../db/connect.ts";
 import type { EngineEnv } from "../engine/pass.ts";
+import { TransportHolder } from "../engine/transport-holder.ts";
 import { errorText } from "../errors.ts";
 import { switchableLogger, type SwitchableLogger } from "../log.ts";
+import { createTransport } from "../transports/index.ts";
 
 export interface LiveState {
   config: Config;
@@ -58,6 +60,13 @@ export async function startLiveConfig(ctx: Context, options: GlobalOptions, opts
   const logger = opts.logger ?? switchableLogger(ctx.logger);
   let state: LiveState = { config: ctx.config, db: closingOnce(await ctx.database()) };
   const retired: Database[] = [];
+  // One transport (one SMTP pool) for the whole run rather than one per pass, which would open an
+  // SMTP session for every notified message. Built from the config of its time; a reload that
+  // changes anything gets a new one at the next pass, and the old one is closed then (no pass uses
+  // it any more by that time).
+  const newTransport = (config: Config) => new TransportHolder(() => createTransport(config, logger));
+  let transport = newTransport(state.config);
+  let staleTransport: TransportHolder | null = null;
 
   const closeRetired = () => {
     for (const db of retired.splice(0)) {
@@ -91,6 +100,8 @@ export async function startLiveConfig(ctx: Context, options: GlobalOptions, opts
       throw error;
     }
     state = { config: next, db };
+    staleTransport ??= transport;
+    transport = newTransport(next);
     logger.use(loggerFor(next, options));
     if (dbChanged) {
       retired.push(before.db);
@@ -122,12 +133,18 @@ export async function startLiveConfig(ctx: Context, options: GlobalOptions, opts
     },
     env() {
       closeRetired();
-      return { config: state.config, logger, db: state.db };
+      if (staleTransport) {
+        const stale = staleTransport;
+        staleTransport = null;
+        void stale.close();
+      }
+      return { config: state.config, logger, db: state.db, transport };
     },
     reload: (reason) => watcher.reload(reason),
     async close() {
       process.off("SIGHUP", onHangup);
       await watcher.close();
+      await Promise.allSettled([transport.close(), staleTransport?.close()]);
       retired.push(state.db);
       await Promise.allSettled(retired.splice(0).map((db) => db.close()));
     },

@@ -4,7 +4,7 @@
 import type { ClaimedRow } from "../db/queries/claims.ts";
 import { splitRecipients } from "../db/queries/messages.ts";
 import { errorText } from "../errors.ts";
-import type { Logger } from "../log.ts";
+import { logsAt, type Logger } from "../log.ts";
 import { firstValue, joinMessage, makeField, splitMessage } from "../queue/headers.ts";
 import { newMessageId } from "../queue/message-id.ts";
 import {
@@ -81,7 +81,7 @@ export async function attemptDelivery(env: AttemptEnv, row: ClaimedRow, suppress
   try {
     if (to.length === 0) throw new Error("message has no recipients (envelope_to is empty)");
     Object.assign(attempt, withMessageId(row));
-    env.logger.debug("sending", { id: row.id, message_id: attempt.messageId, to });
+    if (logsAt(env.logger, "debug")) env.logger.debug("sending", { id: row.id, message_id: attempt.messageId, to });
     const result = await env.transport.send({
       envelope: { from: row.envelope_from, to },
       raw: attempt.raw,

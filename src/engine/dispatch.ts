@@ -9,6 +9,7 @@
 // (`BatchRun.done`), settled when all of its sends have, which the pass records in one transaction.
 import type { ClaimedRow } from "../db/queries/claims.ts";
 import { errorText } from "../errors.ts";
+import { logsAt } from "../log.ts";
 import { attemptDelivery, suppressedOnly, type Attempt, type AttemptEnv } from "./attempt.ts";
 import { logOutcome, outcomeOf, type Outcome } from "./outcome.ts";
 import { settleInFlight } from "./shutdown.ts";
@@ -239,10 +240,14 @@ export class Dispatcher {
   }
 
   #report(attempt: Attempt, startedAt: number): void {
+    const { logger, onOutcome } = this.#env;
+    // Nothing is built for nobody: under cron send-mail logs at warn and draws no progress line, and
+    // a sent message's line is an info line. (A deferral's may be an error line: it goes on.)
+    if (!onOutcome && attempt.state === "done" && !logsAt(logger, "info")) return;
     const outcome = outcomeOf(attempt, performance.now() - startedAt);
     if (!outcome) return;
-    logOutcome(this.#env.logger, outcome);
-    this.#env.onOutcome?.(outcome);
+    logOutcome(logger, outcome);
+    onOutcome?.(outcome);
   }
 
   #settle(run: Run, attempt: Attempt, startedAt: number): void {

@@ -6,20 +6,21 @@
 // the next pass on this host (or anyone, after the lease) sends it again. Delivery is at least once.
 import type { Config } from "../config/types.ts";
 import type { Database } from "../db/connect.ts";
-import { claimBatch, claimOwners, recordBatch, releaseOwners, type BatchRecord, type ClaimedRow } from "../db/queries/claims.ts";
-import { dontSendListIsEmpty, suppressedAmong } from "../db/queries/dont-send.ts";
-import { splitRecipients } from "../db/queries/messages.ts";
+import { claimOwners, releaseOwners, type BatchRecord, type ClaimedRow } from "../db/queries/claims.ts";
 import { EXIT, MailerError, errorText } from "../errors.ts";
 import { acquireFileLock, lockFileFor, type HeldLock } from "../lock/file-lock.ts";
 import type { Logger } from "../log.ts";
 import { sleep } from "../runtime.ts";
 import { createTransport } from "../transports/index.ts";
+import { localStore, type BatchStore } from "./batch-store.ts";
 import { Dispatcher, deferredLimitHit, newPassState, unstartedRun, type BatchRun, type Limits, type StopReason } from "./dispatch.ts";
 import { loadErrorHandler, type ErrorHandler } from "./error-handler.ts";
 import { keepLeases, type LeaseKeeper } from "./lease-keeper.ts";
+import { offThreadStore } from "./offthread-store.ts";
 import type { Outcome } from "./outcome.ts";
 import { buildRecord } from "./record.ts";
 import { requeueDue, retryPolicy } from "./retry-policy.ts";
+import { waitOrAbort } from "./shutdown.ts";
 import { TransportHolder, type TransportFactory } from "./transport-holder.ts";
 import { deadLocalOwners, newWorkerId, retireWorkerId } from "./worker-id.ts";
 
@@ -103,22 +104,35 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
   const pipelined = limits.throttle === 0;
   const recordOptions = { logMessageData: config.delivery.log_message_data };
 
-  /** Claims up to `size` messages (their leases renewed from now until they are recorded) and looks
-   * up which of their recipients are on the don't-send list. */
+  // Claims and records go through a store: this thread's database connection at first, and once a
+  // claim comes back full (a backlog to drain) a worker thread's (offthread-store.ts), so that the
+  // statements do not take processor time from the SMTP connections.
+  const local = localStore(db, worker);
+  let store: BatchStore = local;
+  let offThread = null as Promise<BatchStore | null> | null; // assigned by offload()
+  const offload = () => {
+    offThread = offThreadStore({ url: db.url, busyTimeout: config.database.busy_timeout, worker, fallback: local }).then(
+      (moved) => {
+        logger.debug("a backlog: claims and records moved to a database worker thread");
+        return (store = moved);
+      },
+      (error) => {
+        logger.debug(`claims and records stay on this thread (no database worker thread: ${errorText(error)})`);
+        return null;
+      },
+    );
+  };
+
+  /** Claims up to `size` messages (their leases renewed from now until they are recorded), with the
+   * don't-send entries among their recipients. */
   const claim = async (size: number): Promise<Claimed> => {
     const now = clock();
-    const rows = await claimBatch(db, worker, size, now, new Date(now.getTime() + leaseMs));
-    if (rows.length === 0) return { rows, suppressed: new Set(), leaseDeadline: 0, keeper: null };
+    const { rows, suppressed } = await store.claim(size, now, new Date(now.getTime() + leaseMs));
+    if (rows.length === 0) return { rows, suppressed, leaseDeadline: 0, keeper: null };
+    if (rows.length === config.delivery.claim_batch && pipelined && !offThread && db.url !== "sqlite::memory:") offload();
     // A slow send renews the batch's leases until its outcomes are known (lease-keeper.ts).
     const keeper = keepLeases({ db, worker, ids: rows.map((r) => r.id), leaseMs, clock, logger });
-    try {
-      return { rows, suppressed: await suppressedFor(db, rows), leaseDeadline: now.getTime() + leaseMs / 2, keeper };
-    } catch (error) {
-      // Nothing was sent yet (only the don't-send lookup can throw here): give the batch back.
-      await keeper.stop();
-      await recordBatch(db, worker, { logs: [], remove: [], change: [], release: rows.map((r) => r.id) }).catch(() => {});
-      throw error;
-    }
+    return { rows, suppressed, leaseDeadline: now.getTime() + leaseMs / 2, keeper };
   };
 
   // Batches are recorded one after another, each in one transaction, once all of its sends settled.
@@ -132,7 +146,7 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
       .then(async () => {
         const { attempts, unattempted } = await run.done;
         await batch.keeper?.stop();
-        await recordWithRetry(db, worker, buildRecord(attempts, unattempted, recordOptions), logger);
+        await recordWithRetry((r) => store.record(r), buildRecord(attempts, unattempted, recordOptions), logger);
       })
       .catch((error) => {
         // Those messages were sent and stay claimed until their lease ends (then they are sent again):
@@ -163,10 +177,23 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
     }
   };
 
+  /** Waits for sends to settle, or for the signal: after it, the sends in flight get shutdown_timeout
+   * (dispatcher.finish() below), not as long as they take. */
+  const untilSettled = (promise: Promise<unknown>) => waitOrAbort(promise, options.signal);
+
   let thrown: unknown = null;
   try {
-    await releaseDeadClaims(db, logger);
     await requeueDue(db, config, clock(), logger);
+    // Dead workers' claims are looked for once the first batch is under way (or the first claim
+    // found nothing): off the path from a notification to the first send, and on PostgreSQL on the
+    // connection the claim gave back. What they free is claimed from the next claim on.
+    let deadClaims: Promise<number> | null = null;
+    let deadClaimsSeen = false;
+    const scanDeadClaims = () => {
+      const scan = releaseDeadClaims(db, logger);
+      scan.catch(() => {}); // awaited below
+      return scan;
+    };
     let previous: Promise<void> = Promise.resolve();
     try {
       while (!state.stop) {
@@ -201,13 +228,21 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
           // say): once those are recorded, claim again; only a claim failing then ends the pass.
           if (unrecorded === 0) throw error;
           logger.debug(`claiming the next batch failed, retrying once the batches in hand are recorded: ${errorText(error)}`);
-          await recording;
+          await untilSettled(recording);
           continue;
         }
-        // Nothing left that a pass may take. (A batch claimed ahead came up empty while earlier ones
-        // were still being sent: those give nothing back unless the pass stops or their lease
-        // deadline passes, and both are handled below.)
-        if (batch.rows.length === 0) break;
+        // Nothing left that a pass may take (a batch claimed ahead that came up empty while earlier
+        // ones were still being sent included: those give nothing back unless the pass stops or their
+        // lease deadline passes, and both are handled below) ...
+        if (batch.rows.length === 0) {
+          // ... unless dead workers' claims, looked for after the first claim, were released since.
+          deadClaims ??= scanDeadClaims();
+          if (!deadClaimsSeen && (await deadClaims) > 0) {
+            deadClaimsSeen = true;
+            continue;
+          }
+          break;
+        }
         const run = await dispatcher.start(batch.rows, batch.suppressed, {
           leaseDeadline: batch.leaseDeadline,
           lowWater: Math.ceil(batch.rows.length / 2),
@@ -215,9 +250,15 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
             ? (left) => claimAhead(Math.min(config.delivery.claim_batch, limits.maxBatch === null ? Infinity : limits.maxBatch - state.sent - dispatcher.inFlight - left))
             : undefined,
         });
+        // A batch smaller than asked for means the queue is (about) empty: nothing to overlap with its
+        // sends, so the next statements wait until they are done rather than compete with them for
+        // the processor (a notified message's send is the latency runmailer-pg is measured by).
+        if (pipelined && batch.rows.length < size) await untilSettled(run.done);
+        deadClaims ??= scanDeadClaims();
         const recorded = record(batch, run);
         if (!pipelined) {
-          await recorded;
+          await untilSettled(recorded);
+          if (options.signal?.aborted) continue;
           // django-mailer sleeps after every message it processed, the last one and a limit-stopping
           // one included, so N messages take at least N x throttle.
           if ((await run.done).sends > 0) {
@@ -230,11 +271,11 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
           // The rest of the batch goes back to the queue, and so does the batch claimed after it: the
           // next claim, made once both are recorded, takes them again in queue order.
           await dropAhead();
-          await recording;
+          await untilSettled(recording);
         }
         // At most two batches unrecorded at once (the one being sent and the one before it): when
         // recording falls behind, sending waits for it rather than claims pile up.
-        await previous;
+        await untilSettled(previous);
         previous = recorded;
       }
     } catch (error) {
@@ -246,6 +287,8 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
     await dispatcher.finish();
     await dropAhead();
     await recording;
+    await deadClaims?.catch((error) => void (thrown ??= error));
+    await (await offThread)?.close().catch((error) => logger.debug(`closing the database worker thread: ${errorText(error)}`));
     if (thrown !== null) throw thrown;
     if (recordError !== null) throw recordError;
     if (state.failure !== null) {
@@ -270,23 +313,19 @@ interface Claimed {
 }
 
 /** A SIGKILLed worker on this host leaves its batch claimed; give it back now rather than after the lease. */
-async function releaseDeadClaims(db: Database, logger: Logger): Promise<void> {
+async function releaseDeadClaims(db: Database, logger: Logger): Promise<number> {
   const dead = deadLocalOwners(await claimOwners(db));
-  if (dead.length === 0) return;
+  if (dead.length === 0) return 0;
   const released = await releaseOwners(db, dead);
   if (released > 0) logger.warn(`released ${released} message(s) claimed by worker(s) that are gone`, { workers: dead });
-}
-
-async function suppressedFor(db: Database, rows: ClaimedRow[]): Promise<Set<string>> {
-  if (await dontSendListIsEmpty(db.kysely)) return new Set();
-  return suppressedAmong(db.kysely, rows.flatMap((r) => splitRecipients(r.envelope_to)));
+  return released;
 }
 
 /** The messages are sent: losing their bookkeeping to a brief database hiccup would send them again. */
-async function recordWithRetry(db: Database, worker: string, record: BatchRecord, logger: Logger): Promise<void> {
+async function recordWithRetry(write: (record: BatchRecord) => Promise<void>, record: BatchRecord, logger: Logger): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await recordBatch(db, worker, record);
+      return await write(record);
     } catch (error) {
       if (attempt >= 3) throw error;
       logger.warn(`recording a batch failed, retrying: ${errorText(error)}`);

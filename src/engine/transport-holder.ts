@@ -15,6 +15,8 @@ interface Slot {
 export class TransportHolder {
   #factory: TransportFactory;
   #current: Promise<Slot> | null = null;
+  /** The settled value of #current, once it has one. */
+  #ready: Slot | null = null;
   #slots = new Set<Slot>();
   #closing: Promise<void>[] = [];
   #name = "";
@@ -35,7 +37,8 @@ export class TransportHolder {
   }
 
   async send(message: OutgoingMessage): Promise<SendResult> {
-    const slot = await this.#slot();
+    // Once built, the transport is handed the message in the same tick (no await in between).
+    const slot = this.#ready ?? (await this.#slot());
     slot.inFlight++;
     try {
       return await slot.transport.send(message);
@@ -48,6 +51,7 @@ export class TransportHolder {
   reconnect(): void {
     const current = this.#current;
     this.#current = null;
+    this.#ready = null;
     current
       ?.then((slot) => {
         slot.retired = true;
@@ -59,6 +63,7 @@ export class TransportHolder {
   async close(): Promise<void> {
     const current = this.#current;
     this.#current = null;
+    this.#ready = null;
     if (current) {
       try {
         (await current).retired = true;
@@ -71,18 +76,21 @@ export class TransportHolder {
   }
 
   #slot(): Promise<Slot> {
-    this.#current ??= this.#factory().then((transport) => {
-      const slot = { transport, inFlight: 0, retired: false };
-      this.#name = transport.name;
-      this.#slots.add(slot);
-      return slot;
-    });
-    const pending = this.#current;
-    // A failed creation is not cached: the next pass (or caller) tries again.
-    pending.catch(() => {
-      if (this.#current === pending) this.#current = null;
-    });
-    return pending;
+    if (!this.#current) {
+      const pending: Promise<Slot> = this.#factory().then((transport) => {
+        const slot = { transport, inFlight: 0, retired: false };
+        this.#name = transport.name;
+        this.#slots.add(slot);
+        if (this.#current === pending) this.#ready = slot;
+        return slot;
+      });
+      this.#current = pending;
+      // A failed creation is not cached: the next pass (or caller) tries again.
+      pending.catch(() => {
+        if (this.#current === pending) this.#current = null;
+      });
+    }
+    return this.#current;
   }
 
   #closeSlot(slot: Slot): void {

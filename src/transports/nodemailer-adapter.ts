@@ -19,6 +19,9 @@ export function fromNodemailer(name: string, transporter: NodemailerLike): Trans
         envelope: { from: message.envelope.from, to: message.envelope.to },
         // Handed over as is: nodemailer must not re-encode, re-wrap or add headers to stored text.
         raw: Buffer.from(message.raw.buffer, message.raw.byteOffset, message.raw.byteLength),
+        // The text's own Message-ID (nodemailer adds no header to raw text): it then reports that one
+        // instead of making up another per message, which costs random bytes and shows in its logs.
+        ...(message.messageId ? { messageId: message.messageId } : {}),
       })) as { accepted?: Address[]; rejected?: Address[]; rejectedErrors?: Error[]; response?: unknown } | undefined;
       return normaliseResult(message, info);
     },

@@ -1,7 +1,7 @@
 // The delivery engine's statements on mailer_message: claim a batch under a lease, release claims,
 // and record a batch's outcomes. Claims are committed before any SMTP conversation (SPEC §5): no
 // transaction is ever held open across the network.
-import type { ExpressionBuilder, Selectable, Transaction } from "kysely";
+import { sql, type ExpressionBuilder, type Selectable, type Transaction } from "kysely";
 import type { Database } from "../connect.ts";
 import type { DbTime, MessageStatus, MessageTable, Schema } from "../schema.ts";
 import { fromDbTime } from "../dialect.ts";
@@ -23,7 +23,23 @@ function sendableNow(now: DbTime) {
  * On PostgreSQL the inner SELECT takes row locks with SKIP LOCKED, so concurrent workers on any host
  * claim disjoint rows without waiting; SQLite runs the statement under its single write lock. */
 export async function claimBatch(db: Database, worker: string, limit: number, now: Date, leaseUntil: Date): Promise<ClaimedRow[]> {
-  if (limit <= 0) return [];
+  return claim(db, worker, limit, now, leaseUntil, false).then((c) => c.rows);
+}
+
+export interface Claim {
+  rows: ClaimedRow[];
+  /** The don't-send list had entries when the rows were claimed (false when no row was claimed). */
+  dontSendListed: boolean;
+}
+
+/** claimBatch, also telling whether the don't-send list is empty, so the usual case (it is) costs
+ * no statement of its own before the first send of a batch. */
+export function claimBatchChecked(db: Database, worker: string, limit: number, now: Date, leaseUntil: Date): Promise<Claim> {
+  return claim(db, worker, limit, now, leaseUntil, true);
+}
+
+async function claim(db: Database, worker: string, limit: number, now: Date, leaseUntil: Date, checkList: boolean): Promise<Claim> {
+  if (limit <= 0) return { rows: [], dontSendListed: false };
   const nowDb = db.dialect.toDb(now);
   let pick = db.kysely
     .selectFrom("mailer_message")
@@ -34,16 +50,22 @@ export async function claimBatch(db: Database, worker: string, limit: number, no
     .orderBy("id")
     .limit(limit);
   if (db.dialect.capabilities.skipLocked) pick = pick.forUpdate().skipLocked();
-  const rows = await db.kysely
+  const update = db.kysely
     .updateTable("mailer_message")
     .set({ claimed_by: worker, lease_until: db.dialect.toDb(leaseUntil) })
     .where("id", "in", pick)
-    .returningAll()
-    .execute();
+    .returningAll();
+  // An uncorrelated subquery: evaluated once per statement, not once per row.
+  const listed = sql<unknown>`exists (select 1 from mailer_dontsendentry)`.as("dont_send_listed");
+  const rows: Array<ClaimedRow & { dont_send_listed?: unknown }> = checkList
+    ? await update.returning(listed).execute()
+    : await update.execute();
   // RETURNING gives no order: restore the queue order the pass dispatches in (each time parsed once,
   // not once per comparison).
   const added = new Map(rows.map((r) => [r, fromDbTime(r.when_added).getTime()]));
-  return rows.sort((a, b) => a.priority - b.priority || added.get(a)! - added.get(b)! || Number(a.id) - Number(b.id));
+  rows.sort((a, b) => a.priority - b.priority || added.get(a)! - added.get(b)! || Number(a.id) - Number(b.id));
+  // PostgreSQL says true/false, SQLite 1/0.
+  return { rows, dontSendListed: rows.length > 0 && Boolean(Number(rows[0]!.dont_send_listed)) };
 }
 
 /** Is there anything a pass could claim right now? (runmailer decides whether to sleep.) */

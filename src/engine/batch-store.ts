@@ -1,0 +1,40 @@
+// The two statements a pass makes per batch — claim it, record its outcomes — behind one small
+// interface, so that they can run on this thread (localStore) or on a worker thread of their own
+// (offthread-store.ts) while this one keeps the SMTP connections busy.
+import type { Database } from "../db/connect.ts";
+import { claimBatchChecked, recordBatch, type BatchRecord, type ClaimedRow } from "../db/queries/claims.ts";
+import { suppressedAmong } from "../db/queries/dont-send.ts";
+import { splitRecipients } from "../db/queries/messages.ts";
+
+export interface ClaimedBatch {
+  /** In queue order. */
+  rows: ClaimedRow[];
+  /** The lower-cased recipients of those rows that are on the don't-send list. */
+  suppressed: Set<string>;
+}
+
+export interface BatchStore {
+  /** Claims up to `size` messages for the pass's worker identity, leased until `leaseUntil`. */
+  claim(size: number, now: Date, leaseUntil: Date): Promise<ClaimedBatch>;
+  /** Writes a batch's outcomes in one transaction (claims.ts recordBatch). */
+  record(record: BatchRecord): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function localStore(db: Database, worker: string): BatchStore {
+  return {
+    async claim(size, now, leaseUntil) {
+      const { rows, dontSendListed } = await claimBatchChecked(db, worker, size, now, leaseUntil);
+      if (!dontSendListed) return { rows, suppressed: new Set() };
+      try {
+        return { rows, suppressed: await suppressedAmong(db.kysely, rows.flatMap((r) => splitRecipients(r.envelope_to))) };
+      } catch (error) {
+        // Nothing was sent yet: give the batch back.
+        await recordBatch(db, worker, { logs: [], remove: [], change: [], release: rows.map((r) => r.id) }).catch(() => {});
+        throw error;
+      }
+    },
+    record: (record) => recordBatch(db, worker, record),
+    close: async () => {},
+  };
+}
