@@ -20,35 +20,49 @@ export interface SplitMessage {
 }
 
 const FIELD_NAME = /^[!-9;-~]+$/;
-export const toLatin1 = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
+/** A Buffer over the same memory (no copy); a Buffer is returned as is, which spares materialising the
+ * ArrayBuffer object of a plain Uint8Array. */
+const asBuffer = (bytes: Uint8Array) => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+export const toLatin1 = (bytes: Uint8Array) => asBuffer(bytes).toString("latin1");
 export const fromLatin1 = (text: string) => new Uint8Array(Buffer.from(text, "latin1"));
 
-/** Every line break is CRLF: no LF without a CR before it, no CR without an LF after it. */
+/** Every line break in `text` is CRLF: no LF without a CR before it, no CR without an LF after it. */
 function crlfOnly(text: string): boolean {
   for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", i + 1)) if (text.charCodeAt(i - 1) !== 13) return false;
   for (let i = text.indexOf("\r"); i !== -1; i = text.indexOf("\r", i + 1)) if (text.charCodeAt(i + 1) !== 10) return false;
   return true;
 }
 
-/** Parses the header block only; the body's bytes are not decoded or rewritten when they are
- * already CRLF-only (latin1 maps each byte to one char, so text offsets are byte offsets). */
+/** crlfOnly on bytes[from, length), without decoding them (a body is most of a message). */
+function crlfOnlyBytes(bytes: Uint8Array, from: number): boolean {
+  for (let i = bytes.indexOf(10, from); i !== -1; i = bytes.indexOf(10, i + 1)) if (bytes[i - 1] !== 13) return false;
+  for (let i = bytes.indexOf(13, from); i !== -1; i = bytes.indexOf(13, i + 1)) if (bytes[i + 1] !== 10) return false;
+  return true;
+}
+
+const BLANK_LINE = Buffer.from("\r\n\r\n");
+
+/** Parses the header block only. A text that is already CRLF-only with a blank line after its header
+ * (the usual case) is checked on its bytes, its header alone is decoded, and its body is a view of the
+ * input; any other text is decoded whole and its line ends normalised (latin1 maps each byte to one
+ * char, so text offsets are byte offsets). */
 export function splitMessage(bytes: Uint8Array): SplitMessage {
-  const source = toLatin1(bytes);
-  let head: string;
+  const end = asBuffer(bytes).indexOf(BLANK_LINE);
+  // The first CRLF CRLF ends the header only if no bare LF or CR came before it (a header ending in
+  // LF LF is found by the normalising path below).
+  let head = end === -1 ? "" : toLatin1(bytes.subarray(0, end));
+  const canonical = end !== -1 && crlfOnly(head) && crlfOnlyBytes(bytes, end + 4);
   let body: Uint8Array;
-  let end = -1;
-  const canonical = crlfOnly(source) && (end = source.indexOf("\r\n\r\n")) !== -1;
   if (canonical) {
-    head = source.slice(0, end);
     body = bytes.subarray(end + 4);
   } else {
-    const text = source.replace(/\r?\n/g, "\r\n");
-    end = text.indexOf("\r\n\r\n");
-    head = end === -1 ? text.replace(/\r\n$/, "") : text.slice(0, end);
+    const text = toLatin1(bytes).replace(/\r?\n/g, "\r\n");
+    const at = text.indexOf("\r\n\r\n");
+    head = at === -1 ? text.replace(/\r\n$/, "") : text.slice(0, at);
     // A bare CR is a line break to some MTAs and not to others: in a body it becomes CRLF (RFC 5322
     // allows no bare CR), in a header it is refused, since there it is how "Subject: x<CR>Bcc: y"
     // smuggles a header past an application that only checked for LF.
-    body = end === -1 ? new Uint8Array(0) : fromLatin1(text.slice(end + 4).replace(/\r(?!\n)/g, "\r\n"));
+    body = at === -1 ? new Uint8Array(0) : fromLatin1(text.slice(at + 4).replace(/\r(?!\n)/g, "\r\n"));
   }
   if (head.includes("\0")) throw new DataError("message headers contain a NUL byte");
   if (!canonical && /\r(?!\n)/.test(head)) throw new DataError("message headers contain a bare CR (a line break must be CRLF or LF)");

@@ -33,8 +33,6 @@ export interface EnqueueCallOptions {
   priority?: Priority | PriorityName;
 }
 
-const utf8 = new TextEncoder();
-
 export const isRawMail = (mail: MailInput): mail is RawMail =>
   typeof mail.raw === "string" || mail.raw instanceof Uint8Array;
 
@@ -98,8 +96,9 @@ export class Queue {
 
   async prepare(mail: MailInput, priority?: Priority): Promise<PreparedMessage> {
     if (isRawMail(mail)) {
-      // A copy of the caller's bytes: the prepared text may be that very array (prepareMessage).
-      const raw = typeof mail.raw === "string" ? utf8.encode(mail.raw) : mail.raw.slice();
+      // A copy of the caller's bytes: the prepared text may be that very array (prepareMessage). As a
+      // Buffer (Buffer#slice would not copy), which the header parser reads without wrapping it.
+      const raw = typeof mail.raw === "string" ? Buffer.from(mail.raw, "utf8") : Buffer.from(mail.raw);
       const env = mail.envelope ?? {};
       const to = ["to", "cc", "bcc"].flatMap((k) => {
         const v = env[k as "to"];
