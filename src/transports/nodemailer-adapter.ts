@@ -9,6 +9,14 @@ export interface NodemailerLike {
 
 type Address = string | { address?: string };
 
+/** What nodemailer reports for a message it sent. */
+export interface NodemailerInfo {
+  accepted?: Address[];
+  rejected?: Address[];
+  rejectedErrors?: Error[];
+  response?: unknown;
+}
+
 const addressOf = (a: Address) => (typeof a === "string" ? a : (a?.address ?? ""));
 
 export function fromNodemailer(name: string, transporter: NodemailerLike): Transport {
@@ -22,7 +30,7 @@ export function fromNodemailer(name: string, transporter: NodemailerLike): Trans
         // The text's own Message-ID (nodemailer adds no header to raw text): it then reports that one
         // instead of making up another per message, which costs random bytes and shows in its logs.
         ...(message.messageId ? { messageId: message.messageId } : {}),
-      })) as { accepted?: Address[]; rejected?: Address[]; rejectedErrors?: Error[]; response?: unknown } | undefined;
+      })) as NodemailerInfo | undefined;
       return normaliseResult(message, info);
     },
     async close() {
@@ -34,7 +42,7 @@ export function fromNodemailer(name: string, transporter: NodemailerLike): Trans
 /** Transports that do not report recipients (sendmail, stream, many plugins) delivered to all of them. */
 export function normaliseResult(
   message: OutgoingMessage,
-  info: { accepted?: Address[]; rejected?: Address[]; rejectedErrors?: Error[]; response?: unknown } | undefined | null,
+  info: NodemailerInfo | undefined | null,
 ): SendResult {
   const rejected = (info?.rejected ?? []).map(addressOf).filter(Boolean);
   const accepted = info?.accepted

@@ -1,0 +1,114 @@
+// The SMTP backend hands a stored text straight to nodemailer's pool instead of composing it through
+// sendMail (src/transports/smtp.ts). What reaches the server must be exactly what sendMail would have
+// sent: the same envelope and the same bytes, for every shape of text a queue row can hold.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import nodemailer from "nodemailer";
+import { loadConfig } from "../../src/config/load.ts";
+import { memoryLogger } from "../../src/log.ts";
+import { isPlainEnvelope, smtpTransport } from "../../src/transports/smtp.ts";
+import type { OutgoingMessage, Transport } from "../../src/transports/types.ts";
+import { tempDir } from "../helpers/db.ts";
+import { startSink, type Sink } from "../helpers/smtp-sink.ts";
+
+let sink: Sink;
+let transport: Transport;
+let reference: ReturnType<typeof nodemailer.createTransport>;
+const dir = tempDir();
+
+beforeAll(async () => {
+  sink = await startSink();
+  const env = { MAILER_BACKEND_HOST: sink.host, MAILER_BACKEND_PORT: String(sink.port), MAILER_BACKEND_POOL: "2" };
+  const { config } = loadConfig({ env, cwd: dir.path, systemPath: `${dir.path}/none.toml` });
+  transport = await smtpTransport(config, memoryLogger());
+  reference = nodemailer.createTransport({ pool: true, host: sink.host, port: sink.port, maxMessages: Infinity });
+});
+
+afterAll(async () => {
+  await transport.close();
+  reference.close();
+  await sink.close();
+  dir.cleanup();
+});
+
+const latin1 = (text: string) => new Uint8Array(Buffer.from(text, "latin1"));
+
+const TEXTS: Record<string, Uint8Array> = {
+  "CRLF text": latin1("Message-ID: <a@x>\r\nSubject: one\r\n\r\nbody\r\n"),
+  "no final line break": latin1("Subject: two\r\n\r\nlast line"),
+  "ends with a bare CR": latin1("Subject: three\r\n\r\nlast line\r"),
+  "LF line ends (a row written by hand)": latin1("Subject: four\n\nline one\nline two\n"),
+  "lines starting with a dot": latin1("Subject: five\r\n\r\n.\r\n..two\r\n.three\r\nend\r\n"),
+  "8-bit bytes": latin1("Subject: caf\xe9\r\n\r\n\xff\xfe\x80 bytes\r\n"),
+};
+
+const ENVELOPES: Record<string, OutgoingMessage["envelope"]> = {
+  "one recipient": { from: "sender@example.com", to: ["rcpt@example.com"] },
+  "several recipients": { from: "sender@example.com", to: ["a@example.com", "b@example.org", "c@example.net"] },
+  "the null sender": { from: "", to: ["rcpt@example.com"] },
+  "an IDN domain (composed path)": { from: "sender@example.com", to: ["rcpt@b\u00fccher.example"] },
+};
+
+/** Sends the same message both ways and returns what the sink got from each. */
+async function bothWays(message: OutgoingMessage) {
+  const before = sink.received.length;
+  await transport.send(message);
+  await reference.sendMail({ envelope: { ...message.envelope }, raw: Buffer.from(message.raw), messageId: message.messageId });
+  const [ours, theirs] = (await sink.waitFor(before + 2)).slice(before);
+  return { ours: ours!, theirs: theirs! };
+}
+
+describe("a stored text sent by the SMTP backend arrives as sendMail would have sent it", () => {
+  for (const [name, raw] of Object.entries(TEXTS)) {
+    test(name, async () => {
+      const { ours, theirs } = await bothWays({ envelope: ENVELOPES["one recipient"]!, raw, messageId: "<a@x>" });
+      expect(ours.raw.toString("hex")).toBe(theirs.raw.toString("hex"));
+      expect({ from: ours.from, to: ours.to }).toEqual({ from: theirs.from, to: theirs.to });
+    });
+  }
+  for (const [name, envelope] of Object.entries(ENVELOPES)) {
+    test(`envelope: ${name}`, async () => {
+      const { ours, theirs } = await bothWays({ envelope, raw: TEXTS["CRLF text"]!, messageId: "<a@x>" });
+      expect({ from: ours.from, to: ours.to }).toEqual({ from: theirs.from, to: theirs.to });
+      expect(ours.raw.equals(theirs.raw)).toBe(true);
+    });
+  }
+});
+
+test("bare ASCII envelopes go straight to the pool; anything nodemailer would rewrite is composed", () => {
+  const raw = TEXTS["CRLF text"]!;
+  expect(isPlainEnvelope({ envelope: ENVELOPES["several recipients"]!, raw })).toBe(true);
+  expect(isPlainEnvelope({ envelope: ENVELOPES["the null sender"]!, raw })).toBe(true);
+  expect(isPlainEnvelope({ envelope: ENVELOPES["an IDN domain (composed path)"]!, raw })).toBe(false);
+  expect(isPlainEnvelope({ envelope: { from: "Name <a@example.com>", to: ["b@example.com"] }, raw })).toBe(false);
+  expect(isPlainEnvelope({ envelope: { from: "a@example.com", to: ["b@example.com", "c @example.com"] }, raw })).toBe(false);
+});
+
+test("a recipient refused while others are accepted is reported as rejected, with the reason", async () => {
+  sink.onRecipient = (address) => (address === "no@example.com" ? { code: 550, message: "no such user" } : undefined);
+  try {
+    const result = await transport.send({
+      envelope: { from: "sender@example.com", to: ["yes@example.com", "no@example.com"] },
+      raw: TEXTS["CRLF text"]!,
+      messageId: "<a@x>",
+    });
+    expect(result.accepted).toEqual(["yes@example.com"]);
+    expect(result.rejected).toEqual(["no@example.com"]);
+    expect(result.rejectedReasons?.[0]).toMatch(/no such user/);
+  } finally {
+    sink.onRecipient = () => undefined;
+  }
+});
+
+test("a message the server refuses rejects with the server's reply code", async () => {
+  sink.onMessage = () => ({ code: 451, message: "try again later" });
+  try {
+    const sending = transport.send({ envelope: ENVELOPES["one recipient"]!, raw: TEXTS["CRLF text"]!, messageId: "<a@x>" });
+    await expect(sending).rejects.toMatchObject({ responseCode: 451 });
+    // The connection is still good for the next message.
+    sink.onMessage = () => undefined;
+    const result = await transport.send({ envelope: ENVELOPES["one recipient"]!, raw: TEXTS["CRLF text"]!, messageId: "<a@x>" });
+    expect(result.accepted).toEqual(["rcpt@example.com"]);
+  } finally {
+    sink.onMessage = () => undefined;
+  }
+});
