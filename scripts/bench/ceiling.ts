@@ -3,8 +3,12 @@
 // queue cost nothing. Mirrors src/transports/smtp.ts: pool: true, maxConnections = N,
 // maxMessages = Infinity, at most N sends in flight. Prints one JSON line.
 //
+// `"direct": true` feeds the pool the stored bytes as mailer's SMTP backend does (sendStored, without
+// sendMail's composing): the same sender as a pass, so drain / that ceiling is what the queue costs.
+//
 //   bun scripts/bench/ceiling.ts '{"host":"127.0.0.1","port":2525,"pool":4,"count":10000}'
 import nodemailer from "nodemailer";
+import { sendStored, type SmtpPool } from "../../src/transports/smtp.ts";
 import { benchMessages } from "./messages.ts";
 
 interface Args {
@@ -12,6 +16,7 @@ interface Args {
   port: number;
   pool: number;
   count: number;
+  direct?: boolean;
 }
 
 const args = JSON.parse(process.argv[2] ?? "{}") as Args;
@@ -27,13 +32,16 @@ const transporter = nodemailer.createTransport({
   maxMessages: Infinity,
 });
 
+const pool = (transporter as unknown as { transporter: SmtpPool }).transporter;
+
 let next = 0;
 let failed = 0;
 async function lane(): Promise<void> {
   while (next < messages.length) {
     const message = messages[next++]!;
     try {
-      await transporter.sendMail({ envelope: message.envelope, raw: message.raw });
+      if (args.direct) await sendStored(pool, message);
+      else await transporter.sendMail({ envelope: message.envelope, raw: message.raw });
     } catch {
       failed++;
     }

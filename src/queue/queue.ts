@@ -85,7 +85,7 @@ export class Queue {
     const prepared: PreparedMessage[] = [];
     for (const [index, mail] of list.entries()) {
       try {
-        prepared.push(await this.prepare(mail, priority));
+        prepared.push(isRawMail(mail) ? this.prepareRaw(mail, priority) : await this.prepare(mail, priority));
       } catch (error) {
         if (list.length > 1 && error instanceof DataError) throw new DataError(`message ${index}: ${error.message}`, { cause: error });
         throw error;
@@ -95,25 +95,28 @@ export class Queue {
   }
 
   async prepare(mail: MailInput, priority?: Priority): Promise<PreparedMessage> {
-    if (isRawMail(mail)) {
-      // A copy of the caller's bytes: the prepared text may be that very array (prepareMessage). As a
-      // Buffer (Buffer#slice would not copy), which the header parser reads without wrapping it.
-      const raw = typeof mail.raw === "string" ? Buffer.from(mail.raw, "utf8") : Buffer.from(mail.raw);
-      const env = mail.envelope ?? {};
-      const to = ["to", "cc", "bcc"].flatMap((k) => {
-        const v = env[k as "to"];
-        return v === undefined ? [] : parseAddressList(v, `envelope.${k}`);
-      });
-      return prepareMessage(raw, {
-        envelopeFrom: env.from === false ? "" : env.from === undefined ? undefined : (parseAddressList(env.from, "envelope.from")[0] ?? ""),
-        envelopeTo: to.length > 0 ? to : undefined,
-        priority,
-        maxSize: this.maxSize,
-      });
-    }
+    if (isRawMail(mail)) return this.prepareRaw(mail, priority);
     const { composeMail } = await import("./compose.ts");
     const captured = await composeMail(mail);
     return this.prepareCaptured(captured, priority);
+  }
+
+  /** prepare() for a raw message, which needs no await (a bulk enqueue calls it per message). */
+  prepareRaw(mail: RawMail, priority?: Priority): PreparedMessage {
+    // A copy of the caller's bytes: the prepared text may be that very array (prepareMessage). As a
+    // Buffer (Buffer#slice would not copy), which the header parser reads without wrapping it.
+    const raw = typeof mail.raw === "string" ? Buffer.from(mail.raw, "utf8") : Buffer.from(mail.raw);
+    const env = mail.envelope ?? {};
+    const to = ["to", "cc", "bcc"].flatMap((k) => {
+      const v = env[k as "to"];
+      return v === undefined ? [] : parseAddressList(v, `envelope.${k}`);
+    });
+    return prepareMessage(raw, {
+      envelopeFrom: env.from === false ? "" : env.from === undefined ? undefined : (parseAddressList(env.from, "envelope.from")[0] ?? ""),
+      envelopeTo: to.length > 0 ? to : undefined,
+      priority,
+      maxSize: this.maxSize,
+    });
   }
 
   prepareCaptured(captured: import("./compose.ts").Captured, priority?: Priority): PreparedMessage {

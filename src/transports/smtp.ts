@@ -40,7 +40,7 @@ export async function smtpTransport(config: Config, logger: Logger): Promise<Tra
 
 /** nodemailer's pool below Mail#sendMail (nodemailer is pinned; test/engine/smtp-stored.test.ts checks
  * that what arrives is what sendMail would have sent). */
-interface SmtpPool {
+export interface SmtpPool {
   send(mail: object, callback: (error: Error | null, info?: NodemailerInfo) => void): void;
 }
 
@@ -55,7 +55,7 @@ export const isPlainEnvelope = ({ envelope }: OutgoingMessage) =>
  * bytes: a third of the processor time of a pass went there. Here the pool gets the envelope and a
  * stream of the bytes; the connection dot-stuffs them and ends the text with a line break as it
  * always does (errors, retries on a dropped connection and the result are the pool's own). */
-function sendStored(pool: SmtpPool, message: OutgoingMessage): Promise<ReturnType<typeof normaliseResult>> {
+export function sendStored(pool: SmtpPool, message: OutgoingMessage): Promise<ReturnType<typeof normaliseResult>> {
   const text = Buffer.isBuffer(message.raw) ? message.raw : Buffer.from(message.raw.buffer, message.raw.byteOffset, message.raw.byteLength);
   const messageId = message.messageId ?? "";
   const mail = {
