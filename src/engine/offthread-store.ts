@@ -17,11 +17,13 @@ export interface OffThreadOptions {
   worker: string;
   /** Takes over if the thread dies (the same statements on this thread's connection). */
   fallback: BatchStore;
+  /** The worker script; tests substitute one that fails on purpose. */
+  script?: string;
 }
 
 /** Starts the worker and opens its database; throws (and leaves nothing running) if either fails. */
 export async function offThreadStore(options: OffThreadOptions): Promise<BatchStore> {
-  const thread = new Worker(sourceUrl("engine/store-worker.ts"), { type: "module" });
+  const thread = new Worker(options.script ?? sourceUrl("engine/store-worker.ts"), { type: "module" });
   const pending = new Map<number, { resolve(value: any): void; reject(error: Error): void }>();
   let broken: Error | null = null;
   let next = 0;
