@@ -23,13 +23,18 @@ forEachDialect((dialect, it) => {
     const proc = b.spawn(["runmailer", "--log-level", "debug"]);
     procs.push(proc);
     const stderr = readLines(proc.stderr as ReadableStream<Uint8Array>);
+    // Each message is enqueued while the worker sleeps, so each goes in a pass of its own.
+    const sleeps = () => stderr.lines.filter((l) => /sleeping for 0.2 s/.test(l)).length;
     await stderr.waitFor(/sleeping for 0.2 s/);
     for (let i = 1; i <= 4; i++) {
+      const before = sleeps();
       await b.enqueue({ subject: `pass ${i}` });
       await b.sink.waitFor(i);
+      while (sleeps() === before) await Bun.sleep(10);
     }
     proc.kill("SIGTERM");
     expect(await proc.exited).toBe(0);
+    await stderr.done;
     expect(b.sink.received.map((m) => m.subject)).toEqual(["pass 1", "pass 2", "pass 3", "pass 4"]);
     expect(stderr.lines.filter((l) => /\b1 sent, 0 deferred/.test(l)).length).toBeGreaterThanOrEqual(4);
     expect(b.sink.connections).toBe(1);
