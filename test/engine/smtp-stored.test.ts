@@ -112,3 +112,15 @@ test("a message the server refuses rejects with the server's reply code", async 
     sink.onMessage = () => undefined;
   }
 });
+
+test("a connection the server closed between messages: the next message goes over a new one", async () => {
+  const message = { envelope: ENVELOPES["one recipient"]!, raw: TEXTS["CRLF text"]!, messageId: "<a@x>" };
+  await transport.send(message);
+  const before = sink.connections;
+  sink.dropConnections();
+  // Sent at once, the client may not have seen the close yet: the pool then retries the message on a
+  // new connection (nothing of it was sent), which needs a stream it can tell was never read.
+  const result = await transport.send(message);
+  expect(result.accepted).toEqual(["rcpt@example.com"]);
+  expect(sink.connections).toBeGreaterThan(before);
+});

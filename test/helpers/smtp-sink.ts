@@ -36,6 +36,8 @@ export interface Sink {
   /** Sees the first chunk of each DATA stream; true drops the connection there, mid-DATA. */
   dropMidData: (firstChunk: Buffer) => boolean;
   connections: number;
+  /** Closes every open connection from the server's side, as a server does to idle clients. */
+  dropConnections(): void;
   waitFor(count: number, timeoutMs?: number): Promise<Received[]>;
   close(): Promise<void>;
 }
@@ -57,6 +59,9 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
     onRecipient: () => undefined,
     dropMidData: () => false,
     connections: 0,
+    dropConnections() {
+      for (const connection of (server as unknown as { connections: Set<any> }).connections ?? []) connection._socket?.destroy();
+    },
     waitFor(count, timeoutMs = 20_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
