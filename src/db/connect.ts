@@ -112,8 +112,7 @@ async function openPostgresDatabase(url: string, options: OpenOptions): Promise<
     // int8 (ids, counts) as numbers: ids stay far below 2^53.
     types: {
       bigint: { to: 20, from: [20], serialize: (v: number) => String(v), parse: (v: string) => Number(v) },
-      // Read as postgres.js reads it (bytea_output = hex, the server's default).
-      bytea: { to: 17, from: [17], serialize: byteaParameter, parse: (v: string) => Buffer.from(v.slice(2), "hex") },
+      bytea: { to: 17, from: [17], serialize: byteaParameter, parse: byteaResult },
     },
     connection: { application_name: "mailer" },
   };
@@ -142,6 +141,29 @@ async function openPostgresDatabase(url: string, options: OpenOptions): Promise<
 export function byteaParameter(value: Uint8Array): string {
   const bytes = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
   return isAscii(bytes) && !bytes.includes(92) && !bytes.includes(0) ? bytes.toString("latin1") : "\\x" + bytes.toString("hex");
+}
+
+/** A bytea result in text form. The server's default is hex (`\x...`); a database or role set to
+ * `bytea_output = escape` sends the escape form instead, which read as hex would silently turn every
+ * message text into garbage. */
+export function byteaResult(text: string): Buffer {
+  if (text.startsWith("\\x")) return Buffer.from(text.slice(2), "hex");
+  // Escape form: a backslash starts "\\" (one backslash) or three octal digits; all else is itself.
+  const out = Buffer.allocUnsafe(text.length);
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 92) {
+      out[n++] = c;
+    } else if (text.charCodeAt(i + 1) === 92) {
+      out[n++] = 92;
+      i += 1;
+    } else {
+      out[n++] = parseInt(text.slice(i + 1, i + 4), 8);
+      i += 3;
+    }
+  }
+  return out.subarray(0, n);
 }
 
 const TEMPORARY_CODES = new Set([

@@ -2,11 +2,12 @@
 // PostgreSQL most texts travel as bytea "escape" input rather than hex (connect.ts byteaParameter):
 // every byte that form treats specially is covered here.
 import { afterEach, expect, test } from "bun:test";
-import { openDatabase, byteaParameter, type Database } from "../../src/db/connect.ts";
+import { sql } from "kysely";
+import { openDatabase, byteaParameter, byteaResult, type Database } from "../../src/db/connect.ts";
 import { migrateToLatest } from "../../src/db/migrate.ts";
 import { insertMessages } from "../../src/db/queries/messages.ts";
 import { testDatabase } from "../helpers/db.ts";
-import { forEachDialect } from "../helpers/dialects.ts";
+import { forEachDialect, testFor } from "../helpers/dialects.ts";
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -28,6 +29,19 @@ const TEXTS: Record<string, Uint8Array> = {
   "every byte value": Uint8Array.from({ length: 256 }, (_, i) => i),
 };
 
+/** Inserts every text in TEXTS and reads them back through the same connection settings. */
+async function storeAndReadBack(db: Database): Promise<void> {
+  const names = Object.keys(TEXTS);
+  const ids = await insertMessages(
+    db.kysely,
+    names.map((name) => ({ message_data: TEXTS[name]!, message_id: name, subject: "", envelope_from: "", envelope_to: "a@example.com", priority: 2 })),
+  );
+  const rows = await db.kysely.selectFrom("mailer_message").select(["id", "message_data"]).where("id", "in", ids).execute();
+  const stored = new Map(rows.map((r) => [Number(r.id), Buffer.from(r.message_data).toString("hex")]));
+  const expected = new Map(ids.map((id, i) => [id, Buffer.from(TEXTS[names[i]!]!).toString("hex")]));
+  expect(stored).toEqual(expected);
+}
+
 forEachDialect((dialect, it) => {
   it("a message text comes back byte for byte, whatever bytes it holds", async () => {
     const target = await testDatabase(dialect);
@@ -35,16 +49,34 @@ forEachDialect((dialect, it) => {
     const db: Database = await openDatabase(target.url);
     cleanups.push(() => db.close());
     await migrateToLatest(db);
-    const names = Object.keys(TEXTS);
-    const ids = await insertMessages(
-      db.kysely,
-      names.map((name) => ({ message_data: TEXTS[name]!, message_id: name, subject: "", envelope_from: "", envelope_to: "a@example.com", priority: 2 })),
-    );
-    const rows = await db.kysely.selectFrom("mailer_message").select(["id", "message_data"]).where("id", "in", ids).execute();
-    const stored = new Map(rows.map((r) => [Number(r.id), Buffer.from(r.message_data).toString("hex")]));
-    const expected = new Map(ids.map((id, i) => [id, Buffer.from(TEXTS[names[i]!]!).toString("hex")]));
-    expect(stored).toEqual(expected);
+    await storeAndReadBack(db);
   });
+});
+
+testFor("postgres")("a database set to bytea_output = escape still gives back every byte", async () => {
+  const target = await testDatabase("postgres");
+  cleanups.push(target.cleanup);
+  const name = new URL(target.url).pathname.slice(1);
+  const setup = await openDatabase(target.url);
+  await sql.raw(`ALTER DATABASE "${name}" SET bytea_output = 'escape'`).execute(setup.kysely);
+  await setup.close();
+  // The setting applies to sessions opened from now on.
+  const db = await openDatabase(target.url);
+  cleanups.push(() => db.close());
+  const shown = await sql<{ bytea_output: string }>`SHOW bytea_output`.execute(db.kysely);
+  expect(shown.rows[0]?.bytea_output).toBe("escape");
+  await migrateToLatest(db);
+  await storeAndReadBack(db);
+});
+
+test("both text forms of a bytea result decode to the same bytes", () => {
+  const all = Buffer.from(Uint8Array.from({ length: 256 }, (_, i) => i));
+  // The escape form PostgreSQL writes: printable ASCII as is, a backslash doubled, the rest in octal.
+  const escaped = [...all].map((b) => (b === 92 ? "\\\\" : b >= 32 && b < 127 ? String.fromCharCode(b) : "\\" + b.toString(8).padStart(3, "0"))).join("");
+  expect(byteaResult(escaped).equals(all)).toBe(true);
+  expect(byteaResult("\\x" + all.toString("hex")).equals(all)).toBe(true);
+  expect(byteaResult("").length).toBe(0);
+  expect(byteaResult("\\x").length).toBe(0);
 });
 
 test("plain ASCII goes to PostgreSQL as itself; anything escape input would misread goes as hex", () => {
