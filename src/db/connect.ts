@@ -9,6 +9,7 @@ import {
   type SqliteDialectConfig,
 } from "kysely";
 import { isAscii } from "node:buffer";
+import { asBuffer } from "../bytes.ts";
 import { ConfigError, TempFailError, errorText } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { openSqlite } from "../runtime.ts";
@@ -139,7 +140,7 @@ async function openPostgresDatabase(url: string, options: OpenOptions): Promise<
  * most mail — is its own bytea "escape" input, which the server takes byte for byte; anything else
  * goes as hex. */
 export function byteaParameter(value: Uint8Array): string {
-  const bytes = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  const bytes = asBuffer(value);
   return isAscii(bytes) && !bytes.includes(92) && !bytes.includes(0) ? bytes.toString("latin1") : "\\x" + bytes.toString("hex");
 }
 

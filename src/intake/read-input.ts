@@ -1,5 +1,6 @@
 // Reading a message from standard input as bytes (never decoded: 8-bit text in any charset is kept).
 import type { Readable } from "node:stream";
+import { asBuffer } from "../bytes.ts";
 import { DataError } from "../errors.ts";
 
 /** All of `input`, refusing to hold more than `maxBytes` in memory (queue.max_size). */
@@ -7,7 +8,7 @@ export async function readAll(input: Readable | AsyncIterable<Uint8Array | strin
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of input as AsyncIterable<Uint8Array | string>) {
-    const bytes = typeof chunk === "string" ? Buffer.from(chunk, "latin1") : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const bytes = typeof chunk === "string" ? Buffer.from(chunk, "latin1") : asBuffer(chunk);
     total += bytes.byteLength;
     if (total > maxBytes) {
       throw new DataError(`message is over the limit of ${maxBytes} bytes (queue.max_size)`);

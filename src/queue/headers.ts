@@ -1,6 +1,7 @@
 // Byte-faithful access to an RFC 5322 message's header block. The text is handled as latin1 so every
 // byte maps to one char and back: 8-bit bodies in any charset are stored exactly as received.
 import libmime from "libmime";
+import { asBuffer } from "../bytes.ts";
 import { DataError } from "../errors.ts";
 
 export interface HeaderField {
@@ -20,9 +21,6 @@ export interface SplitMessage {
 }
 
 const FIELD_NAME = /^[!-9;-~]+$/;
-/** A Buffer over the same memory (no copy); a Buffer is returned as is, which spares materialising the
- * ArrayBuffer object of a plain Uint8Array. */
-const asBuffer = (bytes: Uint8Array) => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
 export const toLatin1 = (bytes: Uint8Array) => asBuffer(bytes).toString("latin1");
 export const fromLatin1 = (text: string) => new Uint8Array(Buffer.from(text, "latin1"));
 
@@ -89,7 +87,7 @@ export function joinMessage({ fields, body }: Pick<SplitMessage, "fields" | "bod
   for (const f of fields) head += f.raw + "\r\n";
   head += "\r\n";
   const out = new Uint8Array(head.length + body.byteLength);
-  Buffer.from(out.buffer, out.byteOffset, out.byteLength).write(head, 0, "latin1");
+  asBuffer(out).write(head, 0, "latin1");
   out.set(body, head.length);
   return out;
 }

@@ -1,4 +1,5 @@
 // A nodemailer transporter (anything with sendMail) seen through our Transport interface.
+import { asBuffer } from "../bytes.ts";
 import type { OutgoingMessage, SendResult, Transport } from "./types.ts";
 
 /** The part of a nodemailer Mail object we use. */
@@ -26,7 +27,7 @@ export function fromNodemailer(name: string, transporter: NodemailerLike): Trans
       const info = (await transporter.sendMail({
         envelope: { from: message.envelope.from, to: message.envelope.to },
         // Handed over as is: nodemailer must not re-encode, re-wrap or add headers to stored text.
-        raw: Buffer.from(message.raw.buffer, message.raw.byteOffset, message.raw.byteLength),
+        raw: asBuffer(message.raw),
         // The text's own Message-ID (nodemailer adds no header to raw text): it then reports that one
         // instead of making up another per message, which costs random bytes and shows in its logs.
         ...(message.messageId ? { messageId: message.messageId } : {}),

@@ -2,6 +2,7 @@
 // = Infinity): recycling them every 100 messages costs about 4x throughput (SPEC §1). The engine
 // keeps at most `pool` sends in flight, so nodemailer's own queue stays empty.
 import { Readable } from "node:stream";
+import { asBuffer } from "../bytes.ts";
 import type { Config } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import { fromNodemailer, normaliseResult, type NodemailerInfo } from "./nodemailer-adapter.ts";
@@ -56,7 +57,7 @@ export const isPlainEnvelope = ({ envelope }: OutgoingMessage) =>
  * stream of the bytes; the connection dot-stuffs them and ends the text with a line break as it
  * always does (errors, retries on a dropped connection and the result are the pool's own). */
 export function sendStored(pool: SmtpPool, message: OutgoingMessage): Promise<ReturnType<typeof normaliseResult>> {
-  const text = Buffer.isBuffer(message.raw) ? message.raw : Buffer.from(message.raw.buffer, message.raw.byteOffset, message.raw.byteLength);
+  const text = asBuffer(message.raw);
   const messageId = message.messageId ?? "";
   const mail = {
     data: {},
