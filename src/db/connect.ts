@@ -25,6 +25,9 @@ export interface Database {
   postgres?: import("postgres").Sql;
   /** The connection URL, for a dedicated LISTEN connection. */
   url: string;
+  /** Opening `url` again reaches this same data (false for an in-memory SQLite database, which only
+   * this handle sees): what a second connection, e.g. a worker thread's, needs. */
+  reopenable: boolean;
   close(): Promise<void>;
 }
 
@@ -97,7 +100,7 @@ async function openSqliteDatabase(url: string, options: OpenOptions): Promise<Da
     throw classifyDatabaseError(error, maskUrl(url)) ?? error;
   }
   const kysely = new Kysely<Schema>({ dialect: new MailerSqliteDialect({ database: handle }) });
-  return { kysely, dialect: SQLITE, displayUrl: url, url, close: () => kysely.destroy() };
+  return { kysely, dialect: SQLITE, displayUrl: url, url, reopenable: path !== ":memory:", close: () => kysely.destroy() };
 }
 
 async function openPostgresDatabase(url: string, options: OpenOptions): Promise<Database> {
@@ -127,6 +130,7 @@ async function openPostgresDatabase(url: string, options: OpenOptions): Promise<
     dialect: POSTGRES,
     displayUrl: maskUrl(url),
     url,
+    reopenable: true,
     postgres: raw,
     close: async () => {
       await kysely.destroy();

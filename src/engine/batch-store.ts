@@ -2,7 +2,7 @@
 // interface, so that they can run on this thread (localStore) or on a worker thread of their own
 // (offthread-store.ts) while this one keeps the SMTP connections busy.
 import type { Database } from "../db/connect.ts";
-import { claimBatchChecked, recordBatch, type BatchRecord, type ClaimedRow } from "../db/queries/claims.ts";
+import { claimBatch, recordBatch, type BatchRecord, type ClaimedRow } from "../db/queries/claims.ts";
 import { suppressedAmong } from "../db/queries/dont-send.ts";
 import { splitRecipients } from "../db/queries/messages.ts";
 
@@ -24,7 +24,7 @@ export interface BatchStore {
 export function localStore(db: Database, worker: string): BatchStore {
   return {
     async claim(size, now, leaseUntil) {
-      const { rows, dontSendListed } = await claimBatchChecked(db, worker, size, now, leaseUntil);
+      const { rows, dontSendListed } = await claimBatch(db, worker, size, now, leaseUntil);
       if (!dontSendListed) return { rows, suppressed: new Set() };
       try {
         return { rows, suppressed: await suppressedAmong(db.kysely, rows.flatMap((r) => splitRecipients(r.envelope_to))) };

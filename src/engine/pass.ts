@@ -129,7 +129,7 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
     const now = clock();
     const { rows, suppressed } = await store.claim(size, now, new Date(now.getTime() + leaseMs));
     if (rows.length === 0) return { rows, suppressed, leaseDeadline: 0, keeper: null };
-    if (rows.length === config.delivery.claim_batch && pipelined && !offThread && db.url !== "sqlite::memory:") offload();
+    if (rows.length === config.delivery.claim_batch && pipelined && !offThread && db.reopenable) offload();
     // A slow send renews the batch's leases until its outcomes are known (lease-keeper.ts).
     const keeper = keepLeases({ db, worker, ids: rows.map((r) => r.id), leaseMs, clock, logger });
     return { rows, suppressed, leaseDeadline: now.getTime() + leaseMs / 2, keeper };

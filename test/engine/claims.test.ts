@@ -24,7 +24,7 @@ forEachDialect((dialect, it) => {
     const handles = [b.db];
     for (let i = 0; i < 4; i++) handles.push(await openDatabase(b.url));
     extra = handles.slice(1);
-    const batches = await Promise.all(handles.map((db, i) => claimBatch(db, `host:1:w${i}`, 12, new Date(), later(300))));
+    const batches = await Promise.all(handles.map((db, i) => claimBatch(db, `host:1:w${i}`, 12, new Date(), later(300)).then((c) => c.rows)));
     const ids = batches.flat().map((r) => r.id);
     expect(ids).toHaveLength(60);
     expect(new Set(ids).size).toBe(60);
@@ -43,7 +43,7 @@ forEachDialect((dialect, it) => {
     const t = b.db.dialect.toDb;
     await b.db.kysely.updateTable("mailer_message").set({ claimed_by: "far:1:a", lease_until: t(later(-1)) }).where("id", "=", expired).execute();
     await b.db.kysely.updateTable("mailer_message").set({ claimed_by: "far:1:b", lease_until: t(later(60)) }).where("id", "=", live).execute();
-    const rows = await claimBatch(b.db, "here:2:c", 10, new Date(), later(300));
+    const { rows } = await claimBatch(b.db, "here:2:c", 10, new Date(), later(300));
     expect(rows.map((r) => r.id)).toEqual([expired, free]);
     expect(rows.every((r) => r.claimed_by === "here:2:c")).toBe(true);
   });
@@ -55,7 +55,7 @@ forEachDialect((dialect, it) => {
     await q.set({ status: "deferred" }).where("id", "=", ids[0]!).execute();
     await q.set({ status: "failed" }).where("id", "=", ids[1]!).execute();
     await q.set({ next_attempt_at: b.db.dialect.toDb(later(3600)) }).where("id", "=", ids[2]!).execute();
-    const rows = await claimBatch(b.db, "here:2:c", 10, new Date(), later(300));
+    const { rows } = await claimBatch(b.db, "here:2:c", 10, new Date(), later(300));
     expect(rows.map((r) => r.id)).toEqual([ids[3]!]);
   });
 

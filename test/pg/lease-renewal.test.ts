@@ -52,7 +52,7 @@ forEachDialect((dialect, it) => {
     // Wait (with a deadline) until the original lease is well past: without renewal both messages
     // would now be free for the taking.
     while (Date.now() < firstLease + 700) await Bun.sleep(50);
-    const rival = await claimBatch(b.db, "rival-host:1:x", 10, new Date(), new Date(Date.now() + 60_000));
+    const { rows: rival } = await claimBatch(b.db, "rival-host:1:x", 10, new Date(), new Date(Date.now() + 60_000));
     expect(rival).toEqual([]);
     const during = await b.messages();
     expect(during.every((r) => fromDbTime(r.lease_until).getTime() > Date.now())).toBe(true);

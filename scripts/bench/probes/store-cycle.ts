@@ -1,11 +1,11 @@
 // Probe: what the queue's own statements cost per message, without SMTP. Claims and records every
-// message of a queue in batches, as a pass's store does (claimBatchChecked + buildRecord +
+// message of a queue in batches, as a pass's store does (claimBatch + buildRecord +
 // recordBatch), and prints the time spent in each. Point it at a copy: it empties the queue.
 //
 //   bun scripts/bench/probes/store-cycle.ts sqlite:/tmp/copy.db [batch=100]
 //   bun scripts/bench/probes/store-cycle.ts postgres://postgres@127.0.0.1:5432/copy
 import { openDatabase } from "../../../src/db/connect.ts";
-import { claimBatchChecked, recordBatch } from "../../../src/db/queries/claims.ts";
+import { claimBatch, recordBatch } from "../../../src/db/queries/claims.ts";
 import { splitRecipients } from "../../../src/db/queries/messages.ts";
 import type { Attempt } from "../../../src/engine/attempt.ts";
 import { buildRecord } from "../../../src/engine/record.ts";
@@ -22,7 +22,7 @@ const ms = { claim: 0, record: 0 };
 let messages = 0;
 for (;;) {
   let t = performance.now();
-  const { rows } = await claimBatchChecked(db, worker, batch, new Date(), new Date(Date.now() + 600_000));
+  const { rows } = await claimBatch(db, worker, batch, new Date(), new Date(Date.now() + 600_000));
   ms.claim += performance.now() - t;
   if (rows.length === 0) break;
   // Every message delivered to all of its recipients, as in a drain to a sink that accepts all.

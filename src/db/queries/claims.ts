@@ -19,26 +19,18 @@ function sendableNow(now: DbTime) {
     ]);
 }
 
-/** Claims up to `limit` messages in queue order (priority, age, id) for `worker`, in one statement.
- * On PostgreSQL the inner SELECT takes row locks with SKIP LOCKED, so concurrent workers on any host
- * claim disjoint rows without waiting; SQLite runs the statement under its single write lock. */
-export async function claimBatch(db: Database, worker: string, limit: number, now: Date, leaseUntil: Date): Promise<ClaimedRow[]> {
-  return claim(db, worker, limit, now, leaseUntil, false).then((c) => c.rows);
-}
-
 export interface Claim {
+  /** In queue order. */
   rows: ClaimedRow[];
-  /** The don't-send list had entries when the rows were claimed (false when no row was claimed). */
+  /** The don't-send list had entries when the rows were claimed (false when no row was claimed): the
+   * usual case (it is empty) then costs no statement of its own before the first send of a batch. */
   dontSendListed: boolean;
 }
 
-/** claimBatch, also telling whether the don't-send list is empty, so the usual case (it is) costs
- * no statement of its own before the first send of a batch. */
-export function claimBatchChecked(db: Database, worker: string, limit: number, now: Date, leaseUntil: Date): Promise<Claim> {
-  return claim(db, worker, limit, now, leaseUntil, true);
-}
-
-async function claim(db: Database, worker: string, limit: number, now: Date, leaseUntil: Date, checkList: boolean): Promise<Claim> {
+/** Claims up to `limit` messages in queue order (priority, age, id) for `worker`, in one statement.
+ * On PostgreSQL the inner SELECT takes row locks with SKIP LOCKED, so concurrent workers on any host
+ * claim disjoint rows without waiting; SQLite runs the statement under its single write lock. */
+export async function claimBatch(db: Database, worker: string, limit: number, now: Date, leaseUntil: Date): Promise<Claim> {
   if (limit <= 0) return { rows: [], dontSendListed: false };
   const nowDb = db.dialect.toDb(now);
   let pick = db.kysely
@@ -50,16 +42,15 @@ async function claim(db: Database, worker: string, limit: number, now: Date, lea
     .orderBy("id")
     .limit(limit);
   if (db.dialect.capabilities.skipLocked) pick = pick.forUpdate().skipLocked();
-  const update = db.kysely
+  // An uncorrelated subquery: evaluated once per statement, not once per row.
+  const listed = sql<unknown>`exists (select 1 from mailer_dontsendentry)`.as("dont_send_listed");
+  const rows: Array<ClaimedRow & { dont_send_listed?: unknown }> = await db.kysely
     .updateTable("mailer_message")
     .set({ claimed_by: worker, lease_until: db.dialect.toDb(leaseUntil) })
     .where("id", "in", pick)
-    .returningAll();
-  // An uncorrelated subquery: evaluated once per statement, not once per row.
-  const listed = sql<unknown>`exists (select 1 from mailer_dontsendentry)`.as("dont_send_listed");
-  const rows: Array<ClaimedRow & { dont_send_listed?: unknown }> = checkList
-    ? await update.returning(listed).execute()
-    : await update.execute();
+    .returningAll()
+    .returning(listed)
+    .execute();
   // RETURNING gives no order: restore the queue order the pass dispatches in (each time parsed once,
   // not once per comparison).
   const added = new Map(rows.map((r) => [r, fromDbTime(r.when_added).getTime()]));
