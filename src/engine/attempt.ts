@@ -62,6 +62,7 @@ export function withMessageId(row: ClaimedRow): { raw: Uint8Array; messageId: st
 }
 
 export function suppressedOnly(row: ClaimedRow, suppressed: Set<string>): Attempt | null {
+  if (suppressed.size === 0) return null; // the usual case: no recipient to look up
   const recipients = splitRecipients(row.envelope_to);
   if (recipients.length === 0 || recipients.some((r) => !suppressed.has(r.toLowerCase()))) return null;
   return {

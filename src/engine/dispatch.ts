@@ -65,7 +65,7 @@ export const newPassState = (): PassState => ({ sent: 0, deferred: 0, failed: 0,
 
 /** max_deferred = 0 reads as "stop at the first deferral" (django-mailer would stop after any first
  * message, sent or not, because it compares 0 >= 0 after each one). */
-export function deferredLimitHit(state: PassState, limits: Limits): boolean {
+function deferredLimitHit(state: PassState, limits: Limits): boolean {
   return limits.maxDeferred !== null && state.deferred > 0 && state.deferred >= limits.maxDeferred;
 }
 
@@ -118,6 +118,40 @@ export class Dispatcher {
   /** Sends in flight now (they count against max_batch until they settle). */
   get inFlight(): number {
     return this.#inFlight.size;
+  }
+
+  /** How many more sends max_batch allows now (sends in flight count: one may yet be deferred). */
+  get allowance(): number {
+    const { maxBatch } = this.#env.limits;
+    return maxBatch === null ? Infinity : maxBatch - this.#state.sent - this.#inFlight.size;
+  }
+
+  /** Whether the pass may go on: false (with state.stop set) after a signal or when max_deferred or
+   * max_batch is reached. While max_batch is reached with sends in flight, waits for one to settle
+   * (it may be deferred and free its place). The pass asks before each claim, the dispatcher before
+   * each send. */
+  async withinLimits(): Promise<boolean> {
+    const state = this.#state;
+    const { limits, logger, signal } = this.#env;
+    for (;;) {
+      if (state.stop) return false;
+      if (signal?.aborted) {
+        state.stop = "signal";
+        return false;
+      }
+      if (deferredLimitHit(state, limits)) {
+        logger.warn(`max_deferred (${limits.maxDeferred}) reached, stopping for this round`);
+        state.stop = "max_deferred";
+        return false;
+      }
+      if (this.allowance > 0) return true;
+      if (this.#inFlight.size === 0) {
+        logger.info(`max_batch (${limits.maxBatch}) reached, stopping for this round`);
+        state.stop = "max_batch";
+        return false;
+      }
+      await this.waitForOne();
+    }
   }
 
   /** Waits until one send in flight settles (or the signal aborts). */
@@ -267,33 +301,12 @@ export class Dispatcher {
   /** Waits until one more send may start: "stop" when the pass must stop here, "deadline" when
    * this batch's lease is too far spent to start another of its sends. */
   async #mayStart(leaseDeadline: number): Promise<"go" | "stop" | "deadline"> {
-    const state = this.#state;
-    const { limits, logger, signal } = this.#env;
     for (;;) {
-      if (state.stop) return "stop";
-      if (signal?.aborted) {
-        state.stop = "signal";
-        return "stop";
-      }
-      if (deferredLimitHit(state, limits)) {
-        logger.warn(`max_deferred (${limits.maxDeferred}) reached, stopping for this round`);
-        state.stop = "max_deferred";
-        return "stop";
-      }
-      const inFlight = this.#inFlight.size;
-      const batchFull = limits.maxBatch !== null && state.sent + inFlight >= limits.maxBatch;
-      if (inFlight >= this.#concurrency || batchFull) {
-        // An in-flight send may yet be deferred and free its place under max_batch: wait for one.
-        if (inFlight > 0) {
-          await this.waitForOne();
-          continue;
-        }
-        logger.info(`max_batch (${limits.maxBatch}) reached, stopping for this round`);
-        state.stop = "max_batch";
-        return "stop";
-      }
-      return this.#env.clock().getTime() < leaseDeadline ? "go" : "deadline";
+      if (!(await this.withinLimits())) return "stop";
+      if (this.#inFlight.size < this.#concurrency) break;
+      await this.waitForOne();
     }
+    return this.#env.clock().getTime() < leaseDeadline ? "go" : "deadline";
   }
 }
 

@@ -13,7 +13,7 @@ import type { Logger } from "../log.ts";
 import { sleep } from "../runtime.ts";
 import { createTransport } from "../transports/index.ts";
 import { localStore, type BatchStore } from "./batch-store.ts";
-import { Dispatcher, deferredLimitHit, newPassState, unstartedRun, type BatchRun, type Limits, type StopReason } from "./dispatch.ts";
+import { Dispatcher, newPassState, unstartedRun, type BatchRun, type Limits, type StopReason } from "./dispatch.ts";
 import { loadErrorHandler, type ErrorHandler } from "./error-handler.ts";
 import { keepLeases, type LeaseKeeper } from "./lease-keeper.ts";
 import { offThreadStore } from "./offthread-store.ts";
@@ -196,28 +196,8 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
     };
     let previous: Promise<void> = Promise.resolve();
     try {
-      while (!state.stop) {
-        if (options.signal?.aborted) {
-          state.stop = "signal";
-          break;
-        }
-        // Sends in flight count against max_batch until they settle (one may yet be deferred).
-        const allowance = limits.maxBatch === null ? Infinity : limits.maxBatch - state.sent - dispatcher.inFlight;
-        if (allowance <= 0) {
-          if (dispatcher.inFlight > 0) {
-            await dispatcher.waitForOne();
-            continue;
-          }
-          logger.info(`max_batch (${limits.maxBatch}) reached, stopping for this round`);
-          state.stop = "max_batch";
-          break;
-        }
-        if (deferredLimitHit(state, limits)) {
-          logger.warn(`max_deferred (${limits.maxDeferred}) reached, stopping for this round`);
-          state.stop = "max_deferred";
-          break;
-        }
-        const size = pipelined ? Math.min(config.delivery.claim_batch, allowance) : 1;
+      while (await dispatcher.withinLimits()) {
+        const size = pipelined ? Math.min(config.delivery.claim_batch, dispatcher.allowance) : 1;
         const taken = ahead;
         ahead = null;
         let batch: Claimed;
@@ -247,7 +227,7 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
           leaseDeadline: batch.leaseDeadline,
           lowWater: Math.ceil(batch.rows.length / 2),
           onLowWater: pipelined
-            ? (left) => claimAhead(Math.min(config.delivery.claim_batch, limits.maxBatch === null ? Infinity : limits.maxBatch - state.sent - dispatcher.inFlight - left))
+            ? (left) => claimAhead(Math.min(config.delivery.claim_batch, dispatcher.allowance - left))
             : undefined,
         });
         // A batch smaller than asked for means the queue is (about) empty: nothing to overlap with its
