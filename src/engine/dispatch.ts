@@ -102,7 +102,6 @@ export class Dispatcher {
   readonly #concurrency: number;
   /** Each send in flight, across batches. */
   readonly #inFlight = new Map<Promise<void>, Task>();
-  #ready = false;
   /** Woken when a send settles or the signal aborts: one promise shared by whoever waits, instead of
    * a Promise.race and an abort listener per message sent. */
   #wake: { promise: Promise<void>; resolve(): void } | null = null;
@@ -201,10 +200,11 @@ export class Dispatcher {
         run.result.attempts.push(dropped);
         state.dontSend++;
       } else {
-        if (!this.#ready) {
+        // Also after a handler asked for a new connection: a transport that cannot be built again
+        // stops the pass, as the first build does, instead of failing each message as unexpected.
+        if (!this.#env.transport.built) {
           try {
             await this.#env.transport.ready();
-            this.#ready = true;
           } catch (error) {
             state.stop = "fatal";
             state.failure ??= error;

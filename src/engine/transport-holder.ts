@@ -30,6 +30,11 @@ export class TransportHolder {
     return this.#name;
   }
 
+  /** Built and not replaced since (reconnect() clears it until the next ready() or send). */
+  get built(): boolean {
+    return this.#ready !== null;
+  }
+
   /** Creates the transport if needed. Throws what the factory throws (a bad module, say): a pass
    * cannot go on without a transport, so that is fatal rather than a per-message failure. */
   async ready(): Promise<void> {

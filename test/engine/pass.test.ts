@@ -232,6 +232,26 @@ test("a transport that cannot be built stops the pass and gives back the claimed
   expect((await bench.messages()).every((r) => r.claimed_by === null && r.status === "queued")).toBe(true);
 });
 
+test("a transport that cannot be built again after the handler asked for a new connection stops the pass", async () => {
+  const bench = await setup({ backend: { pool: 1 } }, 3);
+  const { transport } = timedTransport(() => smtpError(421));
+  let builds = 0;
+  const transportFactory = async () => {
+    if (++builds > 1) throw new Error("no such module");
+    return transport;
+  };
+  const errorHandler = () => ({ action: "deferred" as const, newConnection: true });
+  await expect(runPass({ ...env(bench, transport, { errorHandler }), transportFactory })).rejects.toThrow("no such module");
+  // The first message was deferred by the handler; the others were never attempted and stay queued.
+  const rows = await bench.messages();
+  expect(rows.map((r) => [r.subject, r.status, r.claimed_by])).toEqual([
+    ["m0", "deferred", null],
+    ["m1", "queued", null],
+    ["m2", "queued", null],
+  ]);
+  expect((await bench.logs()).map((l) => l.log_message)).toEqual([expect.stringContaining("421")]);
+});
+
 test("recording a batch retries when the database is briefly busy, so sent mail is not sent again", async () => {
   const bench = await setup({}, 1);
   const impatient = await openDatabase(bench.url, { busyTimeout: 10 });
