@@ -8,7 +8,6 @@ import { openContext, type GlobalOptions } from "../context.ts";
 import type { Database } from "../db/connect.ts";
 import { hasSendable } from "../db/queries/claims.ts";
 import { passAndDecide } from "../engine/loop.ts";
-import { summaryLine } from "../engine/pass.ts";
 import { ConfigError } from "../errors.ts";
 import { switchableLogger } from "../log.ts";
 import { Listener } from "../pg/listener.ts";
@@ -41,10 +40,7 @@ export async function run(_args: string[], options: GlobalOptions): Promise<numb
       signal: stop.signal,
       beatMs: () => live.config.delivery.empty_queue_sleep * 1000,
       sendable: () => hasSendable(live.db, new Date()),
-      pass: () =>
-        passAndDecide(live.env(), stop.signal, (result) => {
-          if (result.sent + result.deferred + result.failed + result.dontSend > 0) logger.info(summaryLine(result));
-        }),
+      pass: () => passAndDecide(live.env(), stop.signal),
     });
     const listen = (db: Database) =>
       new Listener({

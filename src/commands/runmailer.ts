@@ -3,7 +3,6 @@
 import { openContext, type GlobalOptions } from "../context.ts";
 import { switchableLogger } from "../log.ts";
 import { runLoop } from "../engine/loop.ts";
-import { summaryLine } from "../engine/pass.ts";
 import { startLiveConfig } from "./live-config.ts";
 import { stopOnSignals } from "./stop-signals.ts";
 
@@ -20,13 +19,7 @@ export async function run(_args: string[], options: GlobalOptions): Promise<numb
       sleep_s: live.config.delivery.empty_queue_sleep,
       config: live.config.source ?? "(defaults)",
     });
-    await runLoop({
-      signal: stop.signal,
-      env: () => live.env(),
-      onPass: (result) => {
-        if (result.sent + result.deferred + result.failed + result.dontSend > 0) logger.info(summaryLine(result));
-      },
-    });
+    await runLoop({ signal: stop.signal, env: () => live.env() });
     logger.info("runmailer stopped");
     return 0;
   } finally {

@@ -5,20 +5,19 @@ import { classifyDatabaseError } from "../db/connect.ts";
 import { hasSendable } from "../db/queries/claims.ts";
 import { TempFailError } from "../errors.ts";
 import { sleep } from "../runtime.ts";
-import { runPass, type EngineEnv, type PassResult } from "./pass.ts";
+import { runPass, summaryLine, type EngineEnv } from "./pass.ts";
 
 export interface LoopOptions {
   signal: AbortSignal;
   /** Called before each pass, so a reloaded config takes effect at the next pass. */
   env: () => EngineEnv;
-  onPass?: (result: PassResult) => void;
 }
 
 export async function runLoop(options: LoopOptions): Promise<void> {
   const { signal } = options;
   while (!signal.aborted) {
     const env = options.env();
-    const idle = await passAndDecide(env, signal, options.onPass);
+    const idle = await passAndDecide(env, signal);
     if (signal.aborted) break;
     if (idle) {
       env.logger.debug(`sleeping for ${env.config.delivery.empty_queue_sleep} s before checking the queue again`);
@@ -27,20 +26,16 @@ export async function runLoop(options: LoopOptions): Promise<void> {
   }
 }
 
-/** Runs one pass; true when the caller should wait before the next one. A database that is down
- * right now is logged and waited out rather than ending the worker. */
-export async function passAndDecide(
-  env: EngineEnv,
-  signal: AbortSignal,
-  onPass?: (result: PassResult) => void,
-): Promise<boolean> {
+/** Runs one pass, logging its summary when it did anything; true when the caller should wait before
+ * the next one. A database that is down right now is logged and waited out rather than ending the worker. */
+export async function passAndDecide(env: EngineEnv, signal: AbortSignal): Promise<boolean> {
   if (env.config.delivery.pause_send) {
     env.logger.debug("sending is paused (delivery.pause_send)");
     return true;
   }
   try {
     const result = await runPass(env, { signal });
-    onPass?.(result);
+    if (result.sent + result.deferred + result.failed + result.dontSend > 0) env.logger.info(summaryLine(result));
     if (result.lockHeld || result.stoppedBy === "max_batch" || result.stoppedBy === "max_deferred") return true;
     return !(await hasSendable(env.db, (env.clock ?? (() => new Date()))()));
   } catch (error) {

@@ -2,6 +2,7 @@
 // holds JSON {host, pid, started}. Reading never takes or touches the lock.
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
+import { lockFileFor } from "../lock/file-lock.ts";
 import { processExists } from "../runtime.ts";
 
 export interface LockHolder {
@@ -23,7 +24,7 @@ export interface LockInfo {
 }
 
 export function readLockInfo(lockPath: string, enabled: boolean): LockInfo {
-  const path = `${lockPath}.lock`;
+  const path = lockFileFor(lockPath);
   let text: string;
   try {
     text = readFileSync(path, "utf8");

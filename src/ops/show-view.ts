@@ -6,16 +6,15 @@ import { splitRecipients } from "../db/queries/messages.ts";
 import type { Schema } from "../db/schema.ts";
 import { UsageError } from "../errors.ts";
 import { priorityName } from "../queue/priority.ts";
+import { parseMessageKey, type MessageKey } from "./message-key.ts";
 
-export type ShowKey = { id: number } | { messageIds: string[] };
+export type ShowKey = MessageKey;
 
 /** A queue id ("42") or a Message-ID, with or without its angle brackets. */
 export function parseShowKey(arg: string | undefined): ShowKey {
   const text = (arg ?? "").trim();
   if (text === "") throw new UsageError("show: expected a queue id or a <Message-ID>");
-  if (/^\d+$/.test(text)) return { id: Number(text) };
-  const bare = text.replace(/^<|>$/g, "");
-  return { messageIds: [`<${bare}>`, bare] };
+  return parseMessageKey(text);
 }
 
 export const describeKey = (key: ShowKey) =>

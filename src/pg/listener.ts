@@ -16,7 +16,7 @@ import { classifyDatabaseError } from "../db/connect.ts";
 import { TempFailError, errorText } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { sleep } from "../runtime.ts";
-import { DEFAULT_BACKOFF, backoffDelay, type BackoffOptions } from "./backoff.ts";
+import { DEFAULT_BACKOFF, backoffDelay } from "./backoff.ts";
 
 export interface ListenerOptions {
   url: string;
@@ -29,16 +29,15 @@ export interface ListenerOptions {
   onListening(catchUp: boolean): void;
   /** NOTIFYs `payload` on the channel through *another* connection, as an inserting app would. */
   sendProbe(payload: string): Promise<void>;
-  probeTimeoutMs?: number;
-  healthCheckMs?: number;
-  backoff?: BackoffOptions;
 }
 
-export type ListenerState = "connecting" | "listening" | "polling" | "stopped";
-
 /** The server session's application_name, so operators (and tests) can find it in pg_stat_activity. */
-export const LISTEN_APPLICATION_NAME = "mailer-listen";
+const LISTEN_APPLICATION_NAME = "mailer-listen";
 const PROBE_PREFIX = "probe:";
+/** How long the first test notification may take to come back before LISTEN is given up on. */
+const PROBE_TIMEOUT_MS = 5_000;
+/** How often a cheap query checks that the LISTEN connection still answers. */
+const HEALTH_CHECK_MS = 30_000;
 /** A connection that stayed up this long starts its next reconnect from the first backoff step. */
 const STABLE_MS = 60_000;
 
@@ -50,7 +49,6 @@ interface Session {
 }
 
 export class Listener {
-  state: ListenerState = "connecting";
   /** Settles when the first attempt is over (listening, failed, or fell back to polling), so the
    * first pass runs after LISTEN is in place and nothing inserted in between goes unheard. */
   readonly firstAttempt: Promise<void>;
@@ -78,7 +76,6 @@ export class Listener {
     this.#session?.lose("stopping");
     await this.#session?.sql.end({ timeout: 0 }).catch(() => {});
     await this.#done;
-    this.state = "stopped";
   }
 
   async #run(): Promise<void> {
@@ -92,13 +89,12 @@ export class Listener {
         await session.sql.unsafe(`listen "${channel.replace(/"/g, '""')}"`);
         if (!(await this.#probeRoundTrip(session))) {
           this.#fallBack(
-            `a test notification sent through another connection did not arrive within ${this.#probeTimeout / 1000} s ` +
+            `a test notification sent through another connection did not arrive within ${PROBE_TIMEOUT_MS / 1000} s ` +
               "(a transaction-mode pooler such as PgBouncer drops them)",
           );
           return;
         }
         upSince = performance.now();
-        this.state = "listening";
         // After any failed attempt (even at start, when the first pass ran without LISTEN) mail
         // may have been committed unheard: the caller runs a pass.
         const catchUp = again || attempt > 0;
@@ -126,17 +122,12 @@ export class Listener {
         this.#session = null;
         await session.sql.end({ timeout: 0 }).catch(() => {});
       }
-      this.state = "connecting";
       this.#settleFirst();
       attempt++;
-      const delay = backoffDelay(attempt, this.#options.backoff ?? DEFAULT_BACKOFF);
+      const delay = backoffDelay(attempt, DEFAULT_BACKOFF);
       logger.warn(`reconnecting the LISTEN connection in ${(delay / 1000).toFixed(2)} s (attempt ${attempt})`);
       await sleep(delay, this.#stop.signal);
     }
-  }
-
-  get #probeTimeout(): number {
-    return this.#options.probeTimeoutMs ?? 5_000;
   }
 
   #open(): Session {
@@ -176,7 +167,7 @@ export class Listener {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const heard = new Promise<boolean>((resolve) => {
       this.#probe = { payload, heard: () => resolve(true) };
-      timer = setTimeout(() => resolve(false), this.#probeTimeout);
+      timer = setTimeout(() => resolve(false), PROBE_TIMEOUT_MS);
     });
     const closed = session.lost.then((reason) => {
       throw new TempFailError(`LISTEN connection lost during its first test: ${reason}`);
@@ -194,7 +185,6 @@ export class Listener {
   /** A connection can die without the socket noticing (a dropped route, a frozen pooler): a cheap
    * query on it now and then turns that into a loss, and so into a reconnect. */
   #checkHealth(session: Session): ReturnType<typeof setInterval> {
-    const every = this.#options.healthCheckMs ?? 30_000;
     return setInterval(() => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timeout = new Promise<never>((_, reject) => {
@@ -203,11 +193,10 @@ export class Listener {
       Promise.race([session.sql`select 1`, timeout])
         .catch((error) => session.lose(`health check failed: ${errorText(error)}`))
         .finally(() => clearTimeout(timer));
-    }, every);
+    }, HEALTH_CHECK_MS);
   }
 
   #fallBack(why: string): void {
-    this.state = "polling";
     this.#options.logger.error(
       `LISTEN/NOTIFY cannot work on this connection: ${why}. Falling back to polling every ` +
         "delivery.empty_queue_sleep seconds; for instant delivery point runmailer-pg at PostgreSQL directly " +

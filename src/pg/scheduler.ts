@@ -29,7 +29,6 @@ export class PassScheduler {
   #pendingDuringPass = false;
   #running = false;
   #wake: (() => void) | null = null;
-  passes = 0;
 
   constructor(options: SchedulerOptions) {
     this.#options = options;
@@ -72,7 +71,6 @@ export class PassScheduler {
         continue;
       }
       this.#running = true;
-      this.passes++;
       logger.debug("pass starting", { reason });
       let idle: boolean;
       try {
