@@ -2,7 +2,8 @@
 // the file is watched (src/config/watch.ts) and SIGHUP reloads it; a valid new config is applied
 // between passes. The logger is swapped at once (level, format); a new database URL is opened and
 // its schema checked before anything switches, so a URL that does not work leaves the old config
-// in force; the old database is closed once the pass still using it has finished.
+// in force; the old database is closed once the pass still using it has finished. The database the
+// run started on is the context's: closing it at the end is the context's job, not ours.
 //
 // Wiring (see runmailer.ts): `const live = await startLiveConfig(ctx, options, { logger });` then
 // `env: () => live.env()` for the loop, `ctx.onClose(() => live.close())`.
@@ -14,7 +15,7 @@ import type { Database } from "../db/connect.ts";
 import type { EngineEnv } from "../engine/pass.ts";
 import { TransportHolder } from "../engine/transport-holder.ts";
 import { errorText } from "../errors.ts";
-import { switchableLogger, type SwitchableLogger } from "../log.ts";
+import type { SwitchableLogger } from "../log.ts";
 import { createTransport } from "../transports/index.ts";
 
 export interface LiveState {
@@ -31,9 +32,7 @@ export interface LiveConfigOptions {
    * The switch has happened by then; a failure here is logged, not undone. */
   onApplied?(now: LiveState, before: LiveState): Promise<void> | void;
   /** The logger to switch (a command may have handed it out already, e.g. to stopOnSignals). */
-  logger?: SwitchableLogger;
-  /** Reload on SIGHUP (default true). */
-  hangup?: boolean;
+  logger: SwitchableLogger;
 }
 
 export interface LiveConfig {
@@ -44,30 +43,30 @@ export interface LiveConfig {
   /** The current config, logger and database for the next pass. Call it only between passes: it
    * closes the databases a reload replaced, which no pass uses any more by then. */
   env(): EngineEnv;
-  reload(reason?: string): Promise<void>;
+  /** Stops watching and closes the transports and the databases opened on reloads. */
   close(): Promise<void>;
 }
 
-/** Database.close may be reached from here and from the context: make a second call a no-op. */
-function closingOnce(db: Database): Database {
-  let closing: Promise<void> | null = null;
-  const close = db.close.bind(db);
-  db.close = () => (closing ??= close());
-  return db;
-}
+/** A change (an entry of configChanges) that the transport was built from: transports read only
+ * [backend], and the SMTP one the log level (nodemailer's own lines at debug). */
+const affectsTransport = (change: string) => change.startsWith("backend.") || /^log\.level[: ]/.test(change);
 
-export async function startLiveConfig(ctx: Context, options: GlobalOptions, opts: LiveConfigOptions = {}): Promise<LiveConfig> {
-  const logger = opts.logger ?? switchableLogger(ctx.logger);
-  let state: LiveState = { config: ctx.config, db: closingOnce(await ctx.database()) };
+export async function startLiveConfig(ctx: Context, options: GlobalOptions, opts: LiveConfigOptions): Promise<LiveConfig> {
+  const { logger } = opts;
+  const started = await ctx.database();
+  let state: LiveState = { config: ctx.config, db: started };
   const retired: Database[] = [];
   // One transport (one SMTP pool) for the whole run rather than one per pass, which would open an
   // SMTP session for every notified message. Built from the config of its time; a reload that
-  // changes anything gets a new one at the next pass, and the old one is closed then (no pass uses
-  // it any more by that time).
+  // changes what it was built from gets a new one at the next pass, and the old one is closed then
+  // (no pass uses it any more by that time).
   const newTransport = (config: Config) => new TransportHolder(() => createTransport(config, logger));
   let transport = newTransport(state.config);
   let staleTransport: TransportHolder | null = null;
 
+  // A replaced database is closed once no pass uses it, the context's own included (else a run that
+  // switched databases would keep the first one open to the end); the context's close at exit then
+  // does nothing (Database.close runs once).
   const closeRetired = () => {
     for (const db of retired.splice(0)) {
       db.close().catch((error) => logger.debug(`closing the previous database: ${errorText(error)}`));
@@ -87,7 +86,7 @@ export async function startLiveConfig(ctx: Context, options: GlobalOptions, opts
       // Opened before anything switches: a database that cannot be reached throws here, and the
       // watcher logs that and keeps the running config (old database included).
       try {
-        db = closingOnce(await openCheckedDatabase(next, logger));
+        db = await openCheckedDatabase(next, logger);
       } catch (error) {
         throw new Error(`cannot open the new database: ${errorText(error)}`);
       }
@@ -100,8 +99,10 @@ export async function startLiveConfig(ctx: Context, options: GlobalOptions, opts
       throw error;
     }
     state = { config: next, db };
-    staleTransport ??= transport;
-    transport = newTransport(next);
+    if (changes.some(affectsTransport)) {
+      staleTransport ??= transport;
+      transport = newTransport(next);
+    }
     logger.use(loggerFor(next, options));
     if (dbChanged) {
       retired.push(before.db);
@@ -120,7 +121,7 @@ export async function startLiveConfig(ctx: Context, options: GlobalOptions, opts
     logger.info("SIGHUP received: reloading the config");
     void watcher.reload("SIGHUP");
   };
-  if (opts.hangup !== false) process.on("SIGHUP", onHangup);
+  process.on("SIGHUP", onHangup);
   await watcher.ready;
 
   return {
@@ -140,13 +141,13 @@ export async function startLiveConfig(ctx: Context, options: GlobalOptions, opts
       }
       return { config: state.config, logger, db: state.db, transport };
     },
-    reload: (reason) => watcher.reload(reason),
     async close() {
       process.off("SIGHUP", onHangup);
       await watcher.close();
       await Promise.allSettled([transport.close(), staleTransport?.close()]);
-      retired.push(state.db);
-      await Promise.allSettled(retired.splice(0).map((db) => db.close()));
+      // The context closes the database the run started on, after this (ctx.onClose runs last first).
+      const ours = [...retired.splice(0), state.db].filter((db) => db !== started);
+      await Promise.allSettled(ours.map((db) => db.close()));
     },
   };
 }

@@ -31,6 +31,13 @@ export interface Database {
   close(): Promise<void>;
 }
 
+/** Database.close may be reached from several owners (the context, a reloading worker): the first
+ * call closes, the others wait for it. */
+function once(close: () => Promise<void>): () => Promise<void> {
+  let closing: Promise<void> | null = null;
+  return () => (closing ??= close());
+}
+
 export interface OpenOptions {
   busyTimeout?: number;
   maxConnections?: number;
@@ -100,7 +107,7 @@ async function openSqliteDatabase(url: string, options: OpenOptions): Promise<Da
     throw classifyDatabaseError(error, maskUrl(url)) ?? error;
   }
   const kysely = new Kysely<Schema>({ dialect: new MailerSqliteDialect({ database: handle }) });
-  return { kysely, dialect: SQLITE, displayUrl: url, url, reopenable: path !== ":memory:", close: () => kysely.destroy() };
+  return { kysely, dialect: SQLITE, displayUrl: url, url, reopenable: path !== ":memory:", close: once(() => kysely.destroy()) };
 }
 
 async function openPostgresDatabase(url: string, options: OpenOptions): Promise<Database> {
@@ -132,10 +139,10 @@ async function openPostgresDatabase(url: string, options: OpenOptions): Promise<
     url,
     reopenable: true,
     postgres: raw,
-    close: async () => {
+    close: once(async () => {
       await kysely.destroy();
       await raw.end({ timeout: 5 });
-    },
+    }),
   };
 }
 

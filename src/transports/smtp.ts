@@ -1,4 +1,4 @@
-// SMTP through nodemailer's connection pool. Connections stay open for the whole pass (maxMessages
+// SMTP through nodemailer's connection pool. Connections stay open as long as the transport (maxMessages
 // = Infinity): recycling them every 100 messages costs about 4x throughput (SPEC §1). The engine
 // keeps at most `pool` sends in flight, so nodemailer's own queue stays empty.
 import { Readable } from "node:stream";
@@ -25,7 +25,8 @@ export async function smtpTransport(config: Config, logger: Logger): Promise<Tra
     greetingTimeout: ms,
     socketTimeout: ms,
     tls: { rejectUnauthorized: b.tls_verify },
-    // Routed into our logger at debug; the transport is built per pass, so a reloaded level applies.
+    // Routed into our logger at debug. A reload that changes log.level builds a new transport
+    // (commands/live-config.ts), so the new level applies.
     // Below debug nothing is handed over at all: formatting lines nobody reads costs throughput.
     logger: logger.level === "debug" ? (nodemailerLogger(logger) as never) : false,
     debug: logger.level === "debug",
