@@ -3,15 +3,11 @@
 import { afterEach, expect } from "bun:test";
 import { forEachDialect, testFor } from "../helpers/dialects.ts";
 import { bench, type Bench } from "../helpers/engine.ts";
-import { readLines } from "../helpers/lines.ts";
 import { pgBench, type PgBench } from "../pg/pg-bench.ts";
 
 let b: Bench | null = null;
 let pg: PgBench | null = null;
-let procs: Array<{ kill(signal?: number | NodeJS.Signals): void }> = [];
 afterEach(async () => {
-  for (const p of procs) p.kill("SIGKILL");
-  procs = [];
   await b?.cleanup();
   await pg?.cleanup();
   b = pg = null;
@@ -20,9 +16,7 @@ afterEach(async () => {
 forEachDialect((dialect, it) => {
   it("runmailer sends mail arriving over several passes through one SMTP connection", async () => {
     b = await bench(dialect, { delivery: { empty_queue_sleep: 0.2 } });
-    const proc = b.spawn(["runmailer", "--log-level", "debug"]);
-    procs.push(proc);
-    const stderr = readLines(proc.stderr as ReadableStream<Uint8Array>);
+    const { proc, stderr } = b.start(["runmailer", "--log-level", "debug"]);
     // Each message is enqueued while the worker sleeps, so each goes in a pass of its own.
     const sleeps = () => stderr.lines.filter((l) => /sleeping for 0.2 s/.test(l)).length;
     await stderr.waitFor(/sleeping for 0.2 s/);

@@ -6,22 +6,12 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { forEachDialect } from "../helpers/dialects.ts";
 import { bench, summary, type Bench } from "../helpers/engine.ts";
-import { readLines } from "../helpers/lines.ts";
 
 let b: Bench | null = null;
-let procs: Array<{ kill(signal?: number | NodeJS.Signals): void }> = [];
 afterEach(async () => {
-  for (const p of procs) p.kill("SIGKILL");
-  procs = [];
   await b?.cleanup();
   b = null;
 });
-
-function start(bench: Bench, args: string[]) {
-  const proc = bench.spawn(args);
-  procs.push(proc);
-  return { proc, stderr: readLines(proc.stderr as ReadableStream<Uint8Array>) };
-}
 
 const lockFile = (bench: Bench) => join(bench.dir, "send_mail.lock");
 
@@ -38,7 +28,7 @@ function stallNext(bench: Bench): Promise<void> {
 forEachDialect((dialect, it) => {
   it("picks up mail enqueued while it sleeps, and exits 0 on SIGTERM releasing the lock", async () => {
     b = await bench(dialect, { delivery: { empty_queue_sleep: 0.3 } });
-    const { proc, stderr } = start(b, ["runmailer", "--log-level", "debug"]);
+    const { proc, stderr } = b.start(["runmailer", "--log-level", "debug"]);
     await stderr.waitFor(/sleeping for 0.3 s/);
     await b.enqueue({ subject: "while asleep" });
     await b.sink.waitFor(1);
@@ -55,7 +45,7 @@ forEachDialect((dialect, it) => {
     await b.enqueue({ subject: "in flight" });
     await b.enqueue({ subject: "not started" });
     const inFlight = stallNext(b);
-    const { proc } = start(b, ["runmailer"]);
+    const { proc } = b.start(["runmailer"]);
     await inFlight;
     proc.kill("SIGTERM");
     expect(await proc.exited).toBe(0);
@@ -72,7 +62,7 @@ forEachDialect((dialect, it) => {
     await b.enqueue();
     await b.enqueue();
     const inFlight = stallNext(b);
-    const { proc } = start(b, ["send-mail"]);
+    const { proc } = b.start(["send-mail"]);
     await inFlight;
     proc.kill("SIGKILL");
     await proc.exited;
@@ -92,7 +82,7 @@ describe("sqlite", () => {
     b = await bench(dialect, { delivery: { empty_queue_sleep: 100 } });
     writeFileSync(lockFile(b), JSON.stringify({ host: hostname(), pid: process.pid, started: "x" }));
     await b.enqueue();
-    const { proc, stderr } = start(b, ["runmailer", "--log-level", "debug"]);
+    const { proc, stderr } = b.start(["runmailer", "--log-level", "debug"]);
     await stderr.waitFor(/sleeping for 100 s/);
     await Bun.sleep(500);
     proc.kill("SIGTERM");
@@ -104,7 +94,7 @@ describe("sqlite", () => {
   test("sleeps after a pass that max_batch stopped, though mail is left", async () => {
     b = await bench(dialect, { delivery: { empty_queue_sleep: 100, max_batch: 1 } });
     for (let i = 0; i < 3; i++) await b.enqueue();
-    const { proc, stderr } = start(b, ["runmailer", "--log-level", "debug"]);
+    const { proc, stderr } = b.start(["runmailer", "--log-level", "debug"]);
     await stderr.waitFor(/sleeping for 100 s/);
     expect(b.sink.received).toHaveLength(1);
     proc.kill("SIGTERM");
@@ -119,7 +109,7 @@ describe("sqlite", () => {
     b = await bench(dialect, { backend: { timeout: 30 } });
     await b.enqueue();
     const inFlight = stallNext(b);
-    const { proc, stderr } = start(b, ["runmailer"]);
+    const { proc, stderr } = b.start(["runmailer"]);
     await inFlight;
     proc.kill("SIGTERM");
     await stderr.waitFor(/SIGTERM received: finishing/);
@@ -134,7 +124,7 @@ describe("sqlite", () => {
   test("honours pause_send: no passes while paused", async () => {
     b = await bench(dialect, { delivery: { empty_queue_sleep: 0.1, pause_send: true } });
     await b.enqueue();
-    const { proc, stderr } = start(b, ["runmailer", "--log-level", "debug"]);
+    const { proc, stderr } = b.start(["runmailer", "--log-level", "debug"]);
     await stderr.waitFor(/sending is paused/);
     await Bun.sleep(300);
     proc.kill("SIGTERM");

@@ -7,7 +7,8 @@ import { testFor } from "../helpers/dialects.ts";
 import { runMailer, writeConfig } from "../helpers/cli.ts";
 import { PG_URL, tempDir } from "../helpers/db.ts";
 import { startNotifyDroppingProxy, type Proxy } from "../pg/notify-dropping-proxy.ts";
-import { pgBench, until, type PgBench, type Worker } from "../pg/pg-bench.ts";
+import { until } from "../helpers/wait.ts";
+import { pgBench, type PgBench, type Worker } from "../pg/pg-bench.ts";
 
 const it = testFor("postgres");
 const DEBUG = ["--log-format", "json", "--log-level", "debug"];

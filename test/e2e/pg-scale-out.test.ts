@@ -4,7 +4,9 @@
 import { afterEach, describe, expect } from "bun:test";
 import { testFor } from "../helpers/dialects.ts";
 import { summary } from "../helpers/engine.ts";
-import { deliveries, elsewhere, pgBench, until, type PgBench, type Worker } from "../pg/pg-bench.ts";
+import { deliveries } from "../helpers/smtp-sink.ts";
+import { until } from "../helpers/wait.ts";
+import { elsewhere, pgBench, type PgBench, type Worker } from "../pg/pg-bench.ts";
 
 const it = testFor("postgres");
 let b: PgBench | null = null;
@@ -47,7 +49,7 @@ describe("scale-out", () => {
     for (const d of daemons) d.proc.kill("SIGTERM");
     expect(await Promise.all(daemons.map((d) => d.proc.exited))).toEqual([0, 0]);
 
-    const counts = deliveries(b.sink);
+    const counts = deliveries(b.sink.received);
     expect(counts.size).toBe(2000);
     expect([...counts.values()].filter((n) => n !== 1)).toEqual([]);
     const perWorker = [...daemons.map(reportedSent), ...loopSent];
@@ -88,7 +90,7 @@ describe("scale-out", () => {
     for (const s of survivors) s.proc.kill("SIGTERM");
     await Promise.all(survivors.map((s) => s.proc.exited));
 
-    const counts = deliveries(b.sink);
+    const counts = deliveries(b.sink.received);
     expect(counts.size).toBe(100);
     expect([...counts.values()].filter((n) => n !== 1)).toEqual([]);
     // Its batch waited for the lease (a PID on another host means nothing here) …
@@ -114,6 +116,6 @@ describe("scale-out", () => {
     const run = await b.run(["send-mail"]);
     expect(run.stderr).toContain("released 10 message(s) claimed by worker(s) that are gone");
     expect(summary(run.stdout).sent).toBe(10);
-    expect(deliveries(b.sink).size).toBe(10);
+    expect(deliveries(b.sink.received).size).toBe(10);
   });
 });

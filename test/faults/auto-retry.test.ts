@@ -6,14 +6,10 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { fromDbTime } from "../../src/db/dialect.ts";
 import { forEachDialect } from "../helpers/dialects.ts";
 import { bench, summary, type Bench } from "../helpers/engine.ts";
-import { readLines } from "../helpers/lines.ts";
 import { finalState, statusJson } from "./support.ts";
 
 let b: Bench | null = null;
-let procs: Array<{ kill(signal?: number | NodeJS.Signals): void }> = [];
 afterEach(async () => {
-  for (const p of procs) p.kill("SIGKILL");
-  procs = [];
   await b?.cleanup();
   b = null;
 });
@@ -121,9 +117,7 @@ forEachDialect((dialect, it) => {
     let refusals = 0;
     b.sink.onMessage = () => (refusals++ === 0 ? { code: 451, message: "greylisted" } : undefined);
     await b.enqueue({ subject: "greylisted once" });
-    const proc = b.spawn(["runmailer"]);
-    procs.push(proc);
-    const stderr = readLines(proc.stderr as ReadableStream<Uint8Array>);
+    const { proc, stderr } = b.start(["runmailer"]);
     await b.sink.waitFor(1);
     proc.kill("SIGTERM");
     expect(await proc.exited).toBe(0);

@@ -10,7 +10,8 @@ import { sql } from "kysely";
 import { join } from "node:path";
 import { forEachDialect } from "../helpers/dialects.ts";
 import { bench, summary, type Bench } from "../helpers/engine.ts";
-import { deliveries, enqueueMany, seeded } from "./support.ts";
+import { deliveries } from "../helpers/smtp-sink.ts";
+import { enqueueMany, seeded } from "./support.ts";
 
 const SEED = Number(process.env.MAILER_FAULT_SEED ?? 7_2026);
 /** Per database: 20 in all. */

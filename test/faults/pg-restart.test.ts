@@ -9,8 +9,9 @@ import { runMailer, spawnMailer, writeConfig } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/db.ts";
 import { readLines } from "../helpers/lines.ts";
 import { startPgCluster, type PgCluster } from "../helpers/pg-cluster.ts";
-import { startSink, type Sink } from "../helpers/smtp-sink.ts";
-import { deliveries, enqueueMany, until } from "./support.ts";
+import { deliveries, startSink, type Sink } from "../helpers/smtp-sink.ts";
+import { until } from "../helpers/wait.ts";
+import { enqueueMany } from "./support.ts";
 
 let cluster: PgCluster;
 let counter = 0;
@@ -98,7 +99,7 @@ for (const command of ["runmailer", "runmailer-pg"]) {
       const stderr = readLines(proc.stderr as ReadableStream<Uint8Array>);
       try {
         const ids = await enqueueRetrying(db, 5, "before");
-        await until(queueEmpty(db), "the first messages to be sent and recorded");
+        await until(queueEmpty(db), "the first messages to be sent and recorded", 30_000);
 
         // Idle worker: the server goes away and comes back between passes.
         await cluster.restart();
@@ -107,7 +108,7 @@ for (const command of ["runmailer", "runmailer-pg"]) {
 
         // Busy worker: restart while a drain is under way (sends in flight, claims held).
         ids.push(...(await enqueueRetrying(db, 300, "drain")));
-        await until(() => sink.received.length >= 40, "the drain to be under way");
+        await until(() => sink.received.length >= 40, "the drain to be under way", 30_000);
         await cluster.restart();
         await until(() => ids.every((id) => deliveries(sink.received).has(id)), "every message to be delivered", 60_000);
         await until(queueEmpty(db), "the queue to be empty", 60_000);

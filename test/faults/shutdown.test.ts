@@ -7,23 +7,14 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { forEachDialect } from "../helpers/dialects.ts";
 import { bench, summary, type Bench } from "../helpers/engine.ts";
-import { readLines } from "../helpers/lines.ts";
-import { deliveries, finalState } from "./support.ts";
+import { deliveries } from "../helpers/smtp-sink.ts";
+import { finalState } from "./support.ts";
 
 let b: Bench | null = null;
-let procs: Array<{ kill(signal?: number | NodeJS.Signals): void }> = [];
 afterEach(async () => {
-  for (const p of procs) p.kill("SIGKILL");
-  procs = [];
   await b?.cleanup();
   b = null;
 });
-
-function start(bench: Bench, args: string[]) {
-  const proc = bench.spawn(args);
-  procs.push(proc);
-  return { proc, stderr: readLines(proc.stderr as ReadableStream<Uint8Array>) };
-}
 
 /** The sink stalls every message (never answers) until `release()`; resolves once `n` are stalled. */
 function stallAll(bench: Bench, n: number) {
@@ -42,7 +33,7 @@ forEachDialect((dialect, it) => {
     b = await bench(dialect, { backend: { pool: 3, timeout: 60 }, delivery: { shutdown_timeout: 0.5, claim_batch: 10 } });
     for (let i = 0; i < 6; i++) await b.enqueue({ subject: `m${i}` });
     const stall = stallAll(b, 3);
-    const { proc, stderr } = start(b, ["runmailer"]);
+    const { proc, stderr } = b.start(["runmailer"]);
     await stall.ready;
     proc.kill("SIGTERM");
     expect(await proc.exited).toBe(0);
@@ -65,7 +56,7 @@ forEachDialect((dialect, it) => {
     b = await bench(dialect, { backend: { pool: 2, timeout: 60 }, delivery: { shutdown_timeout: 60 } });
     for (let i = 0; i < 5; i++) await b.enqueue({ subject: `m${i}` });
     const stall = stallAll(b, 2);
-    const { proc, stderr } = start(b, ["send-mail"]);
+    const { proc, stderr } = b.start(["send-mail"]);
     await stall.ready;
     proc.kill("SIGTERM");
     await stderr.waitFor(/SIGTERM received/);

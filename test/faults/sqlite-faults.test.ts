@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { BINARY, spawnMailer } from "../helpers/cli.ts";
 import { bench, summary, type Bench } from "../helpers/engine.ts";
 import { readLines } from "../helpers/lines.ts";
-import { deliveries } from "./support.ts";
+import { deliveries } from "../helpers/smtp-sink.ts";
 
 let b: Bench | null = null;
 const cleanups: Array<() => void> = [];

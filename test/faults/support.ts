@@ -5,7 +5,6 @@ import type { Database } from "../../src/db/connect.ts";
 import { enqueueMessages } from "../../src/queue/enqueue.ts";
 import { prepareMessage } from "../../src/queue/prepare.ts";
 import type { Bench } from "../helpers/engine.ts";
-import type { Received } from "../helpers/smtp-sink.ts";
 
 /** mulberry32: a tiny PRNG with a 32-bit seed. */
 export function seeded(seed: number): () => number {
@@ -29,13 +28,6 @@ export async function enqueueMany(db: Database, count: number, prefix = "m", bod
   return outcomes.map((o) => o.messageId);
 }
 
-/** How many times each Message-ID reached the sink. */
-export function deliveries(received: Received[]): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const m of received) counts.set(m.messageId ?? "", (counts.get(m.messageId ?? "") ?? 0) + 1);
-  return counts;
-}
-
 /** Rows by status, and the log rows by result. */
 export async function finalState(b: Bench) {
   const rows = await b.messages();
@@ -56,13 +48,4 @@ export async function statusJson(b: Bench): Promise<Record<string, any>> {
   const run = await b.run(["status", "--json"]);
   if (run.code !== 0) throw new Error(`status --json exited ${run.code}: ${run.stderr}`);
   return JSON.parse(run.stdout);
-}
-
-/** Waits until `check` holds, polling; for states another process reaches (no timing asserted). */
-export async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(20);
-  }
 }

@@ -8,6 +8,7 @@ import { prepareMessage } from "../../src/queue/prepare.ts";
 import type { Priority } from "../../src/queue/priority.ts";
 import { runMailer, spawnMailer, writeConfig, type RunResult } from "./cli.ts";
 import { tempDir, testDatabase, type Dialect } from "./db.ts";
+import { readLines, type LineReader } from "./lines.ts";
 import { startSink, type Sink, type SinkOptions } from "./smtp-sink.ts";
 
 export type TomlValue = string | number | boolean;
@@ -33,7 +34,11 @@ export interface Bench {
   messages(): Promise<Array<Record<string, any>>>;
   logs(): Promise<Array<Record<string, any>>>;
   run(args: string[], env?: Record<string, string>): Promise<RunResult>;
+  /** Starts the binary in the background; cleanup() SIGKILLs it if it is still running. */
   spawn(args: string[]): ReturnType<typeof spawnMailer>;
+  /** spawn(), with its stderr read line by line. */
+  start(args: string[]): { proc: ReturnType<typeof spawnMailer>; stderr: LineReader };
+  /** SIGKILLs every spawned process still running, then closes the sink and drops the database. */
   cleanup(): Promise<void>;
 }
 
@@ -46,6 +51,7 @@ export async function bench(dialect: Dialect, extra: Sections = {}, sinkOptions:
   await migrateToLatest(db);
   const sink = await startSink(sinkOptions);
   let counter = 0;
+  const procs: Array<ReturnType<typeof spawnMailer>> = [];
   const b: Bench = {
     dir: dir.path,
     url: database.url,
@@ -80,8 +86,19 @@ export async function bench(dialect: Dialect, extra: Sections = {}, sinkOptions:
     messages: () => db.kysely.selectFrom("mailer_message").selectAll().orderBy("id").execute(),
     logs: () => db.kysely.selectFrom("mailer_messagelog").selectAll().orderBy("id").execute(),
     run: (args, env = {}) => runMailer([...args, "--config", b.configPath], { cwd: dir.path, env }),
-    spawn: (args) => spawnMailer([...args, "--config", b.configPath], { cwd: dir.path }),
+    spawn(args) {
+      const proc = spawnMailer([...args, "--config", b.configPath], { cwd: dir.path });
+      procs.push(proc);
+      return proc;
+    },
+    start(args) {
+      const proc = b.spawn(args);
+      return { proc, stderr: readLines(proc.stderr as ReadableStream<Uint8Array>) };
+    },
     async cleanup() {
+      const running = procs.splice(0).filter((p) => p.exitCode === null && p.signalCode === null);
+      for (const p of running) p.kill("SIGKILL");
+      await Promise.all(running.map((p) => p.exited));
       await sink.close();
       await db.close();
       await database.cleanup();

@@ -1,6 +1,5 @@
 // Helpers for the enqueue-path tests: a configured, migrated queue per test, the rows it holds, and
 // delivery of a stored row to a real SMTP sink (what send-mail does with it), parsed for comparison.
-import { join } from "node:path";
 import nodemailer from "nodemailer";
 import { simpleParser, type ParsedMail } from "mailparser";
 import { openDatabase, type Database } from "../../src/db/connect.ts";
@@ -85,5 +84,3 @@ export function addresses(value: ParsedMail["to"]): string[] {
   const list = value === undefined ? [] : Array.isArray(value) ? value : [value];
   return list.flatMap((a) => a.value.map((v) => (v.address ?? "").toLowerCase()));
 }
-
-export const file = (dir: string, name: string) => join(dir, name);

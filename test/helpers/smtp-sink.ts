@@ -42,6 +42,13 @@ export interface Sink {
   close(): Promise<void>;
 }
 
+/** How many times each Message-ID reached the sink. */
+export function deliveries(received: Received[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const m of received) counts.set(m.messageId ?? "", (counts.get(m.messageId ?? "") ?? 0) + 1);
+  return counts;
+}
+
 function header(raw: Buffer, name: string): string | null {
   const head = raw.toString("latin1").split(/\r?\n\r?\n/)[0] ?? "";
   const unfolded = head.replace(/\r?\n[ \t]+/g, " ");

@@ -2,6 +2,7 @@
 // Python's smtplib as a real third-party client.
 import { connect, type Socket } from "node:net";
 import { spawnMailer } from "./cli.ts";
+import { readLines } from "./lines.ts";
 
 export interface SmtpdProcess {
   port: number;
@@ -16,47 +17,18 @@ export interface SmtpdProcess {
 /** Start smtpd on a free loopback port (--listen 127.0.0.1:0) and wait until it listens. */
 export async function startSmtpd(config: string, args: string[] = ["--listen", "127.0.0.1:0"]): Promise<SmtpdProcess> {
   const proc = spawnMailer(["smtpd", "--config", config, "--log-format", "json", ...args]);
-  const lines: string[] = [];
-  const waiters: Array<() => void> = [];
-  void (async () => {
-    const decoder = new TextDecoder();
-    let pending = "";
-    for await (const chunk of proc.stderr as unknown as AsyncIterable<Uint8Array>) {
-      pending += decoder.decode(chunk, { stream: true });
-      const parts = pending.split("\n");
-      pending = parts.pop()!;
-      lines.push(...parts);
-      for (const wake of waiters.splice(0)) wake();
-    }
-    if (pending) lines.push(pending);
-    for (const wake of waiters.splice(0)) wake();
-  })();
-  const waitForLog = (pattern: RegExp, timeoutMs = 15_000) =>
-    new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`smtpd: no log line ${pattern} in:\n${lines.join("\n")}`)), timeoutMs);
-      const check = () => {
-        const line = lines.find((l) => pattern.test(l));
-        if (line !== undefined) {
-          clearTimeout(timer);
-          resolve(line);
-        } else if (proc.exitCode !== null) {
-          clearTimeout(timer);
-          reject(new Error(`smtpd exited ${proc.exitCode}:\n${lines.join("\n")}`));
-        } else waiters.push(check);
-      };
-      check();
-    });
+  const stderr = readLines(proc.stderr as ReadableStream<Uint8Array>);
   const smtpd: SmtpdProcess = {
     port: 0,
     proc,
-    lines,
-    waitForLog,
+    lines: stderr.lines,
+    waitForLog: (pattern, timeoutMs = 15_000) => stderr.waitFor(pattern, timeoutMs),
     async stop() {
       proc.kill("SIGTERM");
       return proc.exited;
     },
   };
-  const listening = await waitForLog(/smtpd listening/);
+  const listening = await smtpd.waitForLog(/smtpd listening/);
   smtpd.port = JSON.parse(listening).port;
   return smtpd;
 }

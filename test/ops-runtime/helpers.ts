@@ -11,6 +11,7 @@ import { spawnMailer } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/db.ts";
 import { readLines, type LineReader } from "../helpers/lines.ts";
 import { startSink, type Sink, type SinkOptions } from "../helpers/smtp-sink.ts";
+import { until } from "../helpers/wait.ts";
 
 export interface Queue {
   url: string;
@@ -106,15 +107,6 @@ export function toml(url: string, sink: Sink, extra = ""): string {
     'path = "./send_mail"',
     "",
   ].join("\n");
-}
-
-/** Resolves once `condition` holds (checked every 20 ms); rejects after the deadline, saying `what`. */
-export async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(20);
-  }
 }
 
 /** A pass applies the config it started with, and one may be under way when a reload lands. A

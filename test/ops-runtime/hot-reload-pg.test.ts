@@ -9,7 +9,8 @@ import { enqueueMessages } from "../../src/queue/enqueue.ts";
 import { prepareMessage } from "../../src/queue/prepare.ts";
 import { createPgDatabase } from "../helpers/db.ts";
 import { testFor } from "../helpers/dialects.ts";
-import { runtimeBench, toml, until, type RuntimeBench } from "./helpers.ts";
+import { until } from "../helpers/wait.ts";
+import { runtimeBench, toml, type RuntimeBench } from "./helpers.ts";
 
 const it = testFor("postgres");
 let b: RuntimeBench | null = null;

@@ -136,19 +136,3 @@ export const elsewhere = (host: string) => ({
   binary: "unshare",
   prefix: ["-u", "sh", "-c", 'hostname "$0" && exec "$@"', host, BINARY],
 });
-
-/** Counts of each Message-ID the sink accepted. */
-export function deliveries(sink: Sink): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const m of sink.received) counts.set(m.messageId ?? "", (counts.get(m.messageId ?? "") ?? 0) + 1);
-  return counts;
-}
-
-/** Resolves once `check` holds, polling every 50 ms; rejects after `timeoutMs` with `what`. */
-export async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await Bun.sleep(50);
-  }
-}

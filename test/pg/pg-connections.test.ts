@@ -10,7 +10,7 @@ import { TempFailError } from "../../src/errors.ts";
 import { testFor } from "../helpers/dialects.ts";
 import { createPgDatabase } from "../helpers/db.ts";
 import { startPgCluster, type PgCluster } from "../helpers/pg-cluster.ts";
-import { until } from "./pg-bench.ts";
+import { until } from "../helpers/wait.ts";
 
 const it = testFor("postgres");
 let cluster: PgCluster | null = null;
