@@ -1,8 +1,8 @@
 // Everything a command needs, built once from the global options and released in reverse order.
 import { loadConfig } from "./config/load.ts";
 import type { Config } from "./config/types.ts";
-import { classifyDatabaseError, openDatabase, type Database } from "./db/connect.ts";
-import { ensureSchema } from "./db/migrate.ts";
+import type { Database } from "./db/connect.ts";
+import { openCheckedDatabase } from "./db/migrate.ts";
 import { createLogger, type LogFormat, type Logger, type LoggerOptions, type LogLevel } from "./log.ts";
 import { logSecrets } from "./log-secrets.ts";
 
@@ -34,41 +34,23 @@ export function loggerFor(config: Config | null, options: GlobalOptions, extra: 
   return createLogger({ level, format, colour, secrets: config ? logSecrets(config) : [], ...extra });
 }
 
-/** Opens config.database.url and checks its schema (creating it for embedded SQLite). */
-export async function openCheckedDatabase(config: Config, logger: Logger): Promise<Database> {
-  const db = await openDatabase(config.database.url, { busyTimeout: config.database.busy_timeout, logger });
-  try {
-    await ensureSchema(db);
-  } catch (error) {
-    await db.close().catch(() => {});
-    throw classifyDatabaseError(error, db.displayUrl) ?? error;
-  }
-  return db;
-}
-
-export async function openContext(options: GlobalOptions, config?: Config): Promise<Context> {
-  let loadedConfig = config;
-  let warnings: string[] = [];
-  if (!loadedConfig) {
-    const loaded = loadConfig({ path: options.config, requireFile: options.requireConfigFile });
-    loadedConfig = loaded.config;
-    warnings = loaded.warnings;
-  }
-  const logger = loggerFor(loadedConfig, options);
+export async function openContext(options: GlobalOptions): Promise<Context> {
+  const { config, warnings } = loadConfig({ path: options.config, requireFile: options.requireConfigFile });
+  const logger = loggerFor(config, options);
   for (const warning of warnings) logger.warn(warning);
-  return contextFrom(loadedConfig, logger);
+  return contextFrom(config, logger);
 }
 
-export function contextFrom(config: Config, logger: Logger, clock: () => Date = () => new Date()): Context {
+function contextFrom(config: Config, logger: Logger): Context {
   const releases: Array<() => Promise<void> | void> = [];
   let opening: Promise<Database> | null = null;
   return {
     config,
     logger,
-    clock,
+    clock: () => new Date(),
     database() {
       opening ??= (async () => {
-        const db = await openCheckedDatabase(config, logger);
+        const db = await openCheckedDatabase(config);
         releases.push(() => db.close());
         return db;
       })();

@@ -10,8 +10,9 @@
 import { configChanges } from "../config/diff.ts";
 import type { Config } from "../config/types.ts";
 import { watchConfig } from "../config/watch.ts";
-import { loggerFor, openCheckedDatabase, type Context, type GlobalOptions } from "../context.ts";
+import { loggerFor, type Context, type GlobalOptions } from "../context.ts";
 import type { Database } from "../db/connect.ts";
+import { openCheckedDatabase } from "../db/migrate.ts";
 import type { EngineEnv } from "../engine/pass.ts";
 import { TransportHolder } from "../engine/transport-holder.ts";
 import { errorText } from "../errors.ts";
@@ -86,7 +87,7 @@ export async function startLiveConfig(ctx: Context, options: GlobalOptions, opts
       // Opened before anything switches: a database that cannot be reached throws here, and the
       // watcher logs that and keeps the running config (old database included).
       try {
-        db = await openCheckedDatabase(next, logger);
+        db = await openCheckedDatabase(next);
       } catch (error) {
         throw new Error(`cannot open the new database: ${errorText(error)}`);
       }

@@ -11,7 +11,6 @@ import {
 import { isAscii } from "node:buffer";
 import { asBuffer } from "../bytes.ts";
 import { ConfigError, TempFailError, errorText } from "../errors.ts";
-import type { Logger } from "../log.ts";
 import { openSqlite } from "../runtime.ts";
 import { POSTGRES, SQLITE, type DialectInfo } from "./dialect.ts";
 import type { Schema } from "./schema.ts";
@@ -41,7 +40,6 @@ function once(close: () => Promise<void>): () => Promise<void> {
 export interface OpenOptions {
   busyTimeout?: number;
   maxConnections?: number;
-  logger?: Logger;
 }
 
 export const maskUrl = (url: string) => url.replace(/(\/\/[^:/@]*:)[^@]*@/, "$1***@");

@@ -1,9 +1,9 @@
 // `mailer migrate` and the schema check every other command makes before touching the queue.
 import { sql } from "kysely";
 import { Migrator, type Migration, type MigrationResult } from "kysely/migration";
+import type { Config } from "../config/types.ts";
 import { ConfigError, MailerError, EXIT, errorText } from "../errors.ts";
-import type { Database } from "./connect.ts";
-import { classifyDatabaseError } from "./connect.ts";
+import { classifyDatabaseError, openDatabase, type Database } from "./connect.ts";
 import { migrations } from "./migrations/index.ts";
 
 // Our own names, so the Kysely bookkeeping tables sit beside mailer_* and are recognisable.
@@ -79,4 +79,19 @@ export async function ensureSchema(db: Database): Promise<void> {
   throw new ConfigError(
     `database ${db.displayUrl} is not migrated (${state.pending.length} pending: ${state.pending.join(", ")}): run \`mailer migrate\``,
   );
+}
+
+/** Opens config.database.url and checks its schema (creating it for embedded SQLite; with `migrate`,
+ * applying whatever is pending first). A database that fails that is closed again, and the error
+ * classified (unreachable: TempFailError, exit 75; unmigrated: ConfigError, exit 78). */
+export async function openCheckedDatabase(config: Config, options: { migrate?: boolean } = {}): Promise<Database> {
+  const db = await openDatabase(config.database.url, { busyTimeout: config.database.busy_timeout });
+  try {
+    if (options.migrate) await migrateToLatest(db);
+    await ensureSchema(db);
+  } catch (error) {
+    await db.close().catch(() => {});
+    throw classifyDatabaseError(error, db.displayUrl) ?? error;
+  }
+  return db;
 }

@@ -3,8 +3,6 @@
 import { isAbsolute, resolve } from "node:path";
 import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/types.ts";
-import { openDatabase } from "../db/connect.ts";
-import { migrateToLatest } from "../db/migrate.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { Queue } from "./queue.ts";
 
@@ -50,15 +48,7 @@ export function resolveQueueConfig(options: OpenQueueOptions): Config {
 export async function openQueue(options: OpenQueueOptions = {}): Promise<Queue> {
   const config = resolveQueueConfig(options);
   const logger = options.logger ?? silentLogger();
-  if (options.migrate) {
-    const db = await openDatabase(config.database.url, { busyTimeout: config.database.busy_timeout, logger });
-    try {
-      await migrateToLatest(db);
-    } finally {
-      await db.close();
-    }
-  }
-  const queue = new Queue(config, logger, { batchSize: options.batchSize });
+  const queue = new Queue(config, logger, { batchSize: options.batchSize, migrate: options.migrate });
   await queue.database();
   return queue;
 }

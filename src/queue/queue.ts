@@ -3,8 +3,8 @@
 // long-running smtpd recovers when the database comes back.
 import type { SendMailOptions } from "nodemailer";
 import type { Config } from "../config/types.ts";
-import { classifyDatabaseError, openDatabase, type Database } from "../db/connect.ts";
-import { ensureSchema } from "../db/migrate.ts";
+import { classifyDatabaseError, type Database } from "../db/connect.ts";
+import { openCheckedDatabase } from "../db/migrate.ts";
 import { addDontSend, listDontSend, removeDontSend, suppressedAmong } from "../db/queries/dont-send.ts";
 import { fromDbTime } from "../db/dialect.ts";
 import { DataError, errorText } from "../errors.ts";
@@ -40,12 +40,15 @@ export class Queue {
   readonly config: Config;
   readonly logger: Logger;
   readonly batchSize: number;
+  readonly #migrate: boolean;
   #opening: Promise<Database> | null = null;
 
-  constructor(config: Config, logger: Logger, options: { batchSize?: number } = {}) {
+  /** `migrate`: apply pending migrations when the database is opened (openQueue's option). */
+  constructor(config: Config, logger: Logger, options: { batchSize?: number; migrate?: boolean } = {}) {
     this.config = config;
     this.logger = logger;
     this.batchSize = options.batchSize ?? config.delivery.enqueue_batch_size;
+    this.#migrate = options.migrate ?? false;
   }
 
   get maxSize(): number {
@@ -54,23 +57,11 @@ export class Queue {
 
   /** The database with its schema checked; a failed open is retried on the next call. */
   database(): Promise<Database> {
-    this.#opening ??= this.#open().catch((error) => {
+    this.#opening ??= openCheckedDatabase(this.config, { migrate: this.#migrate }).catch((error) => {
       this.#opening = null;
       throw error;
     });
     return this.#opening;
-  }
-
-  async #open(): Promise<Database> {
-    const { url, busy_timeout } = this.config.database;
-    const db = await openDatabase(url, { busyTimeout: busy_timeout, logger: this.logger });
-    try {
-      await ensureSchema(db);
-    } catch (error) {
-      await db.close().catch(() => {});
-      throw classifyDatabaseError(error, db.displayUrl) ?? error;
-    }
-    return db;
   }
 
   async enqueue(mail: MailInput, options: EnqueueCallOptions = {}): Promise<EnqueueOutcome> {
