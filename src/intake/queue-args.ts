@@ -2,7 +2,7 @@
 // values into numbers (`--subject 0x10` would become "16"), and every value here is text.
 import { parseArgs } from "node:util";
 import { DataError, UsageError, errorText } from "../errors.ts";
-import { PRIORITY, type Priority, type PriorityName } from "../queue/priority.ts";
+import { parsePriority, type Priority } from "../queue/priority.ts";
 
 export interface QueueArgs {
   config?: string;
@@ -58,10 +58,7 @@ export function parseQueueArgs(argv: string[]): QueueArgs {
   }
   const str = (k: string) => values[k] as string | undefined;
   const list = (k: string) => (values[k] as string[] | undefined) ?? [];
-  const priority = str("priority");
-  if (priority !== undefined && !(priority.toLowerCase() in PRIORITY)) {
-    throw new UsageError(`queue: --priority: expected high, medium or low, got ${JSON.stringify(priority)}`);
-  }
+  const priority = optionPriority(str("priority"));
   return {
     config: str("config"),
     logFormat: str("log-format"),
@@ -76,8 +73,18 @@ export function parseQueueArgs(argv: string[]): QueueArgs {
     html: str("html"),
     attach: list("attach"),
     headers: list("header").map(parseHeaderFlag),
-    priority: priority === undefined ? undefined : PRIORITY[priority.toLowerCase() as PriorityName],
+    priority,
   };
+}
+
+/** --priority as every other path reads a priority (parsePriority); a bad one is a usage error. */
+function optionPriority(value: string | undefined): Priority | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parsePriority(value, "queue: --priority");
+  } catch (error) {
+    throw error instanceof DataError ? new UsageError(error.message) : error;
+  }
 }
 
 function parseHeaderFlag(text: string): [string, string] {

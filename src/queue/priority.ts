@@ -12,7 +12,8 @@ export const priorityName = (p: number): PriorityName | "unknown" =>
 export function parsePriority(value: string | number, origin = "priority"): Priority {
   if (typeof value === "number" && (value === 1 || value === 2 || value === 3)) return value;
   const text = String(value).trim().toLowerCase();
-  if (text in PRIORITY) return PRIORITY[text as PriorityName];
+  // Own keys only: `in` would also take "constructor" or "__proto__" from Object.prototype.
+  if (Object.hasOwn(PRIORITY, text)) return PRIORITY[text as PriorityName];
   if (text === "1" || text === "2" || text === "3") return Number(text) as Priority;
   throw new DataError(`${origin}: expected high, medium or low, got ${JSON.stringify(String(value))}`);
 }

@@ -50,8 +50,13 @@ describe("mailer queue arguments", () => {
     expect(parseQueueArgs(["--text", "line 1\nline 2"]).text).toBe("line 1\nline 2");
   });
 
+  test("--priority takes a name or 1|2|3, like the header and the library", () => {
+    expect(parseQueueArgs(["--priority", "High"]).priority).toBe(1);
+    expect(parseQueueArgs(["--priority", "3"]).priority).toBe(3);
+  });
+
   test("unknown flags, a bad --priority and a malformed --header are usage errors (64)", () => {
-    for (const argv of [["--bogus"], ["--priority", "urgent"], ["--header", "no colon"], ["stray"]]) {
+    for (const argv of [["--bogus"], ["--priority", "urgent"], ["--priority", "constructor"], ["--header", "no colon"], ["stray"]]) {
       expect(() => parseQueueArgs(argv)).toThrow(UsageError);
     }
   });

@@ -26,6 +26,13 @@ describe("prepareMessage", () => {
     expect(text(p.data)).toStartWith("From: =?UTF-8?Q?J=C3=BCrgen?= <a@example.com>\r\n");
   });
 
+  test("an X-Mailer-Priority that names an Object property (constructor, __proto__) is refused, not taken as a priority", () => {
+    for (const value of ["constructor", "__proto__", "toString"]) {
+      expect(() => prepareMessage(msg(`To: b@example.com\nX-Mailer-Priority: ${value}\n\nx\n`), { envelopeFrom: "a@example.com" })).toThrow(DataError);
+    }
+    expect(prepareMessage(msg("To: b@example.com\nX-Mailer-Priority: low\n\nx\n"), { envelopeFrom: "a@example.com" }).priority).toBe(3);
+  });
+
   test("with neither a From header nor a sender, the message is refused", () => {
     expect(() => prepareMessage(msg("To: b@example.com\n\nx\n"))).toThrow(/no From header and no sender/);
   });
