@@ -1,5 +1,6 @@
 // Every configuration key: where it lives, its type, its default and one line saying what it does.
 // mailer.toml.example is checked against this table by a test, so the two cannot drift apart.
+import { LOG_LEVELS } from "../log.ts";
 
 export type Value = string | number | boolean | string[] | null;
 
@@ -168,7 +169,7 @@ export const KEYS: KeySpec[] = [
   { section: "smtpd", key: "allow_open_relay", parse: bool, default: false,
     doc: "allow a non-loopback listen address with neither AUTH nor allow_from" },
 
-  { section: "log", key: "level", parse: oneOf("debug", "info", "warn", "error"), default: "info", doc: "debug | info | warn | error" },
+  { section: "log", key: "level", parse: oneOf(...LOG_LEVELS), default: "info", doc: "debug | info | warn | error" },
   { section: "log", key: "format", parse: oneOf("text", "json"), default: "text", doc: "text for people, json for journald and log shippers" },
 ];
 

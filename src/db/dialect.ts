@@ -8,8 +8,6 @@ export interface Capabilities {
   skipLocked: boolean;
   /** LISTEN/NOTIFY, for runmailer-pg. */
   listenNotify: boolean;
-  /** Transactions take the write lock at BEGIN (SQLite's BEGIN IMMEDIATE), so they never deadlock on upgrade. */
-  immediateTransactions: boolean;
   /** Several connections at once. */
   multipleConnections: boolean;
 }
@@ -28,7 +26,7 @@ export interface DialectInfo {
 
 export const SQLITE: DialectInfo = {
   label: "sqlite",
-  capabilities: { skipLocked: false, listenNotify: false, immediateTransactions: true, multipleConnections: false },
+  capabilities: { skipLocked: false, listenNotify: false, multipleConnections: false },
   types: { id: "integer", bytes: "blob", time: "text", smallint: "integer" },
   // ISO-8601 with milliseconds and Z, the same text Date.prototype.toISOString gives, so text order is time order.
   now: sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`,
@@ -37,7 +35,7 @@ export const SQLITE: DialectInfo = {
 
 export const POSTGRES: DialectInfo = {
   label: "postgres",
-  capabilities: { skipLocked: true, listenNotify: true, immediateTransactions: false, multipleConnections: true },
+  capabilities: { skipLocked: true, listenNotify: true, multipleConnections: true },
   types: { id: "bigserial", bytes: "bytea", time: "timestamptz", smallint: "smallint" },
   now: sql`now()`,
   toDb: (date) => date,

@@ -2,6 +2,7 @@
 // values into numbers (`--subject 0x10` would become "16"), and every value here is text.
 import { parseArgs } from "node:util";
 import { DataError, UsageError, errorText } from "../errors.ts";
+import { FIELD_NAME } from "../queue/headers.ts";
 import { parsePriority, type Priority } from "../queue/priority.ts";
 
 export interface QueueArgs {
@@ -37,8 +38,6 @@ const OPTIONS = {
   header: { type: "string", multiple: true },
   priority: { type: "string" },
 } as const;
-
-const FIELD_NAME = /^[!-9;-~]+$/;
 
 export function parseQueueArgs(argv: string[]): QueueArgs {
   let values: Record<string, string | string[] | boolean | undefined>;

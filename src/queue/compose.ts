@@ -37,25 +37,22 @@ export function captureMail(mail: MailMessage<any>): Promise<Captured> {
   return captureMimeNode(mail.message, mail.data);
 }
 
-type CaptureInfo = { envelope: ReturnType<MimeNode["getEnvelope"]>; messageId: string; captured: Captured };
-
-const captureTransport: Transport<CaptureInfo> = {
+const captureTransport: Transport<Captured> = {
   name: "mailer-capture",
   version: "1",
   send(mail, callback) {
     captureMail(mail).then(
-      (captured) => callback(null, { envelope: mail.message.getEnvelope(), messageId: mail.message.messageId(), captured }),
+      (captured) => callback(null, captured),
       (error: unknown) => callback(error as NodemailerError),
     );
   },
 };
 
-let composer: ReturnType<typeof nodemailer.createTransport<CaptureInfo>> | null = null;
+let composer: ReturnType<typeof nodemailer.createTransport<Captured>> | null = null;
 
-/** Compose nodemailer message options exactly as `transporter.sendMail()` would, without sending. */
+/** Compose nodemailer message options exactly as `transporter.sendMail()` would, without sending.
+ * (captureMail checks the options for header injection.) */
 export async function composeMail(mail: SendMailOptions): Promise<Captured> {
-  assertNoHeaderInjection(mail as Record<string, unknown>);
-  composer ??= nodemailer.createTransport<CaptureInfo>(captureTransport);
-  const info = await composer.sendMail(mail);
-  return info.captured;
+  composer ??= nodemailer.createTransport<Captured>(captureTransport);
+  return composer.sendMail(mail);
 }

@@ -106,8 +106,3 @@ async function insertInChunks(trx: Kysely<Schema> | Transaction<Schema>, rows: N
   for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) ids.push(...(await insertMessages(trx, rows.slice(i, i + ROWS_PER_STATEMENT))));
   return ids;
 }
-
-export async function enqueueMessage(db: Database, message: PreparedMessage, options: EnqueueOptions = {}) {
-  const [outcome] = await enqueueMessages(db, [message], options);
-  return outcome!;
-}

@@ -20,7 +20,8 @@ export interface SplitMessage {
   canonical: boolean;
 }
 
-const FIELD_NAME = /^[!-9;-~]+$/;
+/** A header field name: printable ASCII without the colon (RFC 5322 ftext). */
+export const FIELD_NAME = /^[!-9;-~]+$/;
 export const toLatin1 = (bytes: Uint8Array) => asBuffer(bytes).toString("latin1");
 export const fromLatin1 = (text: string) => new Uint8Array(Buffer.from(text, "latin1"));
 

@@ -4,7 +4,7 @@ import { hostname } from "node:os";
 let host: string | null = null;
 
 /** `<uuid@host>`: unique without coordination, so every enqueue path can assign one. */
-export function newMessageId(domain?: string): string {
+export function newMessageId(): string {
   host ??= hostname() || "localhost";
-  return `<${randomUUID()}@${domain ?? host}>`;
+  return `<${randomUUID()}@${host}>`;
 }

@@ -3,6 +3,7 @@ import { DataError } from "../errors.ts";
 import { parseAddressList, checkAddress, uniqueAddresses } from "./address.ts";
 import {
   findFields,
+  fieldValue,
   firstValue,
   hasField,
   joinMessage,
@@ -80,7 +81,7 @@ export function prepareMessage(raw: Uint8Array, options: PrepareOptions = {}): P
   const recipients = (options.envelopeTo ?? []).map((a) => checkAddress(a.trim(), "recipient"));
   if (fromHeaders) {
     for (const name of ["To", "Cc", "Bcc"]) {
-      for (const field of findFields(fields, name)) recipients.push(...parseAddressList(firstValue([field], name) ?? "", name));
+      for (const field of findFields(fields, name)) recipients.push(...parseAddressList(fieldValue(field), name));
     }
   }
   // Bcc never travels in the text: its recipients are in the envelope only.

@@ -30,12 +30,3 @@ void everyColumn;
 export async function insertLogs(db: Db, rows: NewLogRow[]): Promise<void> {
   await insertRows(db, "mailer_messagelog", LOG_COLUMNS, rows);
 }
-
-export async function logCounts(db: Db, since?: Date | string): Promise<Record<LogResult, number>> {
-  let query = db.selectFrom("mailer_messagelog").select(({ fn }) => ["result", fn.countAll<number>().as("n")]).groupBy("result");
-  if (since !== undefined) query = query.where("when_attempted", ">=", since);
-  const rows = await query.execute();
-  const counts: Record<LogResult, number> = { success: 0, dont_send: 0, failure: 0 };
-  for (const row of rows) counts[row.result] = Number(row.n);
-  return counts;
-}
