@@ -11,7 +11,7 @@ import { parseAddressList } from "../queue/address.ts";
 import type { EnqueueOutcome } from "../queue/enqueue.ts";
 import { isUtf8 } from "../queue/headers.ts";
 import { prepareMessage } from "../queue/prepare.ts";
-import { Queue, SuppressedError } from "../queue/queue.ts";
+import { Queue } from "../queue/queue.ts";
 
 export async function run(argv: string[]): Promise<number> {
   const args = parseQueueArgs(argv);
@@ -20,7 +20,6 @@ export async function run(argv: string[]): Promise<number> {
   ctx.onClose(() => queue.close());
   try {
     const outcome = composes(args) ? await fromFlags(queue, args) : await fromStdin(queue, args);
-    if (outcome.id === null) throw new SuppressedError(outcome.suppressed);
     process.stdout.write(`${outcome.id}\n`);
     return 0;
   } finally {
@@ -56,7 +55,7 @@ async function fromFlags(queue: Queue, args: QueueArgs): Promise<EnqueueOutcome>
   } else if (args.text !== undefined) {
     mail.text = args.text;
   }
-  return queue.enqueue(mail, { priority: args.priority });
+  return queue.enqueueOne(await queue.prepare(mail, args.priority));
 }
 
 /** The absolute path of an attachment, checked now so a missing file queues nothing. */
@@ -87,6 +86,5 @@ async function fromStdin(queue: Queue, args: QueueArgs): Promise<EnqueueOutcome>
     addHeaders: args.headers,
     maxSize: queue.maxSize,
   });
-  const [outcome] = await queue.enqueuePrepared([prepared]);
-  return outcome!;
+  return queue.enqueueOne(prepared);
 }

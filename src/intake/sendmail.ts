@@ -3,7 +3,7 @@ import { hostname, userInfo } from "node:os";
 import { parseAddressList } from "../queue/address.ts";
 import type { EnqueueOutcome } from "../queue/enqueue.ts";
 import { prepareMessage } from "../queue/prepare.ts";
-import { SuppressedError, type Queue } from "../queue/queue.ts";
+import type { Queue } from "../queue/queue.ts";
 import { cutAtLoneDot } from "./read-input.ts";
 import type { SendmailArgs } from "./sendmail-args.ts";
 
@@ -29,7 +29,5 @@ export async function sendmailIntake(queue: Queue, args: SendmailArgs, input: Ui
     defaultSender: defaultSender(),
     maxSize: queue.maxSize,
   });
-  const [outcome] = await queue.enqueuePrepared([prepared]);
-  if (!outcome || outcome.id === null) throw new SuppressedError(outcome?.suppressed ?? []);
-  return outcome;
+  return queue.enqueueOne(prepared);
 }

@@ -132,8 +132,7 @@ export function createIntake(options: IntakeOptions): Intake {
       recipientsFromHeaders: false,
       maxSize: queue.maxSize,
     });
-    const [outcome] = await queue.enqueuePrepared([prepared]);
-    if (!outcome || outcome.id === null) throw new SuppressedError(outcome?.suppressed ?? []);
+    const outcome = await queue.enqueueOne(prepared);
     logger.info("queued", { id: outcome.id, messageId: outcome.messageId, recipients: outcome.recipients.length, session: session.id });
     return outcome.id;
   }

@@ -120,6 +120,14 @@ export class Queue {
     });
   }
 
+  /** One prepared message, for the paths that queue mail one at a time and must refuse it when
+   * nothing was queued: SuppressedError when every recipient is on the don't-send list. */
+  async enqueueOne(message: PreparedMessage): Promise<EnqueueOutcome & { id: number }> {
+    const [outcome] = await this.enqueuePrepared([message]);
+    if (!outcome || outcome.id === null) throw new SuppressedError(outcome?.suppressed ?? []);
+    return { ...outcome, id: outcome.id };
+  }
+
   /** Insert prepared messages, applying the don't-send list; the outcome says what was dropped. */
   async enqueuePrepared(messages: PreparedMessage[]): Promise<EnqueueOutcome[]> {
     const options = { batchSize: this.batchSize, logMessageData: this.config.delivery.log_message_data };

@@ -2,7 +2,7 @@
 // the application's existing sendMail() calls are the whole switch (django-mailer's DbBackend).
 import type { NodemailerError, SentMessageInfo, Transport } from "nodemailer";
 import type { OpenQueueOptions } from "./open.ts";
-import { SuppressedError, type Queue } from "./queue.ts";
+import type { Queue } from "./queue.ts";
 import { parsePriority, type Priority, type PriorityName } from "./priority.ts";
 import { VERSION } from "../version.ts";
 
@@ -51,8 +51,7 @@ export function queueTransport(target: Queue | QueueTransportOptions = {}): Queu
         const { captureMail } = await import("./compose.ts");
         const captured = await captureMail(mail);
         const q = await queue();
-        const [outcome] = await q.enqueuePrepared([q.prepareCaptured(captured, priority)]);
-        if (!outcome || outcome.id === null) throw new SuppressedError(outcome?.suppressed ?? []);
+        const outcome = await q.enqueueOne(q.prepareCaptured(captured, priority));
         const info: QueuedMessageInfo = {
           envelope: { from: outcome.envelopeFrom, to: outcome.recipients },
           messageId: outcome.messageId,
