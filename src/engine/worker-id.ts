@@ -4,7 +4,7 @@
 // the same PID (a restarted container is PID 1 again).
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { processExists } from "../runtime.ts";
+import { ownerGone } from "../runtime.ts";
 
 /** Identities created by this process and not yet retired: never judged dead by our own passes. */
 const live = new Set<string>();
@@ -28,11 +28,8 @@ export function parseWorkerId(id: string): { host: string; pid: number; tag: str
 /** The owners among `owners` that ran on this host and whose process is gone. Other hosts' claims
  * are left to their lease: a PID means nothing across machines. */
 export function deadLocalOwners(owners: string[]): string[] {
-  const host = hostname();
   return owners.filter((owner) => {
     const parsed = parseWorkerId(owner);
-    if (!parsed || parsed.host !== host) return false;
-    if (parsed.pid === process.pid) return !live.has(owner);
-    return !processExists(parsed.pid);
+    return parsed !== null && ownerGone(parsed.host, parsed.pid, () => live.has(owner));
   });
 }

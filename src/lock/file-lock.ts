@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { ConfigError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { processExists, sleep } from "../runtime.ts";
+import { ownerGone, sleep } from "../runtime.ts";
 
 export interface LockOwner {
   host: string;
@@ -116,8 +116,7 @@ function tryAcquire(file: string, owner: LockOwner, logger: Logger): "acquired" 
     const stale =
       current === null
         ? ageMs(file) > CORRUPT_STALE_MS
-        : current.host === owner.host &&
-          (current.pid === owner.pid ? !heldHere.has(file) : !processExists(current.pid));
+        : ownerGone(current.host, current.pid, () => heldHere.has(file));
     if (!stale) return current;
     if (!takeOver(file, temp, current, logger)) return readOwner(file);
     const who = current ? `${current.host}:${current.pid}` : "an unreadable lock file";
