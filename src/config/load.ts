@@ -250,7 +250,9 @@ function byLine(problems: string[]): string[] {
 }
 
 /** sqlite:PATH (relative to the config file) or a postgres URL. */
-function resolveDatabaseUrl(url: string, base: string): { url: string } | { problem: string } {
+/** A database URL as the config takes it: a relative SQLite path resolved against `base`, anything
+ * else checked. */
+export function resolveDatabaseUrl(url: string, base: string): { url: string } | { problem: string } {
   if (url === "sqlite::memory:") return { url };
   if (url.startsWith("sqlite:")) {
     const path = url.slice("sqlite:".length).replace(/^\/\/(?=\/)/, "");

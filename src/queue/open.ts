@@ -1,8 +1,8 @@
 // openQueue(): the library's way in. Configuration resolves as for the CLI (file, environment,
 // defaults); `url` overrides database.url the way a flag would.
-import { isAbsolute, resolve } from "node:path";
-import { loadConfig } from "../config/load.ts";
+import { loadConfig, resolveDatabaseUrl } from "../config/load.ts";
 import type { Config } from "../config/types.ts";
+import { ConfigError } from "../errors.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { Queue } from "./queue.ts";
 
@@ -24,12 +24,6 @@ export interface OpenQueueOptions {
 /** A logger that drops everything: the default for library callers who pass none. */
 export const silentLogger = (): Logger => createLogger({ level: "error", write: () => {} });
 
-function absoluteSqlite(url: string): string {
-  if (!url.startsWith("sqlite:") || url === "sqlite::memory:") return url;
-  const path = url.slice("sqlite:".length);
-  return isAbsolute(path) ? url : `sqlite:${resolve(path)}`;
-}
-
 export function resolveQueueConfig(options: OpenQueueOptions): Config {
   let config: Config;
   if (typeof options.config === "object" && options.config !== null) {
@@ -38,8 +32,12 @@ export function resolveQueueConfig(options: OpenQueueOptions): Config {
     const env = options.url === undefined ? process.env : { ...process.env, MAILER_DATABASE_URL: options.url };
     config = loadConfig({ path: options.config, env }).config;
   }
-  if (options.url !== undefined && config.database.url !== absoluteSqlite(options.url)) {
-    config = { ...config, database: { ...config.database, url: absoluteSqlite(options.url) } };
+  // Resolved again for a Config passed in (loadConfig has resolved it already otherwise): a relative
+  // SQLite path is relative to the working directory, as on the command line.
+  if (options.url !== undefined) {
+    const resolved = resolveDatabaseUrl(options.url, process.cwd());
+    if ("problem" in resolved) throw new ConfigError(`url: ${resolved.problem}`);
+    if (resolved.url !== config.database.url) config = { ...config, database: { ...config.database, url: resolved.url } };
   }
   return config;
 }
