@@ -1,5 +1,6 @@
 // Putting prepared messages on the queue: the don't-send list applied, one transaction per batch.
 import type { Database } from "../db/connect.ts";
+import { chunks } from "../db/queries/chunks.ts";
 import { dontSendListIsEmpty, suppressedAmong } from "../db/queries/dont-send.ts";
 import { insertLogs, type NewLogRow } from "../db/queries/logs.ts";
 import { insertMessages, joinRecipients, type NewMessageRow } from "../db/queries/messages.ts";
@@ -35,8 +36,7 @@ export async function enqueueMessages(
   const batchSize = Math.max(1, options.batchSize ?? 500);
   const outcomes: EnqueueOutcome[] = [];
   const checkList = !(await dontSendListIsEmpty(db.kysely));
-  for (let start = 0; start < messages.length; start += batchSize) {
-    const batch = messages.slice(start, start + batchSize);
+  for (const batch of chunks(messages, batchSize)) {
     const insertBatch = async (trx: Kysely<Schema> | Transaction<Schema>) => {
       const suppressed = checkList ? await suppressedAmong(trx, batch.flatMap((m) => m.envelopeTo)) : new Set<string>();
       const none: string[] = [];
@@ -103,6 +103,6 @@ const ROWS_PER_STATEMENT = 1000;
 
 async function insertInChunks(trx: Kysely<Schema> | Transaction<Schema>, rows: NewMessageRow[]): Promise<number[]> {
   const ids: number[] = [];
-  for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) ids.push(...(await insertMessages(trx, rows.slice(i, i + ROWS_PER_STATEMENT))));
+  for (const part of chunks(rows, ROWS_PER_STATEMENT)) ids.push(...(await insertMessages(trx, part)));
   return ids;
 }

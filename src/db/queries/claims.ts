@@ -5,6 +5,7 @@ import { sql, type ExpressionBuilder, type Selectable, type Transaction } from "
 import type { Database } from "../connect.ts";
 import type { DbTime, MessageStatus, MessageTable, Schema } from "../schema.ts";
 import { fromDbTime } from "../dialect.ts";
+import { chunks } from "./chunks.ts";
 import { insertLogs, type NewLogRow } from "./logs.ts";
 
 export type ClaimedRow = Selectable<MessageTable>;
@@ -131,13 +132,6 @@ export interface BatchRecord {
   change: RowChange[];
   /** Claimed but not attempted: given back to the queue as it was. */
   release: number[];
-}
-
-const CHUNK = 500;
-function chunks<T>(items: T[]): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
-  return out;
 }
 
 /** One transaction for a whole batch. Every row statement is guarded by `claimed_by = worker`: if our

@@ -1,6 +1,7 @@
 // retry-deferred and purge-mail-log: bulk statements run from cron.
 import type { Database } from "../connect.ts";
 import type { LogResult } from "../schema.ts";
+import { chunks } from "./chunks.ts";
 
 /** Deferred messages back to the queue, each counting one more retry; only those below maxRetries
  * (null = no limit). The priority is kept: unlike django-mailer, deferral is a status, not priority 4. */
@@ -48,8 +49,7 @@ export async function requeueFailed(db: Database, which: FailedSelection): Promi
       );
     }
     const rows = await pick.execute();
-    for (let i = 0; i < rows.length; i += 500) {
-      const part = rows.slice(i, i + 500).map((r) => r.id);
+    for (const part of chunks(rows.map((r) => r.id))) {
       await trx
         .updateTable("mailer_message")
         .set({ status: "queued", next_attempt_at: null })
