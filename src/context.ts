@@ -25,11 +25,14 @@ export interface Context {
   close(): Promise<void>;
 }
 
+/** The log format in force: the --log-format flag, else [log] format, else text. */
+export const logFormatFor = (config: Config | null, options: GlobalOptions) => (options.logFormat ?? config?.log.format ?? "text") as LogFormat;
+
 /** Flags beat the config's [log]; colour only for text on a terminal, and never under NO_COLOR
  * (no-color.org: set and not empty). `extra` lets a command route lines (send-mail's progress line). */
 export function loggerFor(config: Config | null, options: GlobalOptions, extra: Partial<LoggerOptions> = {}): Logger {
   const level = (options.logLevel ?? config?.log.level ?? "info") as LogLevel;
-  const format = (options.logFormat ?? config?.log.format ?? "text") as LogFormat;
+  const format = logFormatFor(config, options);
   const colour = format === "text" && process.stderr.isTTY === true && !process.env.NO_COLOR;
   return createLogger({ level, format, colour, secrets: config ? logSecrets(config) : [], ...extra });
 }

@@ -1,9 +1,9 @@
 // `mailer send-mail`: one pass through the queue (cron, every minute). Prints one summary line.
 // At a terminal, a pass draining a backlog also shows a progress line (progress.ts); under cron or
 // in a pipe it never does.
-import { loggerFor, openContext, type Context, type GlobalOptions } from "../context.ts";
+import { logFormatFor, loggerFor, openContext, type Context, type GlobalOptions } from "../context.ts";
 import type { Database } from "../db/connect.ts";
-import { queueSummary } from "../db/queries/inspect.ts";
+import { dueTotal, queueSummary } from "../db/queries/inspect.ts";
 import { runPass, summaryLine } from "../engine/pass.ts";
 import { ProgressLine } from "../engine/progress.ts";
 import { switchableLogger, type Logger } from "../log.ts";
@@ -51,10 +51,8 @@ async function progressLine(
   options: GlobalOptions,
   db: Database,
 ): Promise<{ line: ProgressLine; logger: Logger } | null> {
-  const format = options.logFormat ?? ctx.config.log.format;
-  if (process.stderr.isTTY !== true || format !== "text") return null;
-  const due = (await queueSummary(db.kysely, db.dialect.toDb(new Date()))).due;
-  const total = due[1] + due[2] + due[3];
+  if (process.stderr.isTTY !== true || logFormatFor(ctx.config, options) !== "text") return null;
+  const total = dueTotal(await queueSummary(db.kysely, db.dialect.toDb(ctx.clock())));
   if (total <= PROGRESS_MIN_TOTAL) return null;
   const line = new ProgressLine({ total, write: (text) => process.stderr.write(text) });
   return { line, logger: loggerFor(ctx.config, options, { write: (text) => line.above(text) }) };

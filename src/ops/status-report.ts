@@ -4,8 +4,7 @@ import type { Config } from "../config/types.ts";
 import type { Database } from "../db/connect.ts";
 import { fromDbTime } from "../db/dialect.ts";
 import { schemaState } from "../db/migrate.ts";
-import { logWindowCounts } from "../db/queries/inspect.ts";
-import { queueSummary } from "../db/queries/inspect.ts";
+import { dueTotal, logWindowCounts, queueSummary } from "../db/queries/inspect.ts";
 import type { LogResult } from "../db/schema.ts";
 import { readLockInfo, type LockInfo } from "./lock-info.ts";
 
@@ -45,7 +44,7 @@ export async function statusReport(db: Database, config: Config, now: Date): Pro
   const schema = await schemaState(db);
   const oldest = fromDbTime(queue.oldestDue);
   return {
-    queued: queue.due[1] + queue.due[2] + queue.due[3],
+    queued: dueTotal(queue),
     deferred: queue.deferred,
     // Clamped at 0: a row stamped by a database clock slightly ahead of ours is not "negative" old.
     oldest_queued_age_s: oldest === null ? null : Math.max(0, Math.floor((now.getTime() - oldest.getTime()) / 1000)),

@@ -20,6 +20,9 @@ export interface QueueSummary {
   nextAttempt: DbTime | null;
 }
 
+/** All sendable messages, whatever their priority. */
+export const dueTotal = (summary: QueueSummary) => summary.due[1] + summary.due[2] + summary.due[3];
+
 /** `now` is in the database's own time form (dialect.toDb), so the comparisons run in SQL. */
 export async function queueSummary(db: Db, now: DbTime): Promise<QueueSummary> {
   const due = sql<boolean>`(status = 'queued' and (next_attempt_at is null or next_attempt_at <= ${now}))`;
