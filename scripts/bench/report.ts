@@ -21,7 +21,7 @@ export interface Row {
 
 const isTarget = (t: Row["target"]): t is Target => t !== undefined && "op" in t;
 
-export function targetFor(row: Row, dialect: Dialect): Target | undefined {
+function targetFor(row: Row, dialect: Dialect): Target | undefined {
   if (row.target === undefined) return undefined;
   return isTarget(row.target) ? row.target : row.target[dialect];
 }

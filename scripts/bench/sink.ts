@@ -10,9 +10,9 @@
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { cleanEnv } from "./proc.ts";
+import { cleanEnv, run } from "./proc.ts";
 
-export const SMTP_SINK = "/usr/sbin/smtp-sink";
+const SMTP_SINK = "/usr/sbin/smtp-sink";
 
 export interface Sink {
   kind: "smtp-sink" | "smtp-server";
@@ -33,14 +33,8 @@ export interface Sink {
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
 async function sh(cmd: string[], env: Record<string, string> = {}, stdin?: string): Promise<{ code: number; out: string }> {
-  const child = Bun.spawn(cmd, {
-    env: cleanEnv(env),
-    stdin: stdin === undefined ? "ignore" : new TextEncoder().encode(stdin),
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [out, err, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
-  return { code, out: out + err };
+  const { code, stdout, stderr } = await run(cmd, { env: cleanEnv(env), stdin });
+  return { code, out: stdout + stderr };
 }
 
 /** Install a Debian package without prompts, never starting any daemon it ships. */
@@ -67,7 +61,7 @@ export async function aptInstall(pkg: string, preseed?: string): Promise<boolean
   }
 }
 
-export async function ensureSmtpSink(): Promise<boolean> {
+async function ensureSmtpSink(): Promise<boolean> {
   if (existsSync(SMTP_SINK)) return true;
   await aptInstall("postfix", "postfix postfix/main_mailer_type select No configuration");
   return existsSync(SMTP_SINK);
