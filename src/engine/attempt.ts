@@ -45,9 +45,9 @@ export interface AttemptEnv {
   transport: TransportHolder;
   handler: ErrorHandler;
   logger: Logger;
-  /** Error classes and automatic retry ([retry]); absent: defer everything, park until retry-deferred. */
-  policy?: RetryPolicy;
-  clock?: () => Date;
+  /** Error classes and automatic retry ([retry]). */
+  policy: RetryPolicy;
+  clock: () => Date;
 }
 
 /** Rows written by plain SQL may lack a Message-ID: add one now, and the pass stores it with the row
@@ -106,7 +106,7 @@ async function decide(env: AttemptEnv, attempt: Attempt, failure: unknown): Prom
   const { row } = attempt;
   const text = describeError(failure);
   attempt.error = isDeliveryError(failure) ? text : `unexpected error: ${text}`;
-  const verdict = classifyError(failure, env.policy?.permanentOn5xx ?? false);
+  const verdict = classifyError(failure, env.policy.permanentOn5xx);
   let action: HandlerAction;
   try {
     const decision = checkDecision(
@@ -140,10 +140,10 @@ async function decide(env: AttemptEnv, attempt: Attempt, failure: unknown): Prom
   }
   // Logged with its error by the dispatcher's one line per outcome (outcome.ts).
   attempt.state = action;
-  if (action === "deferred" && env.policy) {
+  if (action === "deferred") {
     // Decided here rather than when recording, so the outcome line and the pass summary say "failed"
     // for a message that has used up its retries or its lifetime.
-    const next = afterDeferral(env.policy, row, (env.clock ?? (() => new Date()))());
+    const next = afterDeferral(env.policy, row, env.clock());
     attempt.nextAttemptAt = next.nextAttemptAt;
     if (next.status === "failed") {
       attempt.state = "failed";

@@ -38,7 +38,6 @@ export interface DispatchEnv extends AttemptEnv {
   /** Sends in flight at once (backend.pool). */
   concurrency: number;
   signal?: AbortSignal;
-  clock: () => Date;
   /** Told of each message's outcome as it happens (send-mail's progress line). */
   onOutcome?: (outcome: Outcome) => void;
   /** Seconds in-flight sends get after the signal before they are abandoned (shutdown.ts). */
