@@ -3,7 +3,7 @@
 import { basename } from "node:path";
 import { cac } from "cac";
 import { classifyDatabaseError } from "./db/connect.ts";
-import { EXIT, MailerError, errorText } from "./errors.ts";
+import { EXIT, MailerError, UsageError, errorText } from "./errors.ts";
 import { COMMANDS, findCommand, type CommandSpec } from "./commands/registry.ts";
 import { VERSION } from "./version.ts";
 
@@ -27,24 +27,61 @@ function report(error: unknown): number {
   return EXIT.software;
 }
 
+/** The global flags given before the subcommand (`mailer --config X queue …`), taken off the front of
+ * argv so that every command, raw or not, sees them the same way. */
+export interface LeadingGlobals {
+  options: { config?: string; logFormat?: string; logLevel?: string };
+  /** The same flags as words, for cac to parse after the subcommand. */
+  words: string[];
+  rest: string[];
+}
+
+const GLOBAL_NAMES: Record<string, "config" | "logFormat" | "logLevel"> = {
+  "-c": "config",
+  "--config": "config",
+  "--log-format": "logFormat",
+  "--log-level": "logLevel",
+};
+
+export function takeLeadingGlobals(argv: string[]): LeadingGlobals {
+  const options: LeadingGlobals["options"] = {};
+  const words: string[] = [];
+  let i = 0;
+  while (i < argv.length) {
+    const arg = argv[i]!;
+    const eq = arg.indexOf("=");
+    const flag = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
+    const name = GLOBAL_NAMES[flag];
+    if (!name) break;
+    const value = flag === arg ? argv[i + 1] : arg.slice(eq + 1);
+    if (value === undefined) throw new UsageError(`${flag} requires a value`);
+    options[name] = value;
+    words.push(flag, value);
+    i += flag === arg ? 2 : 1;
+  }
+  return { options, words, rest: argv.slice(i) };
+}
+
 async function runCommand(spec: CommandSpec, args: string[], options: Record<string, unknown>): Promise<number> {
   const module = await spec.load();
-  const code = await module.run(args, options);
+  const code = await module.run(args, { ...options, uses: spec.uses });
   return typeof code === "number" ? code : EXIT.ok;
 }
 
-/** sendmail(1) flags (-oi, -odi, -f addr …) are not GNU-style; that command parses its own argv. */
-async function runRaw(spec: CommandSpec, argv: string[]): Promise<number> {
-  return runCommand(spec, argv, {});
-}
+/** Links that make the binary a system mailer, as Postfix's are: `mailq` is `sendmail -bp`,
+ * `newaliases` is `sendmail -bi`. */
+const LINKS: Record<string, string[]> = { sendmail: [], mailq: ["-bp"], newaliases: ["-bi"] };
 
 export async function main(argv: string[], invokedAs: string): Promise<number> {
   try {
-    const sendmail = findCommand("sendmail")!;
-    if (basename(invokedAs) === "sendmail") return await runRaw(sendmail, argv);
-    const first = argv[0];
+    const link = LINKS[basename(invokedAs)];
+    if (link) return await runCommand(findCommand("sendmail")!, [...link, ...argv], {});
+    const globals = takeLeadingGlobals(argv);
+    const [first, ...rest] = globals.rest;
+    // Raw commands (sendmail's -oi, -odi, -f …; queue's text values) parse their own argv; global
+    // flags given before them arrive as options, and the same flags after them win.
     const raw = first ? COMMANDS.find((c) => c.raw && c.name === first) : undefined;
-    if (raw && !argv.slice(1).some((a) => a === "--help" || a === "-h")) return await runRaw(raw, argv.slice(1));
+    if (raw && !rest.some((a) => a === "--help" || a === "-h")) return await runCommand(raw, rest, globals.options);
 
     const cli = cac("mailer");
     for (const flag of GLOBAL_FLAGS) cli.option(flag.flags, flag.description);
@@ -62,14 +99,15 @@ export async function main(argv: string[], invokedAs: string): Promise<number> {
     }
     cli.help();
     cli.version(VERSION);
-    cli.parse(["mailer", "mailer", ...argv], { run: false });
+    // The leading global flags go after the subcommand, where cac reads them like any option.
+    cli.parse(["mailer", "mailer", ...globals.rest, ...globals.words], { run: false });
     if (cli.options.help || cli.options.version) return EXIT.ok;
     if (!cli.matchedCommand) {
-      if (argv.length === 0) {
+      if (globals.rest.length === 0) {
         cli.outputHelp();
         return EXIT.usage;
       }
-      process.stderr.write(`mailer: unknown command ${JSON.stringify(argv[0])} (see mailer --help)\n`);
+      process.stderr.write(`mailer: unknown command ${JSON.stringify(globals.rest[0])} (see mailer --help)\n`);
       return EXIT.usage;
     }
     await cli.runMatchedCommand();

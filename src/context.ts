@@ -1,5 +1,5 @@
 // Everything a command needs, built once from the global options and released in reverse order.
-import { loadConfig } from "./config/load.ts";
+import { loadConfig, type Loaded } from "./config/load.ts";
 import type { Config } from "./config/types.ts";
 import type { Database } from "./db/connect.ts";
 import { openCheckedDatabase } from "./db/migrate.ts";
@@ -12,6 +12,8 @@ export interface GlobalOptions {
   logLevel?: string;
   /** Refuse to run on built-in defaults (the sendmail intake). */
   requireConfigFile?: boolean;
+  /** The config sections the command reads (its registry entry); absent = all. */
+  uses?: readonly string[];
 }
 
 export interface Context {
@@ -38,7 +40,11 @@ export function loggerFor(config: Config | null, options: GlobalOptions, extra: 
 }
 
 export async function openContext(options: GlobalOptions): Promise<Context> {
-  const { config, warnings } = loadConfig({ path: options.config, requireFile: options.requireConfigFile });
+  return contextFor(loadConfig({ path: options.config, requireFile: options.requireConfigFile, uses: options.uses }), options);
+}
+
+/** A context for a config the command loaded itself (sendmail decides what it uses by what it finds). */
+export function contextFor({ config, warnings }: Loaded, options: GlobalOptions): Context {
   const logger = loggerFor(config, options);
   for (const warning of warnings) logger.warn(warning);
   return contextFrom(config, logger);

@@ -7,6 +7,7 @@ export const EXIT = {
   data: 65, // EX_DATAERR: the input (a message, an address) was wrong
   software: 70, // EX_SOFTWARE: a bug, or a user module that threw
   tempfail: 75, // EX_TEMPFAIL: try again later (database unavailable)
+  noperm: 77, // EX_NOPERM: this user may not do that (open the queue database)
   config: 78, // EX_CONFIG: configuration (or schema state) is wrong
 } as const;
 
@@ -38,6 +39,13 @@ export class DataError extends MailerError {
 export class TempFailError extends MailerError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, EXIT.tempfail, options);
+  }
+}
+
+/** The invoking user may not open the queue: retrying would not help, so not TempFailError. */
+export class PermissionError extends MailerError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, EXIT.noperm, options);
   }
 }
 

@@ -17,6 +17,8 @@ import type { EngineEnv } from "../engine/pass.ts";
 import { TransportHolder } from "../engine/transport-holder.ts";
 import { errorText } from "../errors.ts";
 import type { SwitchableLogger } from "../log.ts";
+import { watchSpool, type SpoolWatch } from "../intake/spool-watch.ts";
+import { LocalRouting } from "../queue/local-routing.ts";
 import { createTransport } from "../transports/index.ts";
 
 export interface LiveState {
@@ -34,6 +36,8 @@ export interface LiveConfigOptions {
   onApplied?(now: LiveState, before: LiveState): Promise<void> | void;
   /** The logger to switch (a command may have handed it out already, e.g. to stopOnSignals). */
   logger: SwitchableLogger;
+  /** A file arrived in [queue] spool (watched while one is configured, following reloads). */
+  onSpoolFile?: () => void;
 }
 
 export interface LiveConfig {
@@ -64,6 +68,15 @@ export async function startLiveConfig(ctx: Context, options: GlobalOptions, opts
   const newTransport = (config: Config) => new TransportHolder(() => createTransport(config, logger));
   let transport = newTransport(state.config);
   let staleTransport: TransportHolder | null = null;
+  // Kept across passes so the spool import parses the aliases file once per change, not per pass.
+  let routing = new LocalRouting(state.config.queue);
+  let spoolWatch: SpoolWatch | null = null;
+  const followSpool = async (dir: string | null) => {
+    if (!opts.onSpoolFile || (spoolWatch?.dir ?? null) === dir) return;
+    await spoolWatch?.close();
+    spoolWatch = dir ? watchSpool(dir, logger, opts.onSpoolFile) : null;
+  };
+  await followSpool(state.config.queue.spool);
 
   // A replaced database is closed once no pass uses it, the context's own included (else a run that
   // switched databases would keep the first one open to the end); the context's close at exit then
@@ -100,6 +113,10 @@ export async function startLiveConfig(ctx: Context, options: GlobalOptions, opts
       throw error;
     }
     state = { config: next, db };
+    if (changes.some((c) => c.startsWith("queue."))) {
+      routing = new LocalRouting(next.queue);
+      await followSpool(next.queue.spool);
+    }
     if (changes.some(affectsTransport)) {
       staleTransport ??= transport;
       transport = newTransport(next);
@@ -117,7 +134,7 @@ export async function startLiveConfig(ctx: Context, options: GlobalOptions, opts
     }
   };
 
-  const watcher = watchConfig({ config: ctx.config, load: { path: options.config }, logger, onChange: apply });
+  const watcher = watchConfig({ config: ctx.config, load: { path: options.config, uses: options.uses }, logger, onChange: apply });
   const onHangup = () => {
     logger.info("SIGHUP received: reloading the config");
     void watcher.reload("SIGHUP");
@@ -140,11 +157,12 @@ export async function startLiveConfig(ctx: Context, options: GlobalOptions, opts
         staleTransport = null;
         void stale.close();
       }
-      return { config: state.config, logger, db: state.db, transport };
+      return { config: state.config, logger, db: state.db, transport, routing };
     },
     async close() {
       process.off("SIGHUP", onHangup);
       await watcher.close();
+      await spoolWatch?.close();
       await Promise.allSettled([transport.close(), staleTransport?.close()]);
       // The context closes the database the run started on, after this (ctx.onClose runs last first).
       const ours = [...retired.splice(0), state.db].filter((db) => db !== started);

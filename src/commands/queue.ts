@@ -3,19 +3,25 @@
 import { accessSync, constants, statSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import type { SendMailOptions } from "nodemailer";
-import { openContext } from "../context.ts";
+import { openContext, type GlobalOptions } from "../context.ts";
 import { DataError, UsageError } from "../errors.ts";
 import { composes, parseQueueArgs, type QueueArgs } from "../intake/queue-args.ts";
 import { readAll } from "../intake/read-input.ts";
-import { parseAddressList } from "../queue/address.ts";
+import { parseAddressList, parseMailboxes } from "../queue/address.ts";
 import type { EnqueueOutcome } from "../queue/enqueue.ts";
 import { isUtf8 } from "../queue/headers.ts";
 import { prepareMessage } from "../queue/prepare.ts";
 import { Queue } from "../queue/queue.ts";
 
-export async function run(argv: string[]): Promise<number> {
+export async function run(argv: string[], globals: GlobalOptions): Promise<number> {
   const args = parseQueueArgs(argv);
-  const ctx = await openContext({ config: args.config, logFormat: args.logFormat, logLevel: args.logLevel });
+  // Flags after the subcommand win over the same flags before it.
+  const ctx = await openContext({
+    uses: globals.uses,
+    config: args.config ?? globals.config,
+    logFormat: args.logFormat ?? globals.logFormat,
+    logLevel: args.logLevel ?? globals.logLevel,
+  });
   const queue = new Queue(ctx.config, ctx.logger);
   ctx.onClose(() => queue.close());
   try {
@@ -77,13 +83,15 @@ async function fromStdin(queue: Queue, args: QueueArgs): Promise<EnqueueOutcome>
     throw new UsageError("queue: give --subject/--text/--html/--attach, or pipe a complete message on stdin (see mailer queue --help)");
   }
   const raw = await readAll(process.stdin, queue.maxSize);
-  const to = [...args.to, ...args.cc, ...args.bcc].flatMap((a) => parseAddressList(a, "recipient"));
+  const to = [...args.to, ...args.cc, ...args.bcc].flatMap((a) => parseMailboxes(a, "recipient").map((m) => m.address));
   const prepared = prepareMessage(raw, {
-    envelopeFrom: args.from === undefined ? undefined : (parseAddressList(args.from, "--from")[0] ?? ""),
+    envelopeFrom: args.from === undefined ? undefined : (parseAddressList(args.from, "--from", queue.routing.qualify)[0] ?? ""),
     // Recipients given as flags are the envelope; otherwise To/Cc/Bcc are read (Bcc removed from the text).
     envelopeTo: to.length > 0 ? to : undefined,
     priority: args.priority,
     addHeaders: args.headers,
+    routing: queue.routing,
+    defaultSender: queue.defaultSender,
     maxSize: queue.maxSize,
   });
   return queue.enqueueOne(prepared);

@@ -16,44 +16,58 @@ export interface CommandSpec {
   examples?: string[];
   /** Pass raw arguments through untouched (sendmail's -oi, -odi, -f …). */
   raw?: boolean;
+  /** The config sections (and top-level keys) it reads: a problem elsewhere is only a warning, and
+   * no other section's secret is resolved. */
+  uses: readonly string[];
   load: () => Promise<{ run: CommandRun }>;
 }
 
 export type CommandRun = (args: string[], options: Record<string, any>) => Promise<number | void>;
 
+/** What a pass reads: everything but the SMTP intake. */
+const WORKER = ["error_handler", "database", "backend", "delivery", "retry", "queue", "lock", "log"];
+/** The sendmail intake: with a spool it never opens the database; [delivery] holds nothing it needs. */
+const SUBMIT = ["database", "queue", "log"];
+
 export const COMMANDS: CommandSpec[] = [
   {
     name: "migrate",
+    uses: ["database", "log"],
     usage: "migrate",
     description: "Create or upgrade the database schema (safe to run from many processes at once)",
     load: () => import("./migrate.ts"),
   },
   {
     name: "send-mail",
+    uses: WORKER,
     usage: "send-mail",
     description: "Do one pass through the queue, sending what is queued (for cron, every minute)",
     load: () => import("./send-mail.ts"),
   },
   {
     name: "runmailer",
+    uses: WORKER,
     usage: "runmailer",
     description: "Send in a loop, sleeping delivery.empty_queue_sleep seconds when nothing is sendable",
     load: () => import("./runmailer.ts"),
   },
   {
     name: "runmailer-pg",
+    uses: WORKER,
     usage: "runmailer-pg",
     description: "PostgreSQL: send as soon as mail is committed (LISTEN/NOTIFY), and on a beat",
     load: () => import("./runmailer-pg.ts"),
   },
   {
     name: "retry-deferred",
+    uses: ["database", "delivery", "retry", "log"],
     usage: "retry-deferred",
     description: "Put deferred messages back on the queue (respects delivery.max_retries; cron, every 20 minutes)",
     load: () => import("./retry-deferred.ts"),
   },
   {
     name: "retry-failed",
+    uses: ["database", "log"],
     usage: "retry-failed [...ids]",
     description: "Put failed messages (by queue id or <Message-ID>, or --all) back on the queue for one more attempt",
     options: [{ flags: "--all", description: "every failed message" }],
@@ -62,6 +76,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: "purge-mail-log",
+    uses: ["database", "log"],
     usage: "purge-mail-log <days>",
     description: "Delete log entries older than DAYS days",
     options: [{ flags: "-r, --result <result>", description: "which results to delete: success | failure | dont_send | all", default: "success" }],
@@ -70,6 +85,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: "queue",
+    uses: ["database", "delivery", "queue", "log"],
     usage: "queue",
     description: "Queue one message from flags, or a complete RFC 5322 message on stdin",
     options: [
@@ -95,6 +111,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: "sendmail",
+    uses: SUBMIT,
     usage: "sendmail [...recipients]",
     description: "sendmail(1)-compatible intake: -t, -i/-oi, -f sender, -F name; message on stdin",
     raw: true,
@@ -103,6 +120,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: "smtpd",
+    uses: ["database", "delivery", "queue", "smtpd", "log"],
     usage: "smtpd",
     description: "A local SMTP submission server that queues what it receives",
     options: [
@@ -113,6 +131,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: "dont-send",
+    uses: ["database", "log"],
     usage: "dont-send <action> [...addresses]",
     description: "Manage the don't-send list: add ADDR… | remove ADDR… | list",
     examples: ["mailer dont-send add bounced@example.com", "mailer dont-send list"],
@@ -120,6 +139,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: "status",
+    uses: ["database", "lock", "queue", "log"],
     usage: "status",
     description: "Queue counts by state and priority, oldest age, recent results",
     options: [
@@ -135,6 +155,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: "list",
+    uses: ["database", "log"],
     usage: "list",
     description: "List queued messages (or --deferred, --failed, --all), in the order a pass sends them",
     options: [
@@ -149,6 +170,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: "show",
+    uses: ["database", "log"],
     usage: "show <id>",
     description: "One message by queue id or <Message-ID>: status, headers, envelope, claim and every attempt",
     options: [{ flags: "--json", description: "one JSON object" }],

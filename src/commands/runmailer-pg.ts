@@ -54,6 +54,7 @@ export async function run(_args: string[], options: GlobalOptions): Promise<numb
       }).start();
     live = await startLiveConfig(ctx, options, {
       logger,
+      onSpoolFile: () => scheduler.request("spool"),
       async prepare(next, current) {
         if (next.db === current.db) return;
         // A new database without LISTEN/NOTIFY throws here, before anything switches: the watcher

@@ -2,7 +2,7 @@
 // is watched and SIGHUP reloads it: a valid new one applies from the next pass (live-config.ts).
 import { openContext, type GlobalOptions } from "../context.ts";
 import { switchableLogger } from "../log.ts";
-import { runLoop } from "../engine/loop.ts";
+import { LoopWake, runLoop } from "../engine/loop.ts";
 import { startLiveConfig } from "./live-config.ts";
 import { stopOnSignals } from "./stop-signals.ts";
 
@@ -12,14 +12,15 @@ export async function run(_args: string[], options: GlobalOptions): Promise<numb
   const logger = switchableLogger(ctx.logger);
   const stop = stopOnSignals(logger);
   try {
-    const live = await startLiveConfig(ctx, options, { logger });
+    const wake = new LoopWake();
+    const live = await startLiveConfig(ctx, options, { logger, onSpoolFile: () => wake.wake() });
     ctx.onClose(() => live.close());
     logger.info("runmailer started", {
       database: live.db.displayUrl,
       sleep_s: live.config.delivery.empty_queue_sleep,
       config: live.config.source ?? "(defaults)",
     });
-    await runLoop({ signal: stop.signal, env: () => live.env() });
+    await runLoop({ signal: stop.signal, env: () => live.env(), wake });
     logger.info("runmailer stopped");
     return 0;
   } finally {

@@ -4,6 +4,7 @@ import { openContext, type GlobalOptions } from "../context.ts";
 import { ConfigError, TempFailError, errorText } from "../errors.ts";
 import { checkRelayPolicy, parseListen } from "../intake/listen.ts";
 import { createIntake } from "../intake/smtp-intake.ts";
+import { queueTarget } from "../intake/submit-target.ts";
 import { Queue } from "../queue/queue.ts";
 import { stopOnSignals } from "./stop-signals.ts";
 
@@ -35,7 +36,7 @@ export async function run(_args: string[], options: GlobalOptions & { listen?: s
       ctx.logger.warn("database unavailable; accepting connections and replying 451 until it is back", { error: error.message });
     }
 
-    const intake = createIntake({ queue, logger: ctx.logger, auth, allowFrom: smtpd.allow_from });
+    const intake = createIntake({ target: queueTarget(queue), logger: ctx.logger, auth, allowFrom: smtpd.allow_from });
     // The first SIGTERM/SIGINT stops gracefully, a second one exits at once (shared with send-mail).
     const stop = stopOnSignals(ctx.logger);
     ctx.onClose(() => stop.dispose());

@@ -33,6 +33,7 @@ const EXAMPLES: Record<string, Value> = {
   "delivery.max_deferred": 10,
   "delivery.max_retries": 5,
   "backend.module": "./transport.ts",
+  "queue.spool": "/var/spool/mailer",
 };
 
 function line(spec: KeySpec): string {

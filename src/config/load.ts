@@ -17,6 +17,10 @@ export interface LoadOptions {
   requireFile?: boolean;
   /** Where the last-resort file lives; overridable for tests. */
   systemPath?: string;
+  /** The sections (and top-level keys, e.g. "error_handler") the command reads; absent = all. A problem
+   * anywhere else is a warning, and only these sections' secrets are resolved (a `password_env` the
+   * worker needs does not stop `sendmail` or `status` where that variable is unset). */
+  uses?: readonly string[];
 }
 
 export interface Loaded {
@@ -84,34 +88,40 @@ function firstInvalidUtf8(bytes: Buffer): number {
 /** A key as quoted in an error: a hostile file's 100 kB key is not echoed back in full. */
 const shown = (key: string) => (key.length > 64 ? `${key.slice(0, 60)}…` : key);
 
+/** A problem and the part of the config it belongs to: a section, a top-level key, or null (an unknown
+ * top-level name that suggests no section). */
+interface Problem {
+  area: string | null;
+  text: string;
+}
+
 /** Unknown sections and keys, each with a suggestion where one is close. */
-function unknownKeys(data: Record<string, unknown>, where: (path: string) => string): string[] {
-  const problems: string[] = [];
+function unknownKeys(data: Record<string, unknown>, where: (path: string) => string): Problem[] {
+  const problems: Problem[] = [];
   const topKeys = KEYS.filter((k) => k.section === null).map((k) => k.key);
   for (const [name, value] of Object.entries(data)) {
     if (SECTIONS.includes(name)) {
       if (value === null || typeof value !== "object" || Array.isArray(value)) {
-        problems.push(`${where(name)}: ${name}: expected a [${name}] table, got ${describe(value)}`);
+        problems.push({ area: name, text: `${where(name)}: ${name}: expected a [${name}] table, got ${describe(value)}` });
         continue;
       }
       const known = KEYS.filter((k) => k.section === name).map((k) => k.key);
       for (const key of Object.keys(value)) {
         if (known.includes(key)) continue;
         const hint = closest(key, known);
-        problems.push(`${where(`${name}.${key}`)}: unknown key ${name}.${shown(key)}${hint ? ` (did you mean ${name}.${hint}?)` : ""}`);
+        const text = `${where(`${name}.${key}`)}: unknown key ${name}.${shown(key)}${hint ? ` (did you mean ${name}.${hint}?)` : ""}`;
+        problems.push({ area: name, text });
       }
     } else if (!topKeys.includes(name)) {
-      const hint = closest(name, [...SECTIONS, ...topKeys]) ?? closestSectionFor(name);
-      problems.push(`${where(name)}: unknown key ${shown(name)}${hint ? ` (did you mean ${hint}?)` : ""}`);
+      const near = closest(name, [...SECTIONS, ...topKeys]);
+      const misplaced = KEYS.find((k) => k.section !== null && k.key === name);
+      const hint = near ?? (misplaced ? `${keyPath(misplaced)} under [${misplaced.section}]` : null);
+      // A misspelt [section] or a section key written at the top belongs to that section.
+      const area = near ?? misplaced?.section ?? null;
+      problems.push({ area, text: `${where(name)}: unknown key ${shown(name)}${hint ? ` (did you mean ${hint}?)` : ""}` });
     }
   }
   return problems;
-}
-
-/** A section key written at top level (e.g. `max_batch = 5` above any table): point at its table. */
-function closestSectionFor(name: string): string | null {
-  const spec = KEYS.find((k) => k.section !== null && k.key === name);
-  return spec ? `${keyPath(spec)} under [${spec.section}]` : null;
 }
 
 function rawValue(data: Record<string, unknown>, spec: KeySpec): unknown {
@@ -156,6 +166,9 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
     return line ? `${file}:${line}` : (file ?? "config");
   };
 
+  const uses = options.uses;
+  // A problem the command depends on stops it; any other is a warning (the value falls back to its default).
+  const matters = (area: string | null) => !uses || (area === null ? uses.includes("error_handler") : uses.includes(area));
   const problems = unknownKeys(data, where);
   const values = new Map<string, Value>();
   const fromFile = new Set<string>();
@@ -164,6 +177,7 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
     const variable = envName(spec);
     const envValue = env[variable];
     const fileValue = rawValue(data, spec);
+    const fallback = spec.path && typeof spec.default === "string" && spec.default !== "" ? resolve(cwd, spec.default) : spec.default;
     let raw: unknown;
     let origin: string;
     if (envValue !== undefined) {
@@ -174,8 +188,7 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
       origin = where(path);
       fromFile.add(path);
     } else {
-      const value = spec.default;
-      values.set(path, spec.path && typeof value === "string" && value !== "" ? resolve(cwd, value) : value);
+      values.set(path, fallback);
       continue;
     }
     // An empty environment value means "absent" for keys whose default is absent (no limit).
@@ -185,7 +198,8 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
     }
     const parsed = spec.parse(raw, envValue !== undefined);
     if ("expected" in parsed) {
-      problems.push(`${origin}: ${path}: expected ${parsed.expected}, got ${describe(raw)}`);
+      problems.push({ area: spec.section ?? spec.key, text: `${origin}: ${path}: expected ${parsed.expected}, got ${describe(raw)}` });
+      values.set(path, fallback);
       continue;
     }
     let value = parsed.value;
@@ -200,10 +214,27 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
   const rawUrl = values.get("database.url");
   const databaseUrl =
     typeof rawUrl === "string" ? resolveDatabaseUrl(rawUrl, fromFile.has("database.url") ? baseDir : cwd) : { url: "" };
-  if ("problem" in databaseUrl) problems.push(`${where("database.url")}: database.url: ${databaseUrl.problem}`);
+  if ("problem" in databaseUrl) problems.push({ area: "database", text: `${where("database.url")}: database.url: ${databaseUrl.problem}` });
+
+  const get = <T>(path: string) => values.get(path) as T;
+  const check = (area: string, path: string, problem: string | null, at = path) => {
+    if (problem) problems.push({ area, text: `${where(at)}: ${path}: ${problem}` });
+  };
+  check("backend", "backend.module", get<string>("backend.type") === "module" && !get<string | null>("backend.module") ? 'required when backend.type = "module"' : null, "backend.type");
+  check("retry", "retry.min_backoff", get<number>("retry.min_backoff") > get<number>("retry.max_backoff") ? "must not be longer than retry.max_backoff" : null);
+  check("queue", "queue.default_from", defaultFromProblem(get<string>("queue.default_from")));
+  // /etc/aliases may be missing (many hosts have none), even when named; another file the operator names may not.
+  const aliases = get<string>("queue.aliases");
+  const aliasesNamed = fromFile.has("queue.aliases") || env.MAILER_QUEUE_ALIASES !== undefined;
+  const aliasesDefault = KEYS.find((k) => keyPath(k) === "queue.aliases")!.default;
+  const mustExist = aliasesNamed && aliases !== "" && aliases !== aliasesDefault;
+  check("queue", "queue.aliases", mustExist && !existsSync(aliases) ? `file not found: ${aliases}` : null);
 
   const warnings: string[] = [];
-  const secret = (section: "backend" | "smtpd") => resolveSecret(section, values, env, where, problems);
+  // A section the command uses must have its secret; any other one is resolved only if it can be, to
+  // mask it in what the command prints (a stored error quoting it), and its failure is no one's concern.
+  const secret = (section: "backend" | "smtpd") =>
+    resolveSecret(section, values, env, where, matters(section) ? problems : []);
   const backendPassword = secret("backend");
   const smtpdPassword = secret("smtpd");
   if (file && (backendPassword.inFile || smtpdPassword.inFile)) {
@@ -211,14 +242,9 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
     if (mode & 0o004) warnings.push(`${file} holds a password and is world-readable; chmod o-r it`);
   }
 
-  const get = <T>(path: string) => values.get(path) as T;
-  if (get<string>("backend.type") === "module" && !get<string | null>("backend.module")) {
-    problems.push(`${where("backend.type")}: backend.module: required when backend.type = "module"`);
-  }
-  if (get<number>("retry.min_backoff") > get<number>("retry.max_backoff")) {
-    problems.push(`${where("retry.min_backoff")}: retry.min_backoff: must not be longer than retry.max_backoff`);
-  }
-  if (problems.length > 0) throw new ConfigError(byLine(problems));
+  const fatal = problems.filter((p) => matters(p.area)).map((p) => p.text);
+  if (fatal.length > 0) throw new ConfigError(byLine(fatal));
+  for (const p of byLine(problems.map((p) => p.text))) warnings.push(`${p} (not used by this command; ignored)`);
 
   const section = (name: string) =>
     Object.fromEntries(KEYS.filter((k) => k.section === name).map((k) => [k.key, values.get(keyPath(k))]));
@@ -241,6 +267,13 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
     log: section("log"),
   } as unknown as Config;
   return { config, warnings };
+}
+
+/** queue.default_from must be one bare address we can put in MAIL FROM. */
+function defaultFromProblem(value: string): string | null {
+  if (value === "") return null;
+  const at = value.lastIndexOf("@");
+  return at > 0 && at < value.length - 1 && !/[\s<>()\[\],;\\"]/.test(value) ? null : `expected an address such as "noreply@example.org", got ${JSON.stringify(value)}`;
 }
 
 /** Problems in file order (those without a line, e.g. from the environment, last). */
@@ -276,20 +309,20 @@ function resolveSecret(
   values: Map<string, Value>,
   env: Record<string, string | undefined>,
   where: (path: string) => string,
-  problems: string[],
+  problems: Problem[],
 ): { value: string; inFile: boolean } {
   const literal = values.get(`${section}.password`) as string;
   const variable = values.get(`${section}.password_env`) as string;
   const path = values.get(`${section}.password_file`) as string;
   const given = [literal && "password", variable && "password_env", path && "password_file"].filter(Boolean);
   if (given.length > 1) {
-    problems.push(`${where(`${section}.password`)}: ${section}: set only one of ${given.join(", ")}`);
+    problems.push({ area: section, text: `${where(`${section}.password`)}: ${section}: set only one of ${given.join(", ")}` });
     return { value: "", inFile: false };
   }
   if (variable) {
     const value = env[variable];
     if (value === undefined || value === "") {
-      problems.push(`${where(`${section}.password_env`)}: ${section}.password_env: environment variable ${variable} is not set`);
+      problems.push({ area: section, text: `${where(`${section}.password_env`)}: ${section}.password_env: environment variable ${variable} is not set` });
       return { value: "", inFile: false };
     }
     return { value, inFile: false };
@@ -299,7 +332,7 @@ function resolveSecret(
       return { value: readFileSync(path, "utf8").replace(/\r?\n$/, ""), inFile: false };
     } catch (error) {
       const reason = (error as NodeJS.ErrnoException).code === "ENOENT" ? "secret file not found" : (error as Error).message;
-      problems.push(`${where(`${section}.password_file`)}: ${section}.password_file: ${reason}: ${path}`);
+      problems.push({ area: section, text: `${where(`${section}.password_file`)}: ${section}.password_file: ${reason}: ${path}` });
       return { value: "", inFile: false };
     }
   }

@@ -90,6 +90,12 @@ export function duration(min = 0): Parser {
   };
 }
 
+/** A domain name: letters, digits, dots and hyphens (empty = work it out from the host). */
+const domainName: Parser = (raw) =>
+  typeof raw === "string" && (raw === "" || /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/.test(raw))
+    ? { value: raw.replace(/\.$/, "") }
+    : { expected: 'a domain name such as "example.org"' };
+
 /** A fraction from 0 to 1 (jitter). */
 const fraction: Parser = (raw, fromEnv) => {
   const v = fromEnvNumber(raw, fromEnv);
@@ -155,6 +161,14 @@ export const KEYS: KeySpec[] = [
     doc: "auto: each wait varies randomly by up to this fraction (0.2 = +/-20%), so retries do not bunch up" },
 
   { section: "queue", key: "max_size", parse: int(1), default: 26214400, doc: "largest message accepted on any enqueue path, bytes" },
+  { section: "queue", key: "default_domain", parse: domainName, default: "",
+    doc: "qualifies bare local names (root) in the envelope and headers; empty = /etc/mailname, else this host's full name" },
+  { section: "queue", key: "aliases", parse: str, default: "/etc/aliases", path: true,
+    doc: 'aliases(5) file rewriting local recipients before mail is queued ("" = none; a missing default file is none)' },
+  { section: "queue", key: "default_from", parse: str, default: "",
+    doc: "sender of a message that names none (empty = the submitting user's login at default_domain)" },
+  { section: "queue", key: "spool", parse: str, default: null, path: true,
+    doc: "maildrop directory: sendmail drops mail here without opening the database; every pass imports it" },
 
   { section: "lock", key: "path", parse: str, default: "./send_mail", path: true, doc: 'lock file path; ".lock" is appended' },
   { section: "lock", key: "use_file_lock", parse: bool, default: true, doc: "take the file lock around each pass" },

@@ -46,7 +46,16 @@ export interface Config {
     max_lifetime: number;
     jitter: number;
   };
-  queue: { max_size: number };
+  queue: {
+    max_size: number;
+    /** "" = work it out from the host (src/queue/local-names.ts). */
+    default_domain: string;
+    /** "" = no aliases file. */
+    aliases: string;
+    /** "" = the submitting user's login at default_domain. */
+    default_from: string;
+    spool: string | null;
+  };
   lock: { path: string; use_file_lock: boolean; wait_timeout: number | "forever" };
   smtpd: {
     listen: string;

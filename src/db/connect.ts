@@ -10,7 +10,9 @@ import {
 } from "kysely";
 import { isAscii } from "node:buffer";
 import { asBuffer } from "../bytes.ts";
-import { ConfigError, TempFailError, errorText } from "../errors.ts";
+import { accessSync, constants, existsSync } from "node:fs";
+import { dirname } from "node:path";
+import { ConfigError, PermissionError, TempFailError, errorText } from "../errors.ts";
 import { openSqlite } from "../runtime.ts";
 import { POSTGRES, SQLITE, type DialectInfo } from "./dialect.ts";
 import type { Schema } from "./schema.ts";
@@ -93,6 +95,9 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
 
 async function openSqliteDatabase(url: string, options: OpenOptions): Promise<Database> {
   const path = url.slice("sqlite:".length);
+  // Checked first: a file this user may read but not write opens, and fails only at the first write.
+  const denied = path === ":memory:" ? null : sqlitePermissionProblem(path);
+  if (denied) throw denied;
   let handle;
   try {
     handle = await openSqlite(path === ":memory:" ? ":memory:" : path);
@@ -106,6 +111,27 @@ async function openSqliteDatabase(url: string, options: OpenOptions): Promise<Da
   }
   const kysely = new Kysely<Schema>({ dialect: new MailerSqliteDialect({ database: handle }) });
   return { kysely, dialect: SQLITE, displayUrl: url, url, reopenable: path !== ":memory:", close: once(() => kysely.destroy()) };
+}
+
+/** An SQLite file this user may not read and write (or create, with its journal, in its directory)
+ * is a permission problem, not a database that is down: say so, and whose the queue is. */
+function sqlitePermissionProblem(path: string): PermissionError | null {
+  const denied = (target: string, mode: number) => {
+    try {
+      accessSync(target, mode);
+      return false;
+    } catch (error) {
+      // Only a refusal: a read-only file system (EROFS) is the database being unavailable, below.
+      return (error as NodeJS.ErrnoException).code === "EACCES";
+    }
+  };
+  const dir = dirname(path);
+  const blocked = denied(dir, constants.X_OK) || (existsSync(path) ? denied(path, constants.R_OK | constants.W_OK) : false) || denied(dir, constants.W_OK);
+  if (!blocked) return null;
+  return new PermissionError(
+    `permission denied: this user (uid ${process.getuid?.() ?? "?"}) may not open the queue database ${path}; ` +
+      "only root and the account that owns it can (local users submit mail with sendmail and [queue] spool: see docs/security.md)",
+  );
 }
 
 async function openPostgresDatabase(url: string, options: OpenOptions): Promise<Database> {
@@ -194,7 +220,7 @@ function errorCode(error: unknown): string {
 /** Turns "the database is not there right now" into TempFailError (exit 75) and "the schema is
  * missing" into ConfigError (exit 78); anything else is left alone (returns null). */
 export function classifyDatabaseError(error: unknown, where: string): Error | null {
-  if (error instanceof TempFailError || error instanceof ConfigError) return error;
+  if (error instanceof TempFailError || error instanceof ConfigError || error instanceof PermissionError) return error;
   const code = errorCode(error);
   const text = errorText(error);
   if ((code === "42P01" && /"mailer_/.test(text)) || /no such table: mailer_/.test(text)) {

@@ -47,7 +47,13 @@ export interface DontSendTable {
   when_added: ColumnType<DbTime, DbTime | undefined, DbTime>;
 }
 
+export interface SpoolImportTable {
+  name: string;
+  imported_at: ColumnType<DbTime, DbTime | undefined, DbTime>;
+}
+
 export interface Schema {
+  mailer_spoolimport: SpoolImportTable;
   mailer_message: MessageTable;
   mailer_messagelog: MessageLogTable;
   mailer_dontsendentry: DontSendTable;

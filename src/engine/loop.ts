@@ -11,17 +11,43 @@ export interface LoopOptions {
   signal: AbortSignal;
   /** Called before each pass, so a reloaded config takes effect at the next pass. */
   env: () => EngineEnv;
+  /** Ends the sleep early (a spool file arrived). */
+  wake?: LoopWake;
+}
+
+/** A wake-up for the loop's sleep; one that comes during a pass ends the next sleep at once. */
+export class LoopWake {
+  #pending = false;
+  #stop: AbortController | null = null;
+
+  wake(): void {
+    this.#pending = true;
+    this.#stop?.abort();
+  }
+
+  async sleep(ms: number, signal: AbortSignal): Promise<void> {
+    if (this.#pending || signal.aborted) {
+      this.#pending = false;
+      return;
+    }
+    this.#stop = new AbortController();
+    const both = AbortSignal.any([signal, this.#stop.signal]);
+    await sleep(ms, both);
+    this.#stop = null;
+    this.#pending = false;
+  }
 }
 
 export async function runLoop(options: LoopOptions): Promise<void> {
   const { signal } = options;
+  const wake = options.wake ?? new LoopWake();
   while (!signal.aborted) {
     const env = options.env();
     const idle = await passAndDecide(env, signal);
     if (signal.aborted) break;
     if (idle) {
       env.logger.debug(`sleeping for ${env.config.delivery.empty_queue_sleep} s before checking the queue again`);
-      await sleep(env.config.delivery.empty_queue_sleep * 1000, signal);
+      await wake.sleep(env.config.delivery.empty_queue_sleep * 1000, signal);
     }
   }
 }

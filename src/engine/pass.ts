@@ -6,6 +6,8 @@
 // the next pass on this host (or anyone, after the lease) sends it again. Delivery is at least once.
 import type { Config } from "../config/types.ts";
 import type { Database } from "../db/connect.ts";
+import { importSpool } from "../intake/spool-import.ts";
+import type { Routing } from "../queue/local-routing.ts";
 import { claimOwners, releaseOwners, type BatchRecord, type ClaimedRow } from "../db/queries/claims.ts";
 import { EXIT, MailerError, errorText } from "../errors.ts";
 import { acquireFileLock, lockFileFor, type HeldLock } from "../lock/file-lock.ts";
@@ -24,6 +26,17 @@ import { waitOrAbort } from "./shutdown.ts";
 import { TransportHolder, type TransportFactory } from "./transport-holder.ts";
 import { deadLocalOwners, newWorkerId, retireWorkerId } from "./worker-id.ts";
 
+/** A failed import (a database error, a broken aliases file) is logged and the pass goes on: what is
+ * queued already still goes out, and the spool files wait for the next pass. */
+async function importSpoolForPass(env: EngineEnv, clock: () => Date): Promise<void> {
+  try {
+    const { imported, quarantined } = await importSpool({ config: env.config, db: env.db, logger: env.logger, routing: env.routing, clock });
+    if (imported + quarantined > 0) env.logger.debug("spool imported", { imported, quarantined });
+  } catch (error) {
+    env.logger.error(`queue.spool: import failed, the files wait for the next pass: ${errorText(error)}`);
+  }
+}
+
 export interface EngineEnv {
   config: Config;
   logger: Logger;
@@ -35,6 +48,8 @@ export interface EngineEnv {
   errorHandler?: ErrorHandler;
   /** A transport the caller keeps open across passes (runmailer, runmailer-pg) and closes itself. */
   transport?: TransportHolder;
+  /** Local-name routing kept across passes, for the spool import (parses the aliases file once per change). */
+  routing?: Routing;
 }
 
 export interface PassOptions {
@@ -69,6 +84,10 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
     sent: state.sent, deferred: state.deferred, failed: state.failed, dontSend: state.dontSend,
     lockHeld, stoppedBy: state.stop, seconds: (performance.now() - started) / 1000,
   });
+
+  // The spool first, before the lock: importing is safe from any number of processes at once, and a
+  // pass that finds the lock held still moves what was dropped onto the queue for the holder to send.
+  if (config.queue.spool) await importSpoolForPass(env, clock);
 
   let lock: HeldLock | null = null;
   if (config.lock.use_file_lock) {

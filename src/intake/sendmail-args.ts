@@ -4,7 +4,12 @@
 // the many legacy flags are accepted and ignored.
 import { UsageError } from "../errors.ts";
 
+/** -bm (the default): read a message; -bs: an SMTP dialogue on stdin/stdout; -bp: list the queue
+ * (mailq); -bi: check the aliases file (newaliases). */
+export type SendmailMode = "deliver" | "smtp" | "list" | "aliases";
+
 export interface SendmailArgs {
+  mode: SendmailMode;
   /** -t: recipients from To/Cc/Bcc (added to those given as arguments, as Postfix does). */
   extractRecipients: boolean;
   /** -i / -oi: a line with a lone "." does not end the message. */
@@ -13,8 +18,11 @@ export interface SendmailArgs {
   sender?: string;
   /** -F: the From display name when the message has no From header. */
   fullName?: string;
-  /** -C: the mailer.toml to use (Postfix: its configuration directory). */
+  /** -C or --config: the mailer.toml to use (Postfix: its configuration directory). */
   config?: string;
+  /** --log-format, --log-level, as on every mailer command. */
+  logFormat?: string;
+  logLevel?: string;
   recipients: string[];
   /** --help */
   help: boolean;
@@ -24,12 +32,17 @@ export interface SendmailArgs {
 const IGNORED_WITH_ARG = new Set(["B", "L", "N", "O", "R", "V", "X", "e", "h", "p"]);
 /** Flags without an argument that are ignored. */
 const IGNORED = new Set(["G", "U", "c", "m", "n", "v", "x"]);
+/** mailer's own long options, which sendmail's getopt would not know. */
+const LONG = { "--config": "config", "--log-format": "logFormat", "--log-level": "logLevel" } as const;
 
 export const SENDMAIL_USAGE =
-  "usage: sendmail [-t] [-i|-oi] [-f sender] [-F full-name] [-C|--config mailer.toml] [recipient ...] < message";
+  "usage: sendmail [-t] [-i|-oi] [-f sender] [-F full-name] [-C|--config mailer.toml] [recipient ...] < message\n" +
+  "       sendmail -bs    (SMTP on standard input and output)\n" +
+  "       sendmail -bp    (list the queue, as mailq)\n" +
+  "       sendmail -bi    (check the aliases file, as newaliases)";
 
 export function parseSendmailArgs(argv: string[]): SendmailArgs {
-  const out: SendmailArgs = { extractRecipients: false, ignoreDots: false, recipients: [], help: false };
+  const out: SendmailArgs = { mode: "deliver", extractRecipients: false, ignoreDots: false, recipients: [], help: false };
   let i = 0;
   for (; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -42,10 +55,11 @@ export function parseSendmailArgs(argv: string[]): SendmailArgs {
       continue;
     }
     // `mailer sendmail --config PATH`, as every other mailer command takes it (-C is the sendmail spelling).
-    if (arg === "--config" || arg.startsWith("--config=")) {
-      const value = arg === "--config" ? argv[++i] : arg.slice("--config=".length);
-      if (value === undefined || value === "") throw new UsageError(`sendmail: --config requires a path\n${SENDMAIL_USAGE}`);
-      out.config = value;
+    const long = Object.keys(LONG).find((name) => arg === name || arg.startsWith(`${name}=`)) as keyof typeof LONG | undefined;
+    if (long) {
+      const value = arg === long ? argv[++i] : arg.slice(long.length + 1);
+      if (value === undefined || value === "") throw new UsageError(`sendmail: ${long} requires a value\n${SENDMAIL_USAGE}`);
+      out[LONG[long]] = value;
       continue;
     }
     // Like glibc's getopt (which Postfix's sendmail uses on Linux), options may follow recipients.
@@ -72,6 +86,8 @@ export function parseSendmailArgs(argv: string[]): SendmailArgs {
   return out;
 }
 
+const MODES: Record<string, SendmailMode> = { m: "deliver", s: "smtp", p: "list", i: "aliases" };
+
 function applyFlag(out: SendmailArgs, flag: string, value: string): void {
   switch (flag) {
     case "t":
@@ -94,14 +110,18 @@ function applyFlag(out: SendmailArgs, flag: string, value: string): void {
     case "C":
       out.config = value;
       return;
-    case "b":
-      // -bm (deliver mail, the default) is all we do; -bs, -bp, -bd, -bv … are other programs' jobs.
-      if (value !== "m") throw new UsageError(`sendmail: -b${value} is not supported (only -bm, the default)`);
+    case "b": {
+      const mode = MODES[value];
+      // -bd (a daemon), -bv (verify), -bt (address test) … are other programs' jobs.
+      if (!mode) throw new UsageError(`sendmail: -b${value} is not supported (-bm, -bs, -bp, -bi are)`);
+      out.mode = mode;
       return;
+    }
     case "q":
       throw new UsageError("sendmail: -q (run the queue) is not supported; use `mailer send-mail`");
     case "I":
-      throw new UsageError("sendmail: -I (newaliases) is not supported");
+      out.mode = "aliases";
+      return;
   }
   if (IGNORED.has(flag) || IGNORED_WITH_ARG.has(flag)) return;
   throw new UsageError(`sendmail: unknown option -${flag}\n${SENDMAIL_USAGE}`);

@@ -1,17 +1,23 @@
 // The SMTP intake (smtp-server): every accepted message is queued with its envelope, so any
-// framework's SMTP client becomes a queue client. Replies follow RFC 5321/3463: 5xx only for what the
-// client got wrong; anything on our side (database down, schema missing) is 451 so the client retries.
+// framework's SMTP client becomes a queue client. The same server speaks on a TCP port (`mailer smtpd`)
+// or on standard input and output (`sendmail -bs`, Symfony's and Laravel's default). Replies follow
+// RFC 5321/3463: 5xx only for what the client got wrong; anything on our side (database down, schema
+// missing) is 451 so the client retries.
 import { timingSafeEqual } from "node:crypto";
+import { Duplex, type Readable, type Writable } from "node:stream";
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from "smtp-server";
 import { DataError, errorText } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { checkAddress } from "../queue/address.ts";
-import { prepareMessage } from "../queue/prepare.ts";
-import { SuppressedError, type Queue } from "../queue/queue.ts";
+import { SuppressedError } from "../queue/queue.ts";
 import { allowList, type ListenAddress } from "./listen.ts";
+import type { SubmitTarget } from "./submit-target.ts";
+import type { Submitter } from "./submission.ts";
 
 export interface IntakeOptions {
-  queue: Queue;
+  target: SubmitTarget;
+  /** The local user on the other end (`sendmail -bs`); null for network clients. */
+  submitter?: Submitter | null;
   logger: Logger;
   /** Require AUTH PLAIN/LOGIN with these credentials (smtpd.user / smtpd.password). */
   auth?: { user: string; password: string };
@@ -23,6 +29,9 @@ export interface IntakeOptions {
 
 export interface Intake {
   listen(address: ListenAddress): Promise<ListenAddress>;
+  /** One SMTP session over standard input and output (`sendmail -bs`); resolves when it has ended and
+   * every message it accepted is queued. */
+  serveStdio(input: Readable, output: Writable): Promise<void>;
   /** Stop accepting, let messages in flight finish (up to graceMs), then close idle sessions with 421. */
   close(graceMs?: number): Promise<void>;
 }
@@ -48,9 +57,11 @@ function failureReply(error: unknown, logger: Logger, session: SMTPServerSession
 }
 
 export function createIntake(options: IntakeOptions): Intake {
-  const { queue, logger } = options;
+  const { target, logger } = options;
   const allowed = allowList(options.allowFrom);
   const inFlight = new Set<Promise<unknown>>();
+  /** Commands whose answer is still being worked out (RCPT's list lookup, DATA). */
+  let busy = 0;
   let closing = false;
 
   const server = new SMTPServer({
@@ -63,7 +74,7 @@ export function createIntake(options: IntakeOptions): Intake {
     authMethods: ["PLAIN", "LOGIN"],
     authOptional: !options.auth,
     allowInsecureAuth: true,
-    size: queue.maxSize,
+    size: target.maxSize,
     rejectOversized: true,
     closeTimeout: 1000,
     // A reverse DNS lookup per connection only slows a local intake down.
@@ -85,21 +96,27 @@ export function createIntake(options: IntakeOptions): Intake {
     onMailFrom(address, _session, callback) {
       if (closing) return callback(reply(421, "4.3.2 shutting down, try again later"));
       try {
-        if (address.address !== "") checkAddress(address.address, "MAIL FROM");
+        if (address.address !== "") checkAddress(target.routing.qualify(address.address), "MAIL FROM");
       } catch (error) {
         return callback(reply(553, `5.1.7 ${errorText(error)}`));
       }
       callback();
     },
     onRcptTo(address, session, callback) {
+      let routed: string[];
       try {
-        checkAddress(address.address, "RCPT TO");
+        // A bare local name (RCPT TO:<root>) is routed as on every path: aliases, then default_domain.
+        routed = target.routing.recipients(address.address);
       } catch (error) {
-        return callback(reply(553, `5.1.3 ${errorText(error)}`));
+        return callback(reply(553, `5.1.3 ${errorText(error).replace(/^recipient: /, "RCPT TO: ")}`));
       }
       // Tell the client now, per recipient, rather than accept and silently drop.
-      queue.suppressedAmong([address.address]).then(
-        (found) => callback(found.size > 0 ? reply(550, `5.7.1 <${address.address}> is on the don't-send list`) : undefined),
+      const lookup = target.suppressedAmong(routed);
+      if (!lookup) return callback();
+      busy++;
+      void lookup.finally(() => busy--);
+      lookup.then(
+        (found) => callback(found.size > 0 && found.size === routed.length ? reply(550, `5.7.1 <${address.address}> is on the don't-send list`) : undefined),
         (error) => callback(failureReply(error, logger, session)),
       );
     },
@@ -110,7 +127,8 @@ export function createIntake(options: IntakeOptions): Intake {
         stream.once("end", () => callback(reply(421, "4.3.2 shutting down, try again later")));
         return;
       }
-      const work = receive(stream, session).then(
+      busy++;
+      const work = receive(stream, session).finally(() => busy--).then(
         (id) => callback(null, `2.0.0 OK: queued as ${id}`),
         (error) => callback(error === OVERSIZED ? null : failureReply(error, logger, session)),
       );
@@ -120,21 +138,28 @@ export function createIntake(options: IntakeOptions): Intake {
   });
   server.on("error", (error) => logger.error("smtpd error", { error: errorText(error) }));
 
-  /** Resolves with the queue id; rejects with OVERSIZED when smtp-server itself answers 552. */
-  async function receive(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<number> {
+  /** Resolves with the queue id (or spool file); rejects with OVERSIZED when smtp-server itself answers 552. */
+  async function receive(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
     const chunks: Buffer[] = [];
     for await (const chunk of stream) if (!stream.sizeExceeded) chunks.push(chunk as Buffer);
     if (stream.sizeExceeded) throw OVERSIZED;
     const raw = Buffer.concat(chunks);
-    const prepared = prepareMessage(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength), {
-      envelopeFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : "",
-      envelopeTo: session.envelope.rcptTo.map((r) => r.address),
-      recipientsFromHeaders: false,
-      maxSize: queue.maxSize,
+    const user = session.user === undefined ? undefined : String(session.user);
+    const id = await target.submit({
+      sender: session.envelope.mailFrom ? session.envelope.mailFrom.address : "",
+      recipients: session.envelope.rcptTo.map((r) => r.address),
+      extractRecipients: false,
+      via: {
+        protocol: user === undefined ? (session.transmissionType === "SMTP" ? "SMTP" : "ESMTP") : "ESMTPA",
+        helo: session.hostNameAppearsAs || "",
+        remoteAddress: options.submitter ? undefined : session.remoteAddress,
+        authUser: user,
+      },
+      submitter: options.submitter ?? null,
+      data: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength),
     });
-    const outcome = await queue.enqueueOne(prepared);
-    logger.info("queued", { id: outcome.id, messageId: outcome.messageId, recipients: outcome.recipients.length, session: session.id });
-    return outcome.id;
+    logger.info("queued", { id, recipients: session.envelope.rcptTo.length, session: session.id });
+    return id;
   }
 
   return {
@@ -147,6 +172,14 @@ export function createIntake(options: IntakeOptions): Intake {
           resolve({ host: address.host, port: typeof bound === "object" && bound ? bound.port : address.port });
         });
       });
+    },
+    async serveStdio(input, output) {
+      const stream = new StdioSocket(input, output, () => busy === 0);
+      await new Promise<void>((resolve) => {
+        stream.once("close", () => resolve());
+        server.connect(stream as never, { remoteAddress: "127.0.0.1", localAddress: "127.0.0.1" });
+      });
+      await Promise.allSettled([...inFlight]);
     },
     async close(graceMs = 30_000) {
       // New sessions and transactions get 421 from here on; messages already in DATA are finished
@@ -161,4 +194,81 @@ export function createIntake(options: IntakeOptions): Intake {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** Standard input and output as the one connected socket smtp-server expects: a Duplex with the few
+ * net.Socket members it uses (readyState, an idle setTimeout). QUIT ends the session (smtp-server ends
+ * the stream); a client that closes its end without QUIT (`printf … | sendmail -bs`) has the commands
+ * it sent answered first: the session ends once input is over and no command has been in progress
+ * for a moment. */
+class StdioSocket extends Duplex {
+  #idleTimer: ReturnType<typeof setTimeout> | null = null;
+  #idle: { ms: number; onIdle: () => void } | null = null;
+
+  /** Nothing is read before the greeting is out: smtp-server refuses a client that talks first, and
+   * a piped dialogue is all there from the start. */
+  #greeted = false;
+
+  constructor(input: Readable, output: Writable, settled: () => boolean) {
+    super({
+      read: () => void (this.#greeted && input.resume()),
+      write: (chunk, _encoding, done) => {
+        output.write(chunk, done);
+        if (!this.#greeted) {
+          this.#greeted = true;
+          input.resume();
+        }
+      },
+      final: (done) => {
+        done();
+        this.destroy();
+      },
+      destroy: (error, done) => {
+        if (this.#idleTimer) clearTimeout(this.#idleTimer);
+        input.pause();
+        done(error);
+      },
+    });
+    input.pause();
+    input.on("data", (chunk) => {
+      this.#rearm();
+      if (!this.push(chunk)) input.pause();
+    });
+    input.once("end", () => {
+      this.push(null);
+      // A message cut off by the end of input never completes: after a second the session ends all
+      // the same (what was received whole is still queued: serveStdio waits for it).
+      let quiet = 0;
+      let ticks = 0;
+      const timer = setInterval(() => {
+        quiet = settled() ? quiet + 1 : 0;
+        if (quiet >= 3 || ++ticks >= 10 || this.destroyed) {
+          clearInterval(timer);
+          this.destroy();
+        }
+      }, 100);
+    });
+  }
+
+  get readyState(): string {
+    return this.destroyed ? "closed" : "open";
+  }
+
+  /** net.Socket's idle timeout: `onIdle` once after `ms` without input. */
+  setTimeout(ms: number, onIdle: () => void): this {
+    this.#idle = { ms, onIdle };
+    this.#rearm();
+    return this;
+  }
+
+  #rearm(): void {
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    const idle = this.#idle;
+    if (!idle || idle.ms <= 0) return;
+    this.#idleTimer = setTimeout(() => {
+      this.#idle = null;
+      idle.onIdle();
+    }, idle.ms);
+    this.#idleTimer.unref?.();
+  }
 }

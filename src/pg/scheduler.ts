@@ -8,7 +8,7 @@
 // same as under send-mail, and providers' rate limits stay predictable.
 import type { Logger } from "../log.ts";
 
-export type PassReason = "start" | "notify" | "beat" | "reconnect" | "more";
+export type PassReason = "start" | "notify" | "beat" | "reconnect" | "more" | "spool";
 
 export interface SchedulerOptions {
   logger: Logger;

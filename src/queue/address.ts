@@ -6,24 +6,54 @@ import { DataError } from "../errors.ts";
  * for these (the common case), and test/intake checks both ways agree. */
 const PLAIN_ADDRESS = /^[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*$/;
 
-/** The bare address of each entry in a header value or a list of them ("Name <a@b>, c@d"). */
-export function parseAddressList(values: string | string[], origin: string): string[] {
-  const out: string[] = [];
+/** The bare address of each entry in a header value or a list of them ("Name <a@b>, c@d").
+ * `qualify` turns a bare local name ("root") into an address first (local-routing.ts); without it a
+ * name with no @ is refused. */
+export function parseAddressList(values: string | string[], origin: string, qualify?: (name: string) => string): string[] {
+  return parseMailboxes(values, origin).map((m) => checkAddress(qualify && isLocalName(m.address) ? qualify(m.address) : m.address, origin));
+}
+
+const ADDRESS_WITH_COMMENT = /^\s*([^\s"<>(),;:]+)\s*\(([^()\\]*)\)\s*$/;
+
+/** A mailbox as parsed: the display name and the address as written (perhaps a bare local name). */
+export interface Mailbox {
+  name: string;
+  address: string;
+}
+
+/** The entries of an address list, unchecked (parseAddressList checks them). */
+export function parseMailboxes(values: string | string[], origin: string): Mailbox[] {
+  const out: Mailbox[] = [];
   for (const value of Array.isArray(values) ? values : [values]) {
     if (PLAIN_ADDRESS.test(value)) {
-      out.push(checkAddress(value, origin));
+      out.push({ name: "", address: value });
       continue;
     }
     if (/[\r\n\0]/.test(value)) throw new DataError(`${origin}: address contains a line break or NUL: ${JSON.stringify(value)}`);
     if (value.trim() === "") continue;
+    // "root (Cron Daemon)", as cron writes its From: the parser would drop the comment, which is the
+    // only name such a mailbox has.
+    const commented = ADDRESS_WITH_COMMENT.exec(value);
+    if (commented) {
+      out.push({ name: commented[2]!.trim(), address: commented[1]! });
+      continue;
+    }
     for (const entry of addressparser(value, { flatten: true })) {
       const address = entry.address.trim();
       if (address === "" && entry.name.trim() === "") continue;
-      out.push(checkAddress(address || entry.name, origin));
+      // "root (Cron Daemon)": the parser gives the comment as the name; a lone word is the address.
+      out.push(address === "" ? { name: "", address: entry.name.trim() } : { name: entry.name, address });
     }
   }
   return out;
 }
+
+/** A bare local name such as "root" or "www-data": what local-routing qualifies with a domain. */
+export const isLocalName = (text: string) => /^[A-Za-z0-9!#$%&'*+\/=?^_`{|}~.-]+$/.test(text) && !text.includes("@");
+
+/** Whether a header value names a bare local name (the cheap test first: a plain address never does). */
+export const namesLocalName = (value: string, origin: string) =>
+  !PLAIN_ADDRESS.test(value) && parseMailboxes(value, origin).some((m) => isLocalName(m.address));
 
 /** An addr-spec we can give to MAIL FROM / RCPT TO: local@domain, no spaces or brackets. */
 export function checkAddress(address: string, origin: string): string {

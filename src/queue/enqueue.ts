@@ -26,6 +26,8 @@ export interface EnqueueOptions {
   batchSize?: number;
   /** Keep the text in the don't-send log row (delivery.log_message_data). */
   logMessageData?: boolean;
+  /** More writes that must commit with each batch's messages, or not at all (the spool importer's ledger). */
+  inTransaction?: (trx: Transaction<Schema>, batch: PreparedMessage[]) => Promise<void>;
 }
 
 export async function enqueueMessages(
@@ -78,6 +80,7 @@ export async function enqueueMessages(
           log_message: "every recipient is on the don't-send list; not queued",
         }));
       await insertLogs(trx, logs);
+      if (options.inTransaction) await options.inTransaction(trx as Transaction<Schema>, batch);
       let next = 0;
       return split.map(({ message, keep, drop }) => ({
         id: keep.length > 0 ? ids[next++]! : null,
@@ -91,7 +94,7 @@ export async function enqueueMessages(
     // A single message with the don't-send list empty is one INSERT: sent without BEGIN and COMMIT it
     // is just as atomic, and two round trips shorter (the latency of one enqueue() call). Bulk calls
     // keep their explicit transaction per batch, where those round trips are noise.
-    const oneStatement = !checkList && messages.length === 1;
+    const oneStatement = !checkList && messages.length === 1 && !options.inTransaction;
     const results = oneStatement ? await insertBatch(db.kysely) : await db.kysely.transaction().execute(insertBatch);
     outcomes.push(...results);
   }

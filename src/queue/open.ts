@@ -24,13 +24,16 @@ export interface OpenQueueOptions {
 /** A logger that drops everything: the default for library callers who pass none. */
 export const silentLogger = (): Logger => createLogger({ level: "error", write: () => {} });
 
+/** What the library reads; a problem elsewhere (a worker's password_env unset here) is not its concern. */
+const LIBRARY_SECTIONS = ["database", "queue", "delivery", "log"];
+
 export function resolveQueueConfig(options: OpenQueueOptions): Config {
   let config: Config;
   if (typeof options.config === "object" && options.config !== null) {
     config = options.config;
   } else {
     const env = options.url === undefined ? process.env : { ...process.env, MAILER_DATABASE_URL: options.url };
-    config = loadConfig({ path: options.config, env }).config;
+    config = loadConfig({ path: options.config, env, uses: LIBRARY_SECTIONS }).config;
   }
   // Resolved again for a Config passed in (loadConfig has resolved it already otherwise): a relative
   // SQLite path is relative to the working directory, as on the command line.

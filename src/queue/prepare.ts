@@ -1,6 +1,6 @@
 // Every enqueue path ends here: a complete RFC 5322 message plus its envelope becomes the row we store.
 import { DataError } from "../errors.ts";
-import { parseAddressList, checkAddress, uniqueAddresses } from "./address.ts";
+import { parseAddressList, checkAddress, namesLocalName, parseMailboxes, isLocalName, uniqueAddresses } from "./address.ts";
 import {
   findFields,
   fieldValue,
@@ -13,6 +13,7 @@ import {
   withoutFields,
   type HeaderField,
 } from "./headers.ts";
+import type { Routing } from "./local-routing.ts";
 import { newMessageId } from "./message-id.ts";
 import { PRIORITY, parsePriority, type Priority } from "./priority.ts";
 
@@ -43,6 +44,11 @@ export interface PrepareOptions {
   defaultSender?: string;
   /** Display name for a From header we add (sendmail -F). */
   fromName?: string;
+  /** Local names: bare names qualified with default_domain, local recipients through the aliases file.
+   * Without it every address must already be user@domain. */
+  routing?: Routing;
+  /** A Received: field to put on top (sendmail, smtpd), once the message itself has passed. */
+  trace?: string;
   /** Header fields to add in front of the message's own (`mailer queue --header` on a piped message). */
   addHeaders?: Array<[name: string, value: string]>;
   maxSize?: number;
@@ -62,8 +68,9 @@ export function prepareMessage(raw: Uint8Array, options: PrepareOptions = {}): P
   const added = options.addHeaders ?? [];
   let fields: HeaderField[] = added.length > 0 ? [...added.map(([n, v]) => makeField(n, v)), ...split.fields] : split.fields;
   if (fields.length === 0) throw new DataError("not an RFC 5322 message: no header fields");
+  if (options.trace !== undefined) fields = [makeField("Received", options.trace), ...fields];
   // The stored text is the input itself unless a field is added or removed (or line ends change).
-  let changed = added.length > 0;
+  let changed = added.length > 0 || options.trace !== undefined;
   const drop = (name: string) => {
     const kept = withoutFields(fields, name);
     changed ||= kept !== fields;
@@ -77,12 +84,21 @@ export function prepareMessage(raw: Uint8Array, options: PrepareOptions = {}): P
   const priority = options.priority ?? headerPriority ?? options.fallbackPriority ?? PRIORITY.medium;
   drop(PRIORITY_HEADER);
 
+  const routing = options.routing;
   const fromHeaders = options.recipientsFromHeaders ?? options.envelopeTo === undefined;
-  const recipients = (options.envelopeTo ?? []).map((a) => checkAddress(a.trim(), "recipient"));
+  const route = (address: string, origin: string) => (routing ? routing.recipients(address) : [checkAddress(address, origin)]);
+  const recipients = (options.envelopeTo ?? []).flatMap((a) => route(a.trim(), "recipient"));
   if (fromHeaders) {
     for (const name of ["To", "Cc", "Bcc"]) {
-      for (const field of findFields(fields, name)) recipients.push(...parseAddressList(fieldValue(field), name));
+      for (const field of findFields(fields, name)) {
+        for (const m of parseMailboxes(fieldValue(field), name)) recipients.push(...route(m.address, name));
+      }
     }
+  }
+  if (routing) {
+    const qualified = qualifyHeaders(fields, routing);
+    changed ||= qualified !== fields;
+    fields = qualified;
   }
   // Bcc never travels in the text: its recipients are in the envelope only.
   drop("Bcc");
@@ -92,16 +108,18 @@ export function prepareMessage(raw: Uint8Array, options: PrepareOptions = {}): P
   let envelopeFrom = options.envelopeFrom;
   if (envelopeFrom === undefined) {
     const sender = firstValue(fields, "Sender") ?? firstValue(fields, "From");
-    envelopeFrom = sender ? (parseAddressList(sender, "From")[0] ?? "") : (options.defaultSender ?? "");
+    envelopeFrom = sender ? (parseAddressList(sender, "From", routing?.qualify)[0] ?? "") : (options.defaultSender ?? "");
   } else if (envelopeFrom !== "") {
-    envelopeFrom = checkAddress(envelopeFrom.trim(), "sender");
+    envelopeFrom = checkAddress(routing ? routing.qualify(envelopeFrom.trim()) : envelopeFrom.trim(), "sender");
   }
 
   if (!hasField(fields, "From")) {
     // RFC 5322 requires From; we can only add one when we know who sends.
     const author = envelopeFrom || options.defaultSender;
     if (!author) throw new DataError("message has no From header and no sender address (give one)");
-    fields = [makeField("From", mailbox(options.fromName, author)), ...fields];
+    // Below the trace fields (Received:, Return-Path:), which stay on top (RFC 5322 §3.6).
+    const trace = leadingTrace(fields);
+    fields = [...fields.slice(0, trace), makeField("From", mailbox(options.fromName, author)), ...fields.slice(trace)];
     changed = true;
   }
   let messageId = firstValue(fields, "Message-ID");
@@ -118,6 +136,33 @@ export function prepareMessage(raw: Uint8Array, options: PrepareOptions = {}): P
   const data = changed || !split.canonical ? joinMessage({ fields, body: split.body }) : raw;
   checkSize(data.byteLength, maxSize);
   return { data, messageId, subject: firstValue(fields, "Subject") ?? "", envelopeFrom, envelopeTo, priority };
+}
+
+/** How many fields at the top are trace fields (Received:, Return-Path:). */
+function leadingTrace(fields: HeaderField[]): number {
+  const at = fields.findIndex((f) => !/^(received|return-path)$/i.test(f.name));
+  return at === -1 ? fields.length : at;
+}
+
+/** The address fields in which a bare local name is qualified (Postfix's append_at_myorigin). */
+const ADDRESS_FIELDS = ["From", "Sender", "Reply-To", "To", "Cc"];
+
+/** `fields` itself when no address field names a bare local name; else a copy with those fields
+ * rewritten ("To: root" -> "To: root@example.org"; "From: root (Cron Daemon)" -> "From: "Cron Daemon"
+ * <root@example.org>"). Only such fields are rebuilt, so ordinary messages keep their bytes. */
+function qualifyHeaders(fields: HeaderField[], routing: Routing): HeaderField[] {
+  let out = fields;
+  fields.forEach((field, index) => {
+    if (!ADDRESS_FIELDS.some((n) => n.toLowerCase() === field.name.toLowerCase())) return;
+    const value = fieldValue(field);
+    if (!namesLocalName(value, field.name)) return;
+    const rebuilt = parseMailboxes(value, field.name)
+      .map((m) => mailbox(m.name || undefined, isLocalName(m.address) ? routing.qualify(m.address) : m.address))
+      .join(", ");
+    if (out === fields) out = [...fields];
+    out[index] = makeField(field.name, rebuilt);
+  });
+  return out;
 }
 
 /** "Mon, 30 Nov 2026 01:54:26 +0000": toUTCString's "GMT" is only an obsolete zone in RFC 5322. */

@@ -9,8 +9,10 @@ import { addDontSend, listDontSend, removeDontSend, suppressedAmong } from "../d
 import { fromDbTime } from "../db/dialect.ts";
 import { DataError, errorText } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { parseAddressList, singleAddress } from "./address.ts";
+import { parseAddressList, parseMailboxes, singleAddress } from "./address.ts";
 import { enqueueMessages, type EnqueueOutcome } from "./enqueue.ts";
+import { currentUid, loginOf } from "./host-identity.ts";
+import { LocalRouting } from "./local-routing.ts";
 import { prepareMessage, type PreparedMessage } from "./prepare.ts";
 import { parsePriority, type Priority, type PriorityName } from "./priority.ts";
 
@@ -40,8 +42,11 @@ export class Queue {
   readonly config: Config;
   readonly logger: Logger;
   readonly batchSize: number;
+  /** Local names ([queue] default_domain, aliases, default_from), the same for every enqueue path. */
+  readonly routing: LocalRouting;
   readonly #migrate: boolean;
   #opening: Promise<Database> | null = null;
+  #defaultSender: string | null = null;
 
   /** `migrate`: apply pending migrations when the database is opened (openQueue's option). */
   constructor(config: Config, logger: Logger, options: { batchSize?: number; migrate?: boolean } = {}) {
@@ -49,6 +54,13 @@ export class Queue {
     this.logger = logger;
     this.batchSize = options.batchSize ?? config.delivery.enqueue_batch_size;
     this.#migrate = options.migrate ?? false;
+    this.routing = new LocalRouting(config.queue);
+  }
+
+  /** For a message that names no sender: default_from, else this process's login at the mail domain. */
+  get defaultSender(): string {
+    this.#defaultSender ??= this.routing.defaultFrom || this.routing.qualify(loginOf(currentUid()));
+    return this.#defaultSender;
   }
 
   get maxSize(): number {
@@ -100,12 +112,15 @@ export class Queue {
     const env = mail.envelope ?? {};
     const to = ["to", "cc", "bcc"].flatMap((k) => {
       const v = env[k as "to"];
-      return v === undefined ? [] : parseAddressList(v, `envelope.${k}`);
+      // Bare local names stay bare here: prepareMessage routes them (aliases first, then the domain).
+      return v === undefined ? [] : parseMailboxes(v, `envelope.${k}`).map((m) => m.address);
     });
     return prepareMessage(raw, {
-      envelopeFrom: env.from === false ? "" : env.from === undefined ? undefined : (parseAddressList(env.from, "envelope.from")[0] ?? ""),
+      envelopeFrom: env.from === false ? "" : env.from === undefined ? undefined : (parseAddressList(env.from, "envelope.from", this.routing.qualify)[0] ?? ""),
       envelopeTo: to.length > 0 ? to : undefined,
       priority,
+      routing: this.routing,
+      defaultSender: this.defaultSender,
       maxSize: this.maxSize,
     });
   }
@@ -116,6 +131,8 @@ export class Queue {
       envelopeTo: captured.envelopeTo,
       priority,
       fallbackPriority: captured.fallbackPriority,
+      routing: this.routing,
+      defaultSender: this.defaultSender,
       maxSize: this.maxSize,
     });
   }

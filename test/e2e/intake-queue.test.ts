@@ -2,6 +2,7 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { defaultMailDomain, loginOf } from "../../src/queue/host-identity.ts";
 import { runMailer, writeConfig } from "../helpers/cli.ts";
 import { forEachDialect, pgAvailable } from "../helpers/dialects.ts";
 import { tempDir } from "../helpers/db.ts";
@@ -78,8 +79,13 @@ forEachDialect((dialect, it) => {
     expect((await queue([...base, "--header", "X-A: 1\nBcc: victim@example.com"])).code).toBe(65);
     expect((await queue(["--from", "a@example.com", "--to", "not an address", "--text", "x"])).code).toBe(65);
     expect((await queue(["--from", "a@example.com", "--to", "b@example.com", "--text", "x".repeat(30000)])).code).toBe(65);
-    expect((await queue(["--to", "b@example.com", "--text", "no sender"])).code).toBe(65);
     expect(await tq.rows()).toHaveLength(0);
+  });
+
+  it("with no --from, the sender is [queue] default_from, else the invoking login (from its uid) at the mail domain", async () => {
+    expect((await queue(["--to", "b@example.com", "--text", "no sender"])).code).toBe(0);
+    const login = `${loginOf(process.getuid!())}@${defaultMailDomain()}`;
+    expect((await tq.rows()).map((r) => r.envelopeFrom)).toEqual([login]);
   });
 
   it("a recipient on the don't-send list is dropped; with none left, 65 and nothing queued", async () => {

@@ -105,7 +105,7 @@ describe("sendmail", () => {
   });
 
   test("exits 64 for an unknown flag or an unsupported mode", async () => {
-    for (const flag of ["-Z", "-bp", "--frobnicate"]) {
+    for (const flag of ["-Z", "-bd", "-bv", "--frobnicate"]) {
       const result = await run([flag]);
       expect(result.code).toBe(64);
       expect(result.stderr).toContain("sendmail:");

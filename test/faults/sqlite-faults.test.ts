@@ -193,7 +193,7 @@ describe("sqlite disk full and read-only", () => {
     expect(b.sink.received.map((m) => m.subject)).toEqual(["kept-0", "kept-1", "kept-2"]);
   });
 
-  test("a database the process may not write: clear error (75), nothing sent, queue intact", async () => {
+  test("a database the process may not write: clear error (77, permission denied), nothing sent, queue intact", async () => {
     b = await bench("sqlite");
     for (let i = 0; i < 2; i++) await b.enqueue({ subject: `kept-${i}` });
     await b.db.close();
@@ -210,11 +210,12 @@ describe("sqlite disk full and read-only", () => {
       return { code, stdout, stderr };
     };
     const intake = await run(queueArgs("refused"));
-    expect(intake.code).toBe(75);
-    expect(intake.stderr).toMatch(/^mailer: database .* unavailable: .*(readonly|read-only|unable to open)/im);
+    // Not 75: retrying as the same user would never help (the spool is how such a user submits).
+    expect(intake.code).toBe(77);
+    expect(intake.stderr).toMatch(/^mailer: permission denied: this user \(uid \d+\) may not open the queue database /);
     expect(intake.stderr).not.toContain("    at ");
     const sending = await run(["send-mail"]);
-    expect(sending.code).toBe(75);
+    expect(sending.code).toBe(77);
     expect(b.sink.received).toHaveLength(0);
     const check = new Sqlite(dbPath(b), { readonly: true });
     expect(check.query("select subject, status, claimed_by from mailer_message order by id").all()).toEqual([

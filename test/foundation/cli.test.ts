@@ -63,7 +63,7 @@ describe("the binary", () => {
   test("bad config exits 78 with one line per problem naming file, line and key", async () => {
     const cwd = dir();
     writeConfig(cwd, `[delivery]\nmax_batch = "x"\nthrotle = 1\n`);
-    const run = await runMailer(["status"], { cwd });
+    const run = await runMailer(["send-mail"], { cwd });
     expect(run.code).toBe(78);
     const lines = run.stderr.trim().split("\n");
     expect(lines).toHaveLength(2);

@@ -204,6 +204,61 @@ describe("secrets", () => {
   });
 });
 
+describe("what a command uses", () => {
+  const write = (text: string) => {
+    const cwd = dir();
+    writeFileSync(join(cwd, "mailer.toml"), text);
+    return cwd;
+  };
+
+  test("an unset password_env stops only the commands that read [backend]", () => {
+    const cwd = write(`[backend]\npassword_env = "SMTP_PASSWORD"\n`);
+    expect(problems(() => loadConfig({ cwd, env: {}, systemPath: NO_SYSTEM })).join()).toContain("SMTP_PASSWORD is not set");
+    const { config, warnings } = loadConfig({ cwd, env: {}, systemPath: NO_SYSTEM, uses: ["database", "queue", "log"] });
+    expect(config.backend.password).toBe("");
+    // Not even a warning: an unresolved secret is only a problem for the command that needs it.
+    expect(warnings).toEqual([]);
+  });
+
+  test("a typo or a bad value in a section the command does not read is a warning naming it, and the value its default", () => {
+    const cwd = write(`[delivery]\nthrotle = 1\nmax_batch = -5\n[queue]\nmax_size = 5000\n`);
+    expect(problems(() => loadConfig({ cwd, env: {}, systemPath: NO_SYSTEM })).length).toBe(2);
+    const { config, warnings } = loadConfig({ cwd, env: {}, systemPath: NO_SYSTEM, uses: ["database", "queue", "log"] });
+    expect(config.queue.max_size).toBe(5000);
+    expect(config.delivery.max_batch).toBeNull();
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toMatch(/mailer\.toml:2: unknown key delivery\.throtle \(did you mean delivery\.throttle\?\) \(not used by this command; ignored\)$/);
+    expect(warnings[1]).toContain("delivery.max_batch: expected an integer >= 0");
+  });
+
+  test("a problem in a section the command reads still stops it", () => {
+    const cwd = write(`[queue]\nmax_size = "big"\n[delivery]\nthrotle = 1\n`);
+    const found = problems(() => loadConfig({ cwd, env: {}, systemPath: NO_SYSTEM, uses: ["queue", "log"] }));
+    expect(found).toEqual([expect.stringContaining("queue.max_size: expected an integer >= 1")]);
+  });
+
+  test("a misspelt section belongs to the section it suggests; an unknown top-level key to the workers", () => {
+    const cwd = write(`frobnicate = 2\n[delivry]\nthrottle = 1\n`);
+    const sendmail = loadConfig({ cwd, env: {}, systemPath: NO_SYSTEM, uses: ["queue", "log"] });
+    expect(sendmail.warnings).toHaveLength(2);
+    const worker = problems(() => loadConfig({ cwd, env: {}, systemPath: NO_SYSTEM, uses: ["error_handler", "delivery", "log"] }));
+    expect(worker).toHaveLength(2);
+  });
+
+  test("[queue] keys: default_from must be an address, a named aliases file must exist, the default one may be missing", () => {
+    const cwd = write(`[queue]\ndefault_from = "Ops <ops@x>"\naliases = "no-such-file"\ndefault_domain = "bad domain"\n`);
+    const found = problems(() => loadConfig({ cwd, env: {}, systemPath: NO_SYSTEM, uses: ["queue"] }));
+    expect(found.join("\n")).toContain("queue.default_from: expected an address");
+    expect(found.join("\n")).toContain("queue.aliases: file not found");
+    expect(found.join("\n")).toContain("queue.default_domain: expected a domain name");
+    const fine = write(`[queue]\ndefault_domain = "example.org."\n`);
+    const { config } = loadConfig({ cwd: fine, env: { MAILER_QUEUE_SPOOL: "spool" }, systemPath: NO_SYSTEM, uses: ["queue"] });
+    expect(config.queue.default_domain).toBe("example.org");
+    expect(config.queue.spool).toBe(join(fine, "spool"));
+    expect(config.queue.aliases).toBe("/etc/aliases");
+  });
+});
+
 describe("mailer.toml.example", () => {
   test("is the text generated from the key table (run `npm run config-example` after adding a key)", () => {
     expect(readFileSync(join(import.meta.dir, "../../mailer.toml.example"), "utf8")).toBe(configExample());

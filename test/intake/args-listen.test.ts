@@ -32,9 +32,20 @@ describe("sendmail arguments", () => {
   });
 
   test("unknown flags, unsupported modes and a missing argument are usage errors", () => {
-    for (const argv of [["-Z"], ["-bp"], ["-bs"], ["-q"], ["-f"], ["--verbose"]]) {
+    for (const argv of [["-Z"], ["-bd"], ["-bt"], ["-q"], ["-f"], ["--verbose"], ["--log-level"]]) {
       expect(() => parseSendmailArgs(argv)).toThrow(UsageError);
     }
+  });
+
+  test("-bs, -bp, -bi and -I choose the mode; mailer's --config, --log-format and --log-level are taken too", () => {
+    expect(parseSendmailArgs(["-bs"]).mode).toBe("smtp");
+    expect(parseSendmailArgs(["-bp"]).mode).toBe("list");
+    expect(parseSendmailArgs(["-bi"]).mode).toBe("aliases");
+    expect(parseSendmailArgs(["-I"]).mode).toBe("aliases");
+    expect(parseSendmailArgs(["-bm", "a@example.com"]).mode).toBe("deliver");
+    expect(parseSendmailArgs(["-t", "--log-level", "debug", "--config=/x.toml", "--log-format", "json", "-r", "me@x"])).toMatchObject({
+      mode: "deliver", extractRecipients: true, logLevel: "debug", config: "/x.toml", logFormat: "json", sender: "me@x",
+    });
   });
 });
 

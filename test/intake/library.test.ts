@@ -126,7 +126,7 @@ forEachDialect((dialect, it) => {
   });
 
   it("refuses a message over queue.max_size", async () => {
-    const small = await openQueue({ config: { ...queue.config, queue: { max_size: 2000 } } });
+    const small = await openQueue({ config: { ...queue.config, queue: { ...queue.config.queue, max_size: 2000 } } });
     try {
       await expect(small.enqueue({ from: "a@example.com", to: "b@example.com", text: "x".repeat(5000) })).rejects.toThrow(/over the limit of 2000 bytes/);
     } finally {

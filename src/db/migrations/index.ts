@@ -2,9 +2,11 @@
 import type { Migration } from "kysely/migration";
 import type { DialectInfo } from "../dialect.ts";
 import { initial } from "./0001-initial.ts";
+import { spoolImport } from "./0002-spool-import.ts";
 
 export function migrations(d: DialectInfo): Record<string, Migration> {
   return {
     "0001-initial": initial(d),
+    "0002-spool-import": spoolImport(d),
   };
 }

@@ -161,3 +161,31 @@ export async function findLogRows(db: Db, queueIds: number[], messageIds: string
 
 export type LogRowView = Awaited<ReturnType<typeof findLogRows>>[number];
 export type MessageRow = Awaited<ReturnType<typeof findMessages>>[number];
+
+export interface MailqRow {
+  id: number;
+  status: MessageStatus;
+  when_added: DbTime;
+  size: number;
+  envelope_from: string;
+  envelope_to: string;
+  last_error: string;
+  /** Claimed by a worker whose lease runs: being delivered now. */
+  active: boolean;
+}
+
+/** Every message in the queue for `mailq`, oldest first (Postfix lists its queue in no set order;
+ * arrival order reads best). */
+export async function mailqRows(db: Db, now: DbTime): Promise<MailqRow[]> {
+  const rows = await db
+    .selectFrom("mailer_message")
+    .select([
+      "id", "status", "when_added", "envelope_from", "envelope_to", "last_error",
+      sql<number>`length(message_data)`.as("size"),
+      sql<number>`case when claimed_by is not null and lease_until > ${now} then 1 else 0 end`.as("active"),
+    ])
+    .orderBy("when_added")
+    .orderBy("id")
+    .execute();
+  return rows.map((r) => ({ ...r, id: Number(r.id), size: Number(r.size), active: Number(r.active) === 1 }));
+}

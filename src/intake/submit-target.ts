@@ -1,0 +1,56 @@
+// Where a submission goes: straight into the queue (a process that may open the database), or into
+// the spool ([queue] spool set), for any local user, without opening the database or reading a secret.
+// sendmail, `sendmail -bs` and smtpd hand every message to one of these.
+import type { Config } from "../config/types.ts";
+import type { Logger } from "../log.ts";
+import { LocalRouting, type Routing } from "../queue/local-routing.ts";
+import { Queue } from "../queue/queue.ts";
+import { dropInSpool } from "./spool.ts";
+import { prepareSubmission, type Submission } from "./submission.ts";
+
+export interface SubmitTarget {
+  readonly routing: Routing;
+  readonly maxSize: number;
+  /** Queue (or spool) one message; resolves with its queue id or spool file name. Bad input throws
+   * DataError before anything is stored. */
+  submit(sub: Submission): Promise<string>;
+  /** Which of these addresses are on the don't-send list; null where the list cannot be read (the
+   * spool: the importer applies it). */
+  suppressedAmong(addresses: string[]): Promise<Set<string>> | null;
+  close(): Promise<void>;
+}
+
+export function submitTarget(config: Config, logger: Logger): SubmitTarget {
+  return config.queue.spool ? spoolTarget(config, config.queue.spool) : queueTarget(new Queue(config, logger));
+}
+
+export function queueTarget(queue: Queue): SubmitTarget {
+  return {
+    routing: queue.routing,
+    maxSize: queue.maxSize,
+    async submit(sub) {
+      const outcome = await queue.enqueueOne(prepareSubmission(sub, { routing: queue.routing, maxSize: queue.maxSize }));
+      return String(outcome.id);
+    },
+    suppressedAmong: (addresses) => queue.suppressedAmong(addresses),
+    close: () => queue.close(),
+  };
+}
+
+function spoolTarget(config: Config, dir: string): SubmitTarget {
+  const routing = new LocalRouting(config.queue);
+  const maxSize = config.queue.max_size;
+  return {
+    routing,
+    maxSize,
+    async submit(sub) {
+      // Prepared now only to check it: the submitter hears about a bad message (exit 65), not the
+      // importer. The spool keeps the submission as given; the importer prepares it again with the
+      // identity the file's owner vouches for.
+      prepareSubmission(sub, { routing, maxSize });
+      return dropInSpool(dir, sub);
+    },
+    suppressedAmong: () => null,
+    close: async () => {},
+  };
+}
