@@ -31,7 +31,7 @@ import { deadLocalOwners, newWorkerId, retireWorkerId } from "./worker-id.ts";
 async function importSpoolForPass(env: EngineEnv, clock: () => Date): Promise<void> {
   try {
     const { imported, quarantined } = await importSpool({ config: env.config, db: env.db, logger: env.logger, routing: env.routing, clock });
-    if (imported + quarantined > 0) env.logger.debug("spool imported", { imported, quarantined });
+    if (imported + quarantined > 0) env.logger.info("imported the spool", { imported, set_aside: quarantined });
   } catch (error) {
     env.logger.error(`queue.spool: import failed, the files wait for the next pass: ${errorText(error)}`);
   }

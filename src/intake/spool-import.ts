@@ -76,7 +76,7 @@ export async function importSpool(env: SpoolImportEnv): Promise<SpoolImportResul
       if (!(await queueBatch(env, ready))) break;
       for (const { name, file, message } of ready) {
         unlinkQuietly(dir, name, logger);
-        logger.info("imported from the spool", { file: name, uid: file.uid, messageId: message.messageId, recipients: message.envelopeTo.length });
+        logger.debug("imported from the spool", { file: name, uid: file.uid, messageId: message.messageId, recipients: message.envelopeTo.length });
       }
       result.imported += ready.length;
     }
