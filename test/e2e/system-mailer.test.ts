@@ -2,7 +2,7 @@
 // `sendmail -t -i` as www-data, `sendmail root` as nobody, the mailq and newaliases links, each
 // message delivered by send-mail (run as the mailer account) to a real SMTP sink.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { simpleParser } from "mailparser";
 import { startSink, type Sink } from "../helpers/smtp-sink.ts";
@@ -67,7 +67,7 @@ describeAsRoot("the system mailer", () => {
     expect(sink.received.map((m) => [m.from, m.to])).toEqual([["www-data@example.org", ["ops@example.com"]]]);
   });
 
-  test("PHP's sendmail -t -i as www-data succeeds; nobody can neither see that mail nor open the queue", async () => {
+  test("PHP's sendmail -t -i (its command line, as www-data) succeeds; nobody can neither see that mail nor open the queue", async () => {
     expect((await host.mailer("mailer", ["migrate"])).code).toBe(0);
     const php = await host.run("www", [host.bin.sendmail, "-C", host.config, "-t", "-i"], { stdin: PHP_MESSAGE });
     expect(php).toEqual({ code: 0, stdout: "", stderr: "" });
@@ -95,6 +95,23 @@ describeAsRoot("the system mailer", () => {
     expect(readdirSync(host.spool)).toEqual([]);
     // Imported: the text is in the database now, which nobody still cannot open.
     expect((await host.mailer("nobody", ["show", "1"])).code).not.toBe(0);
+  });
+
+  // PHP itself, not a stand-in: mail() runs sendmail_path through /bin/sh as the web server's user.
+  const phpTest = existsSync("/usr/bin/php") || process.env.CI ? test : test.skip;
+  phpTest("PHP's mail() as www-data: true, and the message reaches root's alias", async () => {
+    expect((await host.mailer("mailer", ["migrate"])).code).toBe(0);
+    const php = await host.run("www", [
+      "php", "-d", `sendmail_path=${host.bin.sendmail} -C ${host.config} -t -i`, "-r",
+      'var_dump(mail("root", "Order 42", "Thanks for your order.", "From: Shop <shop@example.com>"));',
+    ]);
+    expect([php.code, php.stdout.trim(), php.stderr]).toEqual([0, "bool(true)", ""]);
+    expect((await sendMail()).code).toBe(0);
+    const [mail] = sink.received;
+    expect([mail!.from, mail!.to]).toEqual(["shop@example.com", ["ops@example.com"]]);
+    const parsed = await simpleParser(mail!.raw);
+    expect([parsed.subject, (parsed.to as { text: string }).text, parsed.text?.trim()]).toEqual(["Order 42", "root@example.org", "Thanks for your order."]);
+    expect(String(parsed.headers.get("received"))).toContain(`from userid ${ACCOUNTS.www.uid} www-data`);
   });
 
   test("mailq and newaliases links act like Postfix's", async () => {
