@@ -5,7 +5,7 @@
 // sets, says who submitted it; the setgid directory gives each file the importer's group, and the
 // file's mode (0640) keeps every other user out. docs/security.md has the whole threat model.
 import { randomBytes } from "node:crypto";
-import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, openSync, readdirSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, DataError, TempFailError, errorText } from "../errors.ts";
 import type { Submission, Via } from "./submission.ts";
@@ -30,6 +30,18 @@ interface SpoolEnvelope {
 export class BadSpoolFile extends Error {}
 
 export const isSpoolName = (name: string) => NAME.test(name);
+
+/** What waits in the spool and what was set aside there; null where there is none or this user may
+ * not list it (a local user: only root and the mailer account may). */
+export function spoolCounts(dir: string | null): { waiting: number; set_aside: number } | null {
+  if (!dir) return null;
+  try {
+    const names = readdirSync(dir);
+    return { waiting: names.filter(isSpoolName).length, set_aside: names.filter((n) => n.endsWith(".bad")).length };
+  } catch {
+    return null;
+  }
+}
 
 /** Write `sub` into the spool directory; returns the file's name. Written under a temporary name and
  * renamed, so the importer never sees half a file; synced first, so "queued" survives a power cut. */

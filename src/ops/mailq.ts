@@ -2,32 +2,21 @@
 // `*` while a worker is delivering it, `!` once it has failed for good), size, arrival, sender, the
 // deferral reason in parentheses, then the recipients. Reading the queue takes the database, which only
 // root and the mailer account may open: a local user can queue mail but not list anyone's.
-import { readdirSync } from "node:fs";
 import { openContext, type GlobalOptions } from "../context.ts";
 import { fromDbTime } from "../db/dialect.ts";
 import { mailqRows, type MailqRow } from "../db/queries/inspect.ts";
 import { splitRecipients } from "../db/queries/messages.ts";
-import { isSpoolName } from "../intake/spool.ts";
+import { spoolCounts } from "../intake/spool.ts";
 
 export async function mailq(options: GlobalOptions): Promise<number> {
   const ctx = await openContext({ ...options, uses: ["database", "queue", "log"] });
   try {
     const db = await ctx.database();
     const rows = await mailqRows(db.kysely, db.dialect.toDb(ctx.clock()));
-    process.stdout.write(mailqText(rows, spoolCount(ctx.config.queue.spool)));
+    process.stdout.write(mailqText(rows, spoolCounts(ctx.config.queue.spool)?.waiting ?? null));
     return 0;
   } finally {
     await ctx.close();
-  }
-}
-
-/** Files waiting in the spool, or null where there is none or we may not list it. */
-function spoolCount(dir: string | null): number | null {
-  if (!dir) return null;
-  try {
-    return readdirSync(dir).filter(isSpoolName).length;
-  } catch {
-    return null;
   }
 }
 

@@ -6,6 +6,7 @@ import { fromDbTime } from "../db/dialect.ts";
 import { schemaState } from "../db/migrate.ts";
 import { dueTotal, logWindowCounts, queueSummary } from "../db/queries/inspect.ts";
 import type { LogResult } from "../db/schema.ts";
+import { spoolCounts } from "../intake/spool.ts";
 import { readLockInfo, type LockInfo } from "./lock-info.ts";
 
 export interface StatusReport {
@@ -28,6 +29,9 @@ export interface StatusReport {
   lock: LockInfo;
   /** The latest applied migration. */
   schema_version: string | null;
+  /** [queue] spool: files waiting for a pass to import them, and files set aside (NAME.bad); null
+   * when there is no spool (or it cannot be listed). Waiting files that pile up mean no pass runs. */
+  spool: { waiting: number; set_aside: number } | null;
   /** The URL with its password masked. */
   database: string;
   dialect: string;
@@ -58,6 +62,7 @@ export async function statusReport(db: Database, config: Config, now: Date): Pro
     log_last_day: log.day,
     lock: readLockInfo(config.lock.path, config.lock.use_file_lock),
     schema_version: schema.applied.at(-1) ?? null,
+    spool: spoolCounts(config.queue.spool),
     database: db.displayUrl,
     dialect: db.dialect.label,
     now: now.toISOString(),

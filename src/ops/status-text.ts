@@ -33,6 +33,7 @@ export function statusText(r: StatusReport): string {
       ["next retry", timeWithDistance(r.next_retry_at === null ? null : new Date(r.next_retry_at), now)],
       ["in delivery", r.claimed === 0 ? "none" : `${r.claimed} (claimed by a worker)`],
       ["lock", lockText(r.lock)],
+      ...(r.spool ? [["spool", `${r.spool.waiting} waiting${r.spool.set_aside ? `, ${r.spool.set_aside} set aside (*.bad)` : ""}`]] : []),
       ["schema", r.schema_version ?? "not migrated"],
       ["database", `${r.database} (${r.dialect})`],
     ],

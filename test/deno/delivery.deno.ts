@@ -1,7 +1,7 @@
 // The delivery half of the Deno smoke suite: `queue` then `send-mail` to a real SMTP sink over TCP.
 // Each step skips itself (counted, not failed) while its command still answers "not yet built", so
 // this turns on by itself when the engine and the intake land.
-import { writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startSink } from "../helpers/smtp-sink.ts";
 import { assert, assertEqual, mailer, skipIfNotBuilt, step } from "./harness.deno.ts";
@@ -41,6 +41,27 @@ export async function deliverySteps(dialect: string, dir: string, url: string, n
       const status = JSON.parse((await mailer(["status", "--json", "--config", config], { cwd: dir })).stdout);
       assertEqual(status.queued, 0, "queued after the pass");
       assert(status.log.success >= 1, `log.success after the pass: ${status.log.success}`);
+    });
+
+    await step(`${dialect}: sendmail root drops into the spool; send-mail imports and delivers it to the alias`, async () => {
+      needsPg();
+      const spool = join(dir, "spool");
+      mkdirSync(spool, { recursive: true });
+      chmodSync(spool, 0o3733);
+      writeFileSync(join(dir, "aliases"), "root: ops@example.com\n");
+      const spooled = join(dir, "spool.toml");
+      writeFileSync(
+        spooled,
+        readFileSync(config, "utf8") + `[queue]\nspool = ${JSON.stringify(spool)}\naliases = ${JSON.stringify(join(dir, "aliases"))}\ndefault_domain = "example.org"\n`,
+      );
+      const submit = await mailer(["sendmail", "--config", spooled, "-FCronDaemon", "-i", "root"], { cwd: dir, stdin: "Subject: deno spool\n\nfrom cron\n" });
+      assertEqual([submit.code, submit.stderr], [0, ""], "sendmail exit code and stderr");
+      assertEqual(readdirSync(spool).filter((n) => n.endsWith(".msg")).length, 1, "files in the spool");
+      const run = await mailer(["send-mail", "--config", spooled], { cwd: dir });
+      assertEqual(run.code, 0, `exit code (stderr: ${run.stderr})`);
+      const mail = (await sink.waitFor(2, 5_000)).find((m) => m.subject === "deno spool");
+      assertEqual(mail?.to, ["ops@example.com"], "delivered to root's alias");
+      assertEqual(readdirSync(spool), [], "the spool after the pass");
     });
   } finally {
     await sink.close();

@@ -22,7 +22,8 @@ await step("config: a file is loaded, a bad key is refused with exit 78", async 
   const { config } = loadConfig({ cwd: dir, env: {} });
   assertEqual(config.delivery.max_batch, 7, "delivery.max_batch");
   writeFileSync(join(dir, "mailer.toml"), `[delivery]\nthrotle = 1\n`);
-  const run = await mailer(["status"], { cwd: dir });
+  // send-mail reads [delivery] (status would only warn about it).
+  const run = await mailer(["send-mail"], { cwd: dir });
   assertEqual(run.code, 78, "exit code");
   assert(run.stderr.includes("did you mean delivery.throttle"), `stderr: ${run.stderr}`);
 });
@@ -85,7 +86,7 @@ for (const dialect of ["sqlite", "postgres"] as const) {
     const status = JSON.parse(run.stdout);
     assertEqual([status.queued, status.deferred, status.oldest_queued_age_s], [0, 0, null], "queued, deferred, oldest");
     assertEqual(status.log, { success: 0, failure: 0, dont_send: 0 }, "log");
-    assertEqual(status.schema_version, "0001-initial", "schema_version");
+    assertEqual(status.schema_version, "0002-spool-import", "schema_version");
   });
 
   await step(`${dialect}: status, list and show see a row written with plain SQL`, async () => {

@@ -4,7 +4,8 @@
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { runMailer } from "../helpers/cli.ts";
+import { runMailer, spawnMailer } from "../helpers/cli.ts";
+import { readLines } from "../helpers/lines.ts";
 import { tempDir } from "../helpers/db.ts";
 import { testQueue, type TestQueue } from "../helpers/intake.ts";
 import { startSink, type Sink } from "../helpers/smtp-sink.ts";
@@ -62,6 +63,18 @@ test("every other command takes --config before it", async () => {
     if (out) expect(result.stdout).toMatch(out);
   }
   expect(sink.received).toHaveLength(1);
+  expect(existsSync(join(cwd.path, "mailer.db"))).toBe(false);
+});
+
+test("the long-running commands (runmailer, smtpd) take --config before them too", async () => {
+  for (const args of [["runmailer"], ["smtpd", "--listen", "127.0.0.1:0"]]) {
+    const proc = spawnMailer(["--config", tq.config, "--log-level", "debug", ...args], { cwd: cwd.path });
+    const stderr = readLines(proc.stderr as ReadableStream<Uint8Array>);
+    const started = await stderr.waitFor(/runmailer started|smtpd listening/);
+    if (args[0] === "runmailer") expect(started).toContain(tq.url);
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+  }
   expect(existsSync(join(cwd.path, "mailer.db"))).toBe(false);
 });
 

@@ -30,6 +30,8 @@ forEachDialect((dialect, it) => {
     expect(row!.envelopeFrom).toBe("bounce@example.com");
     expect(row!.envelopeTo).toEqual(["a@example.com", "hidden@example.com"]);
     expect((await parse(row!.raw)).text?.trim()).toBe("Hello over SMTP");
+    // The trace: the client's HELO and address, this host, the protocol (RFC 5321 §4.4).
+    expect(row!.raw.toString()).toMatch(/^Received: from \S+ \(\[127\.0\.0\.1\]\) by \S+ \(mailer\) with ESMTP; \w{3}, \d\d \w{3} \d{4} /);
   });
 
   it("queues what nodemailer sends (attachment, priority header removed) and replies with the queue id", async () => {

@@ -121,6 +121,9 @@ describeAsRoot("the system mailer", () => {
     await host.run("nobody", [host.bin.sendmail, "root"], { stdin: "Subject: x\n\ny\n", env });
     const waiting = await host.run("mailer", [host.bin.mailq], { env });
     expect(waiting.stdout).toBe("Mail queue is empty\n-- 1 message in the spool, not yet imported\n");
+    const status = await host.mailer("mailer", ["status", "--json"]);
+    expect(JSON.parse(status.stdout).spool).toEqual({ waiting: 1, set_aside: 0 });
+    expect((await host.mailer("mailer", ["status"])).stdout).toMatch(/^spool\s+1 waiting$/m);
     // Import without delivering: the sink refuses for now, so the message is deferred with a reason.
     sink.onMessage = () => ({ code: 451, message: "4.3.0 try later" });
     expect((await sendMail()).code).toBe(0);

@@ -12,7 +12,7 @@ import { readLines, type LineReader } from "./lines.ts";
 import { startSink, type Sink, type SinkOptions } from "./smtp-sink.ts";
 
 export type TomlValue = string | number | boolean;
-export type Sections = Partial<Record<"top" | "backend" | "delivery" | "retry" | "lock", Record<string, TomlValue>>>;
+export type Sections = Partial<Record<"top" | "backend" | "delivery" | "retry" | "lock" | "queue", Record<string, TomlValue>>>;
 
 export interface MessageSpec {
   to?: string | string[];
@@ -65,10 +65,11 @@ export async function bench(dialect: Dialect, extra: Sections = {}, sinkOptions:
         delivery: { ...more.delivery },
         retry: { ...more.retry },
         lock: { path: join(dir.path, "send_mail"), ...more.lock },
+        queue: { ...more.queue },
       };
       const lines = Object.entries(sections.top ?? {}).map(([k, v]) => `${k} = ${tomlValue(v)}`);
       lines.push("[database]", `url = ${JSON.stringify(database.url)}`);
-      for (const name of ["backend", "delivery", "retry", "lock"] as const) {
+      for (const name of ["backend", "delivery", "retry", "lock", "queue"] as const) {
         lines.push(`[${name}]`, ...Object.entries(sections[name] ?? {}).map(([k, v]) => `${k} = ${tomlValue(v)}`));
       }
       writeConfig(dir.path, lines.join("\n") + "\n");
