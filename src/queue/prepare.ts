@@ -145,7 +145,7 @@ function leadingTrace(fields: HeaderField[]): number {
 }
 
 /** The address fields in which a bare local name is qualified (Postfix's append_at_myorigin). */
-const ADDRESS_FIELDS = ["From", "Sender", "Reply-To", "To", "Cc"];
+const ADDRESS_FIELD = /^(?:from|sender|reply-to|to|cc)$/i;
 
 /** `fields` itself when no address field names a bare local name; else a copy with those fields
  * rewritten ("To: root" -> "To: root@example.org"; "From: root (Cron Daemon)" -> "From: "Cron Daemon"
@@ -153,7 +153,10 @@ const ADDRESS_FIELDS = ["From", "Sender", "Reply-To", "To", "Cc"];
 function qualifyHeaders(fields: HeaderField[], routing: Routing): HeaderField[] {
   let out = fields;
   fields.forEach((field, index) => {
-    if (!ADDRESS_FIELDS.some((n) => n.toLowerCase() === field.name.toLowerCase())) return;
+    if (!ADDRESS_FIELD.test(field.name)) return;
+    // Bulk enqueue meets this on every message: one address with its @ (the usual field) is settled on
+    // the raw text, with no unfolding and no parsing.
+    if (!field.raw.includes(",") && field.raw.includes("@")) return;
     const value = fieldValue(field);
     if (!namesLocalName(value, field.name)) return;
     const rebuilt = parseMailboxes(value, field.name)

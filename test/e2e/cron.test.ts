@@ -4,7 +4,9 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { simpleParser } from "mailparser";
 import { BINARY } from "../helpers/cli.ts";
-import { cronAvailable, startCron, type RealCron } from "../helpers/real-cron.ts";
+import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { cronAvailable, startCron, type CronSandbox } from "../helpers/cron-sandbox.ts";
 import { startSink, type Sink } from "../helpers/smtp-sink.ts";
 import { systemHost, type SystemHost } from "../helpers/system-host.ts";
 import { until } from "../helpers/wait.ts";
@@ -14,7 +16,7 @@ const run = cronAvailable() || process.env.CI ? test : test.skip;
 
 let sink: Sink;
 let host: SystemHost;
-let cron: RealCron | null = null;
+let cron: CronSandbox | null = null;
 beforeAll(async () => {
   sink = await startSink();
 });
@@ -24,7 +26,10 @@ afterAll(async () => {
   await sink.close();
 });
 
+const hostSendmail = () => (existsSync("/usr/sbin/sendmail") ? `${statSync("/usr/sbin/sendmail").ino}` : "none");
+
 run("cron's job mail, for root and for nobody, reaches the alias and the qualified login", async () => {
+  const sendmailBefore = hostSendmail();
   host = systemHost({
     toml: ({ root, spool }) =>
       `[database]\nurl = "sqlite:${root}/var/mailer.db"\n[backend]\nhost = "127.0.0.1"\nport = ${sink.port}\n` +
@@ -32,10 +37,14 @@ run("cron's job mail, for root and for nobody, reaches the alias and the qualifi
   });
   expect((await host.mailer("mailer", ["migrate"])).code).toBe(0);
   // No MAILER_CONFIG anywhere: the sendmail cron runs finds /etc/mailer/mailer.toml, as on a host.
-  cron = startCron({
+  const etcMailer = join(host.root, "etc-mailer");
+  mkdirSync(etcMailer);
+  chmodSync(etcMailer, 0o755);
+  writeFileSync(join(etcMailer, "mailer.toml"), await Bun.file(host.config).text());
+  cron = await startCron({
     sendmail: BINARY,
-    etcMailer: { "mailer.toml": await Bun.file(host.config).text() },
-    cronD: "SHELL=/bin/sh\n* * * * * root echo 'backup failed: disk full'\n* * * * * nobody echo 'report from nobody'\n",
+    etcMailer,
+    cronTab: "SHELL=/bin/sh\n* * * * * root echo 'backup failed: disk full'\n* * * * * nobody echo 'report from nobody'\n",
   });
   // cron runs jobs at the top of the minute: up to a minute, plus the delivery.
   await until(async () => {
@@ -52,4 +61,6 @@ run("cron's job mail, for root and for nobody, reaches the alias and the qualifi
   // cron writes "From: root (Cron Daemon)" for every job; the uid that handed it over is in the trace.
   expect([nobody.from, nobody.to]).toEqual(["root@example.org", ["nobody@example.org"]]);
   expect(String(nobody.parsed.headers.get("received"))).toContain("from userid 65534 nobody");
+  // The host itself was never touched: its own /usr/sbin/sendmail (if any) is what it was.
+  expect(hostSendmail()).toBe(sendmailBefore);
 }, 120_000);

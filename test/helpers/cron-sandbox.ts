@@ -187,8 +187,12 @@ export async function startCron(options: CronOptions): Promise<CronSandbox> {
     (stopped ??= (async () => {
       // SIGKILL to cron, PID 1 of its namespace, kills everything in it; unshare reaps cron only once
       // all of them are gone. Without cron's PID (still mounting), kill the chain at its head.
-      if (cronPid && exitCode === undefined) process.kill(cronPid, "SIGKILL");
-      else proc.kill("SIGKILL");
+      try {
+        if (cronPid && exitCode === undefined) process.kill(cronPid, "SIGKILL");
+        else proc.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
       await exited;
       // unshare --kill-child: had unshare died first, cron still gets SIGKILL; wait for that too.
       while (cronPid && isAlive(cronPid)) await Bun.sleep(20);
