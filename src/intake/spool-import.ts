@@ -80,8 +80,9 @@ export async function importSpool(env: SpoolImportEnv): Promise<SpoolImportResul
       }
       result.imported += ready.length;
     }
+    // Only after an import: a pass over an empty spool (runmailer-pg's every pass) costs no query.
+    await pruneImported(db.kysely, db.dialect.toDb(new Date(now.getTime() - LEDGER_KEEP_MS)), present);
   }
-  await pruneImported(db.kysely, db.dialect.toDb(new Date(now.getTime() - LEDGER_KEEP_MS)), present);
   return result;
 }
 

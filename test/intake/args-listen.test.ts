@@ -37,6 +37,11 @@ describe("sendmail arguments", () => {
     }
   });
 
+  test("the legacy flags programs pass are accepted and ignored: -B, -N, -v, -odb, -odi, -oem, -oi, -r", () => {
+    const args = parseSendmailArgs(["-B", "8BITMIME", "-Nnever", "-v", "-odb", "-odi", "-oem", "-oi", "-r", "bounce@example.com", "root"]);
+    expect(args).toMatchObject({ mode: "deliver", ignoreDots: true, sender: "bounce@example.com", recipients: ["root"] });
+  });
+
   test("-bs, -bp, -bi and -I choose the mode; mailer's --config, --log-format and --log-level are taken too", () => {
     expect(parseSendmailArgs(["-bs"]).mode).toBe("smtp");
     expect(parseSendmailArgs(["-bp"]).mode).toBe("list");
