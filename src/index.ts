@@ -5,6 +5,9 @@
 //   const transporter = nodemailer.createTransport(queueTransport(queue));   // the whole switch
 export { openQueue, resolveQueueConfig, silentLogger, type OpenQueueOptions } from "./queue/open.ts";
 export { Queue, SuppressedError, isRawMail, type MailInput, type RawMail, type EnqueueCallOptions } from "./queue/queue.ts";
+export {
+  sendMail, sendHtmlMail, sendMassMail, mailAdmins, mailManagers, closeDefaultQueue, type HelperOptions, type QueueIds,
+} from "./queue/mail-helpers.ts";
 export { queueTransport, type QueueTransport, type QueueTransportOptions, type QueuedMessageInfo } from "./queue/transport.ts";
 export type { EnqueueOutcome } from "./queue/enqueue.ts";
 export { PRIORITY, parsePriority, priorityName, type Priority, type PriorityName } from "./queue/priority.ts";

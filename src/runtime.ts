@@ -2,6 +2,7 @@
 // lives here so the rest of the sources run unchanged on both.
 import { hostname } from "node:os";
 import type { SqliteDatabase } from "kysely";
+import { ConfigError } from "./errors.ts";
 
 export const runtimeName: "bun" | "deno" | "node" =
   typeof (globalThis as { Bun?: unknown }).Bun !== "undefined"
@@ -37,7 +38,16 @@ export async function openSqlite(path: string): Promise<SqliteHandle> {
 
 /** SQLite under Deno (and Node): node:sqlite's DatabaseSync, adapted to Kysely's SqliteDatabase. */
 async function openNodeSqlite(path: string): Promise<SqliteHandle> {
-  const { DatabaseSync } = await import("node:sqlite");
+  let DatabaseSync: typeof import("node:sqlite").DatabaseSync;
+  try {
+    ({ DatabaseSync } = await import("node:sqlite"));
+  } catch {
+    // Node.js before 22.5 has no node:sqlite (and no other SQLite without a native add-on).
+    throw new ConfigError(
+      `database.url: SQLite on Node.js needs node:sqlite (Node.js 22.5 or later); this is Node.js ${process.versions.node}. ` +
+        "Use a postgres:// database.url, or run under Bun or Deno",
+    );
+  }
   const db = new DatabaseSync(path);
   type Statement = ReturnType<typeof db.prepare>;
   // Prepared once per SQL text, as bun:sqlite's db.query does; Kysely re-issues the same texts.

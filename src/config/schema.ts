@@ -167,6 +167,10 @@ export const KEYS: KeySpec[] = [
     doc: 'aliases(5) file rewriting local recipients before mail is queued ("" = none; a missing default file is none)' },
   { section: "queue", key: "default_from", parse: str, default: "",
     doc: "sender of a message that names none (empty = the submitting user's login at default_domain)" },
+  { section: "queue", key: "admins", parse: stringList, default: [],
+    doc: "recipients of mailAdmins() (Django's ADMINS)" },
+  { section: "queue", key: "managers", parse: stringList, default: [],
+    doc: "recipients of mailManagers() (Django's MANAGERS)" },
   { section: "queue", key: "spool", parse: str, default: null, path: true,
     doc: "maildrop directory: sendmail drops mail here without opening the database; every pass imports it" },
 

@@ -54,6 +54,9 @@ export interface Config {
     aliases: string;
     /** "" = the submitting user's login at default_domain. */
     default_from: string;
+    /** mailAdmins() / mailManagers() recipients. */
+    admins: string[];
+    managers: string[];
     spool: string | null;
   };
   lock: { path: string; use_file_lock: boolean; wait_timeout: number | "forever" };

@@ -33,6 +33,8 @@ export type MailInput = SendMailOptions | RawMail;
 export interface EnqueueCallOptions {
   /** Wins over the X-Mailer-Priority header and nodemailer's `priority` field. */
   priority?: Priority | PriorityName;
+  /** Queue every message of the call in one transaction (all or none), whatever enqueue_batch_size says. */
+  oneTransaction?: boolean;
 }
 
 export const isRawMail = (mail: MailInput): mail is RawMail =>
@@ -94,7 +96,7 @@ export class Queue {
         throw error;
       }
     }
-    return this.enqueuePrepared(prepared);
+    return this.enqueuePrepared(prepared, options.oneTransaction ? prepared.length : undefined);
   }
 
   async prepare(mail: MailInput, priority?: Priority): Promise<PreparedMessage> {
@@ -146,8 +148,8 @@ export class Queue {
   }
 
   /** Insert prepared messages, applying the don't-send list; the outcome says what was dropped. */
-  async enqueuePrepared(messages: PreparedMessage[]): Promise<EnqueueOutcome[]> {
-    const options = { batchSize: this.batchSize, logMessageData: this.config.delivery.log_message_data };
+  async enqueuePrepared(messages: PreparedMessage[], batchSize = this.batchSize): Promise<EnqueueOutcome[]> {
+    const options = { batchSize: Math.max(1, batchSize), logMessageData: this.config.delivery.log_message_data };
     const outcomes = await this.#use((db) => enqueueMessages(db, messages, options));
     for (const outcome of outcomes) {
       if (outcome.suppressed.length === 0) continue;
