@@ -103,6 +103,14 @@ console.log(JSON.stringify({ node: process.versions.node, ids }));
   const [fromNode, fromBun] = sink.received.filter((m) => m.subject === "same bytes").map((m) => m.raw.toString("latin1"));
   expect(fromNode!.replace("<same-node@example.com>", "<id>")).toBe(fromBun!.replace("<same-bun@example.com>", "<id>"));
 
+  // SQLite on a Node without node:sqlite (before 22.5): a clear configuration error, not a crash.
+  writeFileSync(join(app, "sqlite.mjs"), `import { openQueue } from "mailer-queue";
+try { await openQueue({ url: "sqlite:./q.db" }); console.log("opened"); } catch (error) { console.log(error.name + ": " + error.message); }
+`);
+  const sqlite = sh(["node", "sqlite.mjs"], app);
+  // (The Node under test is 20, asserted above: it has no node:sqlite.)
+  expect(sqlite).toStartWith("ConfigError: database.url: SQLite on Node.js needs node:sqlite (Node.js 22.5 or later); this is Node.js 20.");
+
   // A TypeScript consumer, strict, against the packaged declarations.
   writeFileSync(
     join(app, "app.ts"),
