@@ -15,7 +15,7 @@ let sink: Sink;
 let deb: string;
 beforeAll(async () => {
   sink = await startSink();
-  const build = Bun.spawnSync(["bun", "scripts/package.ts"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  const build = Bun.spawnSync([process.execPath, "scripts/package.ts"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
   if (build.exitCode !== 0) throw new Error(`npm run package failed:\n${build.stderr.toString()}`);
   deb = join(ROOT, "dist", readdirSync(join(ROOT, "dist")).find((n) => /^mailer_.*\.deb$/.test(n))!);
 });
