@@ -1,10 +1,27 @@
 // npm run build: one self-contained executable at dist/mailer (runs with no node_modules beside it).
+// scripts/release.ts builds the same for other platforms through compile().
 import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
 import { $ } from "bun";
 
-const outfile = process.argv[2] ?? "dist/mailer";
-mkdirSync("dist", { recursive: true });
-// Not minified and not stripped: stack traces stay readable and a stripped Bun binary does not run.
-// Worker scripts are entry points of their own (src/runtime.ts sourceUrl finds them in the bundle).
-await $`bun build --compile --sourcemap=inline src/cli.ts src/engine/store-worker.ts --outfile ${outfile}`.quiet();
-console.log(`built ${outfile}`);
+export interface CompileOptions {
+  outfile: string;
+  /** A `bun build --target` such as bun-linux-arm64 (default: this machine's). */
+  target?: string;
+  /** That target's Bun executable, taken from its @oven/bun-* npm package (nothing is downloaded by bun). */
+  executablePath?: string;
+}
+
+export async function compile({ outfile, target, executablePath }: CompileOptions): Promise<void> {
+  mkdirSync(dirname(outfile), { recursive: true });
+  const cross = target ? [`--target=${target}`, `--compile-executable-path=${executablePath}`] : [];
+  // Not minified and not stripped: stack traces stay readable and a stripped Bun binary does not run.
+  // Worker scripts are entry points of their own (src/runtime.ts sourceUrl finds them in the bundle).
+  await $`bun build --compile ${cross} --sourcemap=inline src/cli.ts src/engine/store-worker.ts --outfile ${outfile}`.quiet();
+}
+
+if (import.meta.main) {
+  const outfile = process.argv[2] ?? "dist/mailer";
+  await compile({ outfile });
+  console.log(`built ${outfile}`);
+}
