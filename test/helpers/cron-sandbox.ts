@@ -17,6 +17,7 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "./db.ts";
+import { readLines } from "./lines.ts";
 
 const TOOLS = ["/usr/sbin/cron", "/usr/bin/unshare", "/usr/bin/setpriv"];
 
@@ -168,18 +169,9 @@ export async function startCron(options: CronOptions): Promise<CronSandbox> {
   const exited = proc.exited.then((code) => {
     exitCode = code;
   });
-  const pump = async (stream: ReadableStream<Uint8Array>, tag: string) => {
-    const decoder = new TextDecoder();
-    let rest = "";
-    for await (const chunk of stream) {
-      rest += decoder.decode(chunk, { stream: true });
-      const parts = rest.split("\n");
-      rest = parts.pop() ?? "";
-      for (const p of parts) push(`${tag}${p}`);
-    }
-    if (rest) push(`${tag}${rest}`);
-  };
-  const pumped = Promise.all([pump(proc.stdout, "[stdout] "), pump(proc.stderr, "[stderr] ")]);
+  const stdout = readLines(proc.stdout);
+  const stderr = readLines(proc.stderr);
+  const pumped = Promise.all([stdout.done, stderr.done]);
 
   let stopped: Promise<void> | undefined;
   let cronPid = 0;
@@ -200,7 +192,7 @@ export async function startCron(options: CronOptions): Promise<CronSandbox> {
       syslog.stop(true);
       dir.cleanup();
     })());
-  const log = () => lines.join("\n");
+  const log = () => [...lines, ...stdout.lines.map((l) => `[stdout] ${l}`), ...stderr.lines.map((l) => `[stderr] ${l}`)].join("\n");
 
   // After reading /etc/crontab, /etc/cron.d and the spool, cron logs "(CRON) INFO (Running @reboot
   // jobs)" (or "Skipping …" when /run/crond.reboot exists, which the private /run never has).
