@@ -212,9 +212,9 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
   const baseDir = file ? dirname(file) : cwd;
   // A database.url of the wrong type is already a problem above; only a string is resolved.
   const rawUrl = values.get("database.url");
-  const databaseUrl =
+  const urlResolved =
     typeof rawUrl === "string" ? resolveDatabaseUrl(rawUrl, fromFile.has("database.url") ? baseDir : cwd) : { url: "" };
-  if ("problem" in databaseUrl) problems.push({ area: "database", text: `${where("database.url")}: database.url: ${databaseUrl.problem}` });
+  if ("problem" in urlResolved) problems.push({ area: "database", text: `${where("database.url")}: database.url: ${urlResolved.problem}` });
 
   const get = <T>(path: string) => values.get(path) as T;
   const check = (area: string, path: string, problem: string | null, at = path) => {
@@ -233,10 +233,11 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
   const warnings: string[] = [];
   // A section the command uses must have its secret; any other one is resolved only if it can be, to
   // mask it in what the command prints (a stored error quoting it), and its failure is no one's concern.
-  const secret = (section: "backend" | "smtpd") =>
+  const secret = (section: "backend" | "smtpd" | "database") =>
     resolveSecret(section, values, env, where, matters(section) ? problems : []);
   const backendPassword = secret("backend");
   const smtpdPassword = secret("smtpd");
+  const databaseUrl = withDatabasePassword(urlResolved, secret("database").value, where, matters("database") ? problems : []);
   if (file && (backendPassword.inFile || smtpdPassword.inFile)) {
     const mode = statSync(file).mode;
     if (mode & 0o004) warnings.push(`${file} holds a password and is world-readable; chmod o-r it`);
@@ -250,14 +251,15 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
     Object.fromEntries(KEYS.filter((k) => k.section === name).map((k) => [k.key, values.get(keyPath(k))]));
   const backend = section("backend");
   const smtpd = section("smtpd");
-  delete backend.password_env;
-  delete backend.password_file;
-  delete smtpd.password_env;
-  delete smtpd.password_file;
+  const database = section("database");
+  for (const s of [backend, smtpd, database]) {
+    delete s.password_env;
+    delete s.password_file;
+  }
   const config = {
     source: file,
     error_handler: get<string | null>("error_handler"),
-    database: { ...section("database"), url: "url" in databaseUrl ? databaseUrl.url : "" },
+    database: { ...database, url: databaseUrl },
     backend: { ...backend, password: backendPassword.value },
     delivery: section("delivery"),
     retry: section("retry"),
@@ -303,15 +305,40 @@ export function resolveDatabaseUrl(url: string, base: string): { url: string } |
   return { problem: `expected sqlite:PATH, sqlite::memory: or postgres://…, got ${JSON.stringify(url)}` };
 }
 
+/** database.url with the password from password_env or password_file put in (a postgres URL only;
+ * one that already carries a password may not get a second). "" when the URL itself was refused. */
+function withDatabasePassword(
+  resolved: { url: string } | { problem: string },
+  password: string,
+  where: (path: string) => string,
+  problems: Problem[],
+): string {
+  if (!("url" in resolved)) return "";
+  if (password === "") return resolved.url;
+  const problem = (text: string) => problems.push({ area: "database", text: `${where("database.password_file")}: database: ${text}` });
+  if (!/^postgres(ql)?:\/\//.test(resolved.url)) {
+    problem("password_env and password_file are for a postgres:// url");
+    return resolved.url;
+  }
+  const url = new URL(resolved.url);
+  if (url.password !== "") {
+    problem("the url carries a password already; give it in one place");
+    return resolved.url;
+  }
+  url.password = encodeURIComponent(password);
+  return url.toString();
+}
+
 /** One of password, password_env or password_file; the latter two must resolve. */
 function resolveSecret(
-  section: "backend" | "smtpd",
+  section: "backend" | "smtpd" | "database",
   values: Map<string, Value>,
   env: Record<string, string | undefined>,
   where: (path: string) => string,
   problems: Problem[],
 ): { value: string; inFile: boolean } {
-  const literal = values.get(`${section}.password`) as string;
+  // [database] has no password key of its own (a URL may carry one).
+  const literal = (values.get(`${section}.password`) as string | undefined) ?? "";
   const variable = values.get(`${section}.password_env`) as string;
   const path = values.get(`${section}.password_file`) as string;
   const given = [literal && "password", variable && "password_env", path && "password_file"].filter(Boolean);

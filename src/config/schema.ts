@@ -108,6 +108,10 @@ export const KEYS: KeySpec[] = [
 
   { section: "database", key: "url", parse: str, default: "sqlite:./mailer.db",
     doc: "sqlite:PATH | sqlite::memory: | postgres://user:pass@host:5432/db" },
+  { section: "database", key: "password_env", parse: str, default: "",
+    doc: "postgres: environment variable holding the password (instead of one in url, which sendmail's readers would see)" },
+  { section: "database", key: "password_file", parse: str, default: "", path: true,
+    doc: "postgres: file holding the password (e.g. root:mailer, mode 0640)" },
   { section: "database", key: "busy_timeout", parse: int(0), default: 5000,
     doc: "SQLite: milliseconds to wait for another writer before giving up" },
 

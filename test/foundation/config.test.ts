@@ -259,6 +259,31 @@ describe("what a command uses", () => {
   });
 });
 
+describe("the database password", () => {
+  test("password_file or password_env goes into a postgres url (encoded); a world-readable toml then holds no secret", () => {
+    const cwd = dir();
+    writeFileSync(join(cwd, "db-password"), "p@ss:w/rd\n");
+    writeFileSync(join(cwd, "mailer.toml"), `[database]\nurl = "postgres://mailer@db.example.org:5432/mail"\npassword_file = "db-password"\n`);
+    const { config } = loadConfig({ cwd, env: {}, systemPath: NO_SYSTEM });
+    expect(config.database.url).toBe("postgres://mailer:p%40ss%3Aw%2Frd@db.example.org:5432/mail");
+    expect(decodeURIComponent(new URL(config.database.url).password)).toBe("p@ss:w/rd");
+    expect("password_file" in config.database).toBe(false);
+    writeFileSync(join(cwd, "mailer.toml"), `[database]\nurl = "postgres://mailer@db/mail"\npassword_env = "DB_PW"\n`);
+    expect(loadConfig({ cwd, env: { DB_PW: "s3cret" }, systemPath: NO_SYSTEM }).config.database.url).toBe("postgres://mailer:s3cret@db/mail");
+  });
+
+  test("it is refused for an SQLite url, or a url that has a password already; a command not reading [database] ignores it", () => {
+    const cwd = dir();
+    writeFileSync(join(cwd, "mailer.toml"), `[database]\nurl = "sqlite:q.db"\npassword_env = "DB_PW"\n`);
+    expect(problems(() => loadConfig({ cwd, env: { DB_PW: "x" }, systemPath: NO_SYSTEM }))[0]).toContain("for a postgres:// url");
+    writeFileSync(join(cwd, "mailer.toml"), `[database]\nurl = "postgres://a:b@db/mail"\npassword_env = "DB_PW"\n`);
+    expect(problems(() => loadConfig({ cwd, env: { DB_PW: "x" }, systemPath: NO_SYSTEM }))[0]).toContain("carries a password already");
+    writeFileSync(join(cwd, "mailer.toml"), `[database]\nurl = "postgres://a@db/mail"\npassword_file = "/nonexistent/pw"\n`);
+    expect(problems(() => loadConfig({ cwd, env: {}, systemPath: NO_SYSTEM }))[0]).toContain("database.password_file: secret file not found");
+    expect(loadConfig({ cwd, env: {}, systemPath: NO_SYSTEM, uses: ["queue", "log"] }).warnings).toEqual([]);
+  });
+});
+
 describe("mailer.toml.example", () => {
   test("is the text generated from the key table (run `npm run config-example` after adding a key)", () => {
     expect(readFileSync(join(import.meta.dir, "../../mailer.toml.example"), "utf8")).toBe(configExample());
