@@ -10,8 +10,7 @@ import { readAll, cutAtLoneDot } from "../intake/read-input.ts";
 import { SENDMAIL_USAGE, parseSendmailArgs, type SendmailArgs } from "../intake/sendmail-args.ts";
 import { createIntake } from "../intake/smtp-intake.ts";
 import { submitTarget } from "../intake/submit-target.ts";
-import type { Submitter } from "../intake/submission.ts";
-import { currentUid, loginOf } from "../queue/host-identity.ts";
+import { currentUser } from "../queue/host-identity.ts";
 
 export async function run(argv: string[], globals: GlobalOptions): Promise<number> {
   const args = parseSendmailArgs(argv);
@@ -49,12 +48,6 @@ function loadForSubmission(options: GlobalOptions): Loaded {
   return loaded.config.queue.spool ? loaded : load(["database", "queue", "log"]);
 }
 
-/** The user running us, from the uid (cron runs jobs with $USER unset). */
-function invokingUser(): Submitter {
-  const uid = currentUid();
-  return { uid, login: loginOf(uid) };
-}
-
 async function deliver(ctx: Context, args: SendmailArgs): Promise<number> {
   const target = submitTarget(ctx.config, ctx.logger);
   ctx.onClose(() => target.close());
@@ -65,7 +58,8 @@ async function deliver(ctx: Context, args: SendmailArgs): Promise<number> {
     extractRecipients: args.extractRecipients,
     fullName: args.fullName,
     via: { protocol: "local" },
-    submitter: invokingUser(),
+    // From the uid, not $USER (cron runs jobs with $USER unset).
+    submitter: currentUser(),
     data: args.ignoreDots ? input : cutAtLoneDot(input),
   });
   ctx.logger.debug("queued", { id });
@@ -78,7 +72,7 @@ async function smtpDialogue(ctx: Context, options: GlobalOptions): Promise<numbe
   const logger = loggerFor(ctx.config, { ...options, logLevel: options.logLevel ?? (ctx.config.log.level === "debug" ? "debug" : "warn") });
   const target = submitTarget(ctx.config, logger);
   ctx.onClose(() => target.close());
-  const intake = createIntake({ target, submitter: invokingUser(), logger, allowFrom: [], name: hostname() || "localhost" });
+  const intake = createIntake({ target, submitter: currentUser(), logger, allowFrom: [], name: hostname() || "localhost" });
   await intake.serveStdio(process.stdin, process.stdout);
   return 0;
 }

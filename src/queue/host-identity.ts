@@ -44,6 +44,12 @@ export function loginOf(uid: number, passwd = "/etc/passwd"): string {
 /** The real uid of this process (-1 where the platform has none). */
 export const currentUid = () => process.getuid?.() ?? -1;
 
+/** This process's user: its uid and that uid's login (the submitter of what it queues). */
+export function currentUser(): { uid: number; login: string } {
+  const uid = currentUid();
+  return { uid, login: loginOf(uid) };
+}
+
 /** This host's names as they may appear after the @ of a local address: localhost, the host name and
  * its fully qualified form (lower case). */
 export function hostNames(): Set<string> {

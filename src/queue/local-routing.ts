@@ -19,8 +19,6 @@ export interface Routing {
   /** One envelope recipient as given -> the addresses it goes to (aliases applied, then qualified,
    * each checked). An address at one of this host's own names is looked up by its local part. */
   recipients(address: string): string[];
-  /** Problems found in the aliases file (newaliases prints them). */
-  aliasProblems(): string[];
 }
 
 /** The parsed aliases file, read again only when it changes (a long-running worker sees edits). */
@@ -60,10 +58,6 @@ export class LocalRouting implements Routing {
       throw new ConfigError(`${table.file}: ${errorText(error)}`);
     }
     return expanded.map((a) => checkAddress(this.qualify(a), `alias ${local}`));
-  }
-
-  aliasProblems(): string[] {
-    return this.#aliases()?.problems ?? [];
   }
 
   /** The aliases file as parsed now (null: none configured, or the default one is missing). */

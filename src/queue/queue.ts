@@ -11,7 +11,7 @@ import { DataError, errorText } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { parseAddressList, parseMailboxes, singleAddress } from "./address.ts";
 import { enqueueMessages, type EnqueueOutcome } from "./enqueue.ts";
-import { currentUid, loginOf } from "./host-identity.ts";
+import { currentUser } from "./host-identity.ts";
 import { LocalRouting } from "./local-routing.ts";
 import { prepareMessage, type PreparedMessage } from "./prepare.ts";
 import { parsePriority, type Priority, type PriorityName } from "./priority.ts";
@@ -61,7 +61,7 @@ export class Queue {
 
   /** For a message that names no sender: default_from, else this process's login at the mail domain. */
   get defaultSender(): string {
-    this.#defaultSender ??= this.routing.defaultFrom || this.routing.qualify(loginOf(currentUid()));
+    this.#defaultSender ??= this.routing.defaultFrom || this.routing.qualify(currentUser().login);
     return this.#defaultSender;
   }
 
