@@ -9,7 +9,7 @@ const b64 = (text: string) => Buffer.from(text, "utf8").toString("base64");
 
 export function logSecrets(config: Config): string[] {
   const forms = configSecrets(config);
-  for (const { user, password } of [config.backend, config.smtpd]) {
+  for (const { user, password } of [config.backend, config.smtpd, config.web]) {
     if (password.length < 4) continue;
     // AUTH LOGIN sends the password alone; AUTH PLAIN sends "\0user\0password" (RFC 4616).
     forms.push(b64(password), b64(`\0${user}\0${password}`), b64(`${user}\0${user}\0${password}`));

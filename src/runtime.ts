@@ -122,3 +122,40 @@ export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
     }
     signal?.addEventListener("abort", done, { once: true });
   });
+
+export interface HttpServer {
+  host: string;
+  port: number;
+  /** Stops listening; requests in flight finish. */
+  stop(): Promise<void>;
+}
+
+/** A web-standard fetch handler served over HTTP, with the client's address beside each request
+ * (for login throttling and the access log). Bun.serve or Deno.serve. */
+export async function serveHttp(
+  listen: { host: string; port: number },
+  handler: (request: Request, clientIp: string) => Response | Promise<Response>,
+): Promise<HttpServer> {
+  const g = globalThis as any;
+  if (runtimeName === "bun") {
+    const server = g.Bun.serve({
+      hostname: listen.host,
+      port: listen.port,
+      // Large enough for a purge or a bulk selection form; an enqueue API sets its own limit.
+      maxRequestBodySize: 64 * 1024 * 1024,
+      fetch: (request: Request, srv: any) => handler(request, srv.requestIP(request)?.address ?? ""),
+    });
+    return { host: listen.host, port: server.port, stop: async () => void (await server.stop()) };
+  }
+  if (runtimeName === "deno") {
+    let bound = listen.port;
+    const ready = Promise.withResolvers<void>();
+    const server = g.Deno.serve(
+      { hostname: listen.host, port: listen.port, onListen: (addr: { port: number }) => ((bound = addr.port), ready.resolve()) },
+      (request: Request, info: { remoteAddr: { hostname: string } }) => handler(request, info.remoteAddr.hostname),
+    );
+    await ready.promise;
+    return { host: listen.host, port: bound, stop: () => server.shutdown() };
+  }
+  throw new ConfigError("mailer web runs under Bun (the compiled binary) or Deno");
+}

@@ -130,6 +130,19 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import("./smtpd.ts"),
   },
   {
+    name: "web",
+    // It reads and acts on the queue, and "send now" runs a pass: everything a worker reads, and [web].
+    uses: [...WORKER, "web"],
+    usage: "web",
+    description: "The operator's console in a browser: dashboard, messages, log, don't-send list",
+    options: [
+      { flags: "--listen <address>", description: "address:port (default web.listen, 127.0.0.1:8025)" },
+      { flags: "--force", description: "listen on a non-loopback address without a password" },
+    ],
+    examples: ["mailer web", "MAILER_WEB_PASSWORD=… mailer web --listen 0.0.0.0:8025"],
+    load: () => import("./web.ts"),
+  },
+  {
     name: "dont-send",
     uses: ["database", "log"],
     usage: "dont-send <action> [...addresses]",

@@ -18,6 +18,7 @@ const SECTION_NOTES: Record<string, string> = {
   retry: "Error classes and automatic retry with backoff (docs/reliability.md).",
   lock: "The file lock around a pass (one host; see docs/deployment.md for many).",
   smtpd: "The SMTP intake (mailer smtpd).",
+  web: "The operator's console in a browser (mailer web; docs/web.md).",
   log: "Diagnostics on stderr.",
 };
 

@@ -233,12 +233,13 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
   const warnings: string[] = [];
   // A section the command uses must have its secret; any other one is resolved only if it can be, to
   // mask it in what the command prints (a stored error quoting it), and its failure is no one's concern.
-  const secret = (section: "backend" | "smtpd" | "database") =>
+  const secret = (section: "backend" | "smtpd" | "web" | "database") =>
     resolveSecret(section, values, env, where, matters(section) ? problems : []);
   const backendPassword = secret("backend");
   const smtpdPassword = secret("smtpd");
+  const webPassword = secret("web");
   const databaseUrl = withDatabasePassword(urlResolved, secret("database").value, where, matters("database") ? problems : []);
-  if (file && (backendPassword.inFile || smtpdPassword.inFile)) {
+  if (file && (backendPassword.inFile || smtpdPassword.inFile || webPassword.inFile)) {
     const mode = statSync(file).mode;
     if (mode & 0o004) warnings.push(`${file} holds a password and is world-readable; chmod o-r it`);
   }
@@ -251,8 +252,9 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
     Object.fromEntries(KEYS.filter((k) => k.section === name).map((k) => [k.key, values.get(keyPath(k))]));
   const backend = section("backend");
   const smtpd = section("smtpd");
+  const web = section("web");
   const database = section("database");
-  for (const s of [backend, smtpd, database]) {
+  for (const s of [backend, smtpd, web, database]) {
     delete s.password_env;
     delete s.password_file;
   }
@@ -266,6 +268,7 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
     queue: section("queue"),
     lock: section("lock"),
     smtpd: { ...smtpd, password: smtpdPassword.value },
+    web: { ...web, password: webPassword.value },
     log: section("log"),
   } as unknown as Config;
   return { config, warnings };
@@ -331,15 +334,18 @@ function withDatabasePassword(
 
 /** One of password, password_env or password_file; the latter two must resolve. */
 function resolveSecret(
-  section: "backend" | "smtpd" | "database",
+  section: "backend" | "smtpd" | "web" | "database",
   values: Map<string, Value>,
   env: Record<string, string | undefined>,
   where: (path: string) => string,
   problems: Problem[],
 ): { value: string; inFile: boolean } {
   // [database] has no password key of its own (a URL may carry one).
-  const literal = (values.get(`${section}.password`) as string | undefined) ?? "";
   const variable = values.get(`${section}.password_env`) as string;
+  let literal = (values.get(`${section}.password`) as string | undefined) ?? "";
+  // password_env = "MAILER_WEB_PASSWORD" names the very variable that overrides web.password: one
+  // secret given once, not two.
+  if (variable && env[variable] !== undefined && env[variable] === literal) literal = "";
   const path = values.get(`${section}.password_file`) as string;
   const given = [literal && "password", variable && "password_env", path && "password_file"].filter(Boolean);
   if (given.length > 1) {

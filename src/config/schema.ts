@@ -191,6 +191,14 @@ export const KEYS: KeySpec[] = [
   { section: "smtpd", key: "allow_open_relay", parse: bool, default: false,
     doc: "allow a non-loopback listen address with neither AUTH nor allow_from" },
 
+  { section: "web", key: "listen", parse: str, default: "127.0.0.1:8025", doc: "address:port mailer web (the console) listens on" },
+  { section: "web", key: "user", parse: str, default: "admin", doc: "the console's login name" },
+  { section: "web", key: "password", parse: str, default: "", doc: "the console's password (prefer password_env or password_file; none = no login, loopback only)" },
+  { section: "web", key: "password_env", parse: str, default: "", doc: "environment variable holding the console's password" },
+  { section: "web", key: "password_file", parse: str, default: "", path: true, doc: "file holding the console's password" },
+  { section: "web", key: "session_timeout", parse: duration(60), default: 43200, shown: "12h",
+    doc: "a console login ends after this long without a request" },
+
   { section: "log", key: "level", parse: oneOf(...LOG_LEVELS), default: "info", doc: "debug | info | warn | error" },
   { section: "log", key: "format", parse: oneOf("text", "json"), default: "text", doc: "text for people, json for journald and log shippers" },
 ];

@@ -67,5 +67,13 @@ export interface Config {
     allow_from: string[];
     allow_open_relay: boolean;
   };
+  web: {
+    listen: string;
+    user: string;
+    /** Resolved from password, password_env or password_file; "" = no login (loopback only). */
+    password: string;
+    /** Seconds. */
+    session_timeout: number;
+  };
   log: { level: "debug" | "info" | "warn" | "error"; format: "text" | "json" };
 }

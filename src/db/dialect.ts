@@ -22,6 +22,9 @@ export interface DialectInfo {
   now: RawBuilder<unknown>;
   /** A JS time as this database stores it. */
   toDb(date: Date): DbTime;
+  /** A time column cut to the minute or hour, as UTC text "YYYY-MM-DDTHH:MM" / "YYYY-MM-DDTHH"
+   * (the console's activity chart groups log rows by it). */
+  bucket(column: string, unit: "minute" | "hour"): RawBuilder<string>;
 }
 
 export const SQLITE: DialectInfo = {
@@ -31,6 +34,8 @@ export const SQLITE: DialectInfo = {
   // ISO-8601 with milliseconds and Z, the same text Date.prototype.toISOString gives, so text order is time order.
   now: sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`,
   toDb: (date) => date.toISOString(),
+  // The stored text is already UTC ISO-8601: its first 16 (13) characters are the minute (hour).
+  bucket: (column, unit) => sql<string>`substr(${sql.ref(column)}, 1, ${sql.lit(unit === "minute" ? 16 : 13)})`,
 };
 
 export const POSTGRES: DialectInfo = {
@@ -39,6 +44,9 @@ export const POSTGRES: DialectInfo = {
   types: { id: "bigserial", bytes: "bytea", time: "timestamptz", smallint: "smallint" },
   now: sql`now()`,
   toDb: (date) => date,
+  bucket: (column, unit) =>
+    // A literal, not a parameter: GROUP BY must see the very expression the SELECT list has.
+    sql<string>`to_char(${sql.ref(column)} at time zone 'UTC', ${sql.lit(unit === "minute" ? 'YYYY-MM-DD"T"HH24:MI' : 'YYYY-MM-DD"T"HH24')})`,
 };
 
 export function fromDbTime(value: DbTime): Date;

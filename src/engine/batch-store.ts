@@ -21,10 +21,11 @@ export interface BatchStore {
   close(): Promise<void>;
 }
 
-export function localStore(db: Database, worker: string): BatchStore {
+/** `only`: claim among these message ids alone (PassOptions.only). */
+export function localStore(db: Database, worker: string, only?: readonly number[]): BatchStore {
   return {
     async claim(size, now, leaseUntil) {
-      const { rows, dontSendListed } = await claimBatch(db, worker, size, now, leaseUntil);
+      const { rows, dontSendListed } = await claimBatch(db, worker, size, now, leaseUntil, only);
       if (!dontSendListed) return { rows, suppressed: new Set() };
       try {
         return { rows, suppressed: await suppressedAmong(db.kysely, rows.flatMap((r) => splitRecipients(r.envelope_to))) };

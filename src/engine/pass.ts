@@ -57,6 +57,9 @@ export interface PassOptions {
   signal?: AbortSignal;
   /** Told of each message's outcome as it happens (send-mail's progress line). */
   onOutcome?: (outcome: Outcome) => void;
+  /** Send only these messages, if they are sendable (django-mailer's admin action "send selected
+   * messages now"); at most a few thousand ids. Locks, limits and recording are a pass's own. */
+  only?: readonly number[];
 }
 
 export interface PassResult {
@@ -126,7 +129,7 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
   // Claims and records go through a store: this thread's database connection at first, and once a
   // claim comes back full (a backlog to drain) a worker thread's (offthread-store.ts), so that the
   // statements do not take processor time from the SMTP connections.
-  const local = localStore(db, worker);
+  const local = localStore(db, worker, options.only);
   let store: BatchStore = local;
   let offThread = null as Promise<BatchStore | null> | null; // assigned by offload()
   const offload = () => {
@@ -148,7 +151,7 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
     const now = clock();
     const { rows, suppressed } = await store.claim(size, now, new Date(now.getTime() + leaseMs));
     if (rows.length === 0) return { rows, suppressed, leaseDeadline: 0, keeper: null };
-    if (rows.length === config.delivery.claim_batch && pipelined && !offThread && db.reopenable) offload();
+    if (rows.length === config.delivery.claim_batch && pipelined && !offThread && db.reopenable && !options.only) offload();
     // A slow send renews the batch's leases until its outcomes are known (lease-keeper.ts).
     const keeper = keepLeases({ db, worker, ids: rows.map((r) => r.id), leaseMs, clock, logger });
     return { rows, suppressed, leaseDeadline: now.getTime() + leaseMs / 2, keeper };

@@ -77,7 +77,7 @@ export function outputWidth(): number {
  * there (an SMTP error quoting a credential, a URL in a last_error). Very short values are left
  * out, since masking every "a" in a table would destroy it without protecting anything real. */
 export function configSecrets(config: Config): string[] {
-  const secrets = [config.backend.password, config.smtpd.password, ...urlPasswords(config.database.url)];
+  const secrets = [config.backend.password, config.smtpd.password, config.web.password, ...urlPasswords(config.database.url)];
   // Also as JSON escapes them, so `--json` output is covered by the same plain text replacement.
   const forms = secrets.flatMap((s) => [s, JSON.stringify(s).slice(1, -1)]);
   return [...new Set(forms.filter((s) => s.length >= 4))];

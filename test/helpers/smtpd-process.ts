@@ -1,36 +1,13 @@
 // `mailer smtpd` as a background process for tests, a line-level SMTP client for exact replies, and
 // Python's smtplib as a real third-party client.
 import { connect, type Socket } from "node:net";
-import { spawnMailer } from "./cli.ts";
-import { readLines } from "./lines.ts";
+import { startService, type ServiceProcess } from "./service-process.ts";
 
-export interface SmtpdProcess {
-  port: number;
-  proc: ReturnType<typeof spawnMailer>;
-  /** Every stderr line so far (JSON log lines). */
-  lines: string[];
-  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
-  /** SIGTERM, then the exit code. */
-  stop(): Promise<number>;
-}
+export type SmtpdProcess = ServiceProcess;
 
 /** Start smtpd on a free loopback port (--listen 127.0.0.1:0) and wait until it listens. */
-export async function startSmtpd(config: string, args: string[] = ["--listen", "127.0.0.1:0"]): Promise<SmtpdProcess> {
-  const proc = spawnMailer(["smtpd", "--config", config, "--log-format", "json", ...args]);
-  const stderr = readLines(proc.stderr as ReadableStream<Uint8Array>);
-  const smtpd: SmtpdProcess = {
-    port: 0,
-    proc,
-    lines: stderr.lines,
-    waitForLog: (pattern, timeoutMs = 15_000) => stderr.waitFor(pattern, timeoutMs),
-    async stop() {
-      proc.kill("SIGTERM");
-      return proc.exited;
-    },
-  };
-  const listening = await smtpd.waitForLog(/smtpd listening/);
-  smtpd.port = JSON.parse(listening).port;
-  return smtpd;
+export function startSmtpd(config: string, args: string[] = ["--listen", "127.0.0.1:0"]): Promise<SmtpdProcess> {
+  return startService(["smtpd", "--config", config, "--log-format", "json", ...args], /smtpd listening/);
 }
 
 /** A raw SMTP conversation: each command returns the complete (possibly multi-line) reply. */

@@ -31,13 +31,22 @@ export interface Claim {
 /** Claims up to `limit` messages in queue order (priority, age, id) for `worker`, in one statement.
  * On PostgreSQL the inner SELECT takes row locks with SKIP LOCKED, so concurrent workers on any host
  * claim disjoint rows without waiting; SQLite runs the statement under its single write lock. */
-export async function claimBatch(db: Database, worker: string, limit: number, now: Date, leaseUntil: Date): Promise<Claim> {
-  if (limit <= 0) return { rows: [], dontSendListed: false };
+export async function claimBatch(
+  db: Database,
+  worker: string,
+  limit: number,
+  now: Date,
+  leaseUntil: Date,
+  /** Only these messages (the console's "send now"); at most a few thousand. */
+  only?: readonly number[],
+): Promise<Claim> {
+  if (limit <= 0 || only?.length === 0) return { rows: [], dontSendListed: false };
   const nowDb = db.dialect.toDb(now);
   let pick = db.kysely
     .selectFrom("mailer_message")
     .select("id")
     .where(sendableNow(nowDb))
+    .$if(only !== undefined, (q) => q.where("id", "in", only!))
     .orderBy("priority")
     .orderBy("when_added")
     .orderBy("id")

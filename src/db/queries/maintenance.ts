@@ -1,6 +1,6 @@
 // retry-deferred and purge-mail-log: bulk statements run from cron.
 import type { Database } from "../connect.ts";
-import type { LogResult } from "../schema.ts";
+import type { LogResult, MessageStatus } from "../schema.ts";
 import { chunks } from "./chunks.ts";
 
 /** Deferred messages back to the queue, each counting one more retry; only those below maxRetries
@@ -33,12 +33,17 @@ export async function requeueDueDeferred(db: Database, now: Date): Promise<numbe
 /** Which failed messages retry-failed re-queues: all, or those named by queue id or Message-ID. */
 export type FailedSelection = { all: true } | { ids: number[]; messageIds: string[] };
 
-/** Failed messages back to the queue for one more attempt each, now. retry_count is kept: with
- * [retry] auto a message that fails again temporarily is judged against max_retries and
+/** An operator's retry (retry-failed, the console's "retry" and "send now"): messages in one of
+ * `statuses` (failed, by default) back to the queue for one more attempt each, now. retry_count is
+ * kept: with [retry] auto a message that fails again temporarily is judged against max_retries and
  * max_lifetime as before, so an operator's retry never starts an endless schedule. */
-export async function requeueFailed(db: Database, which: FailedSelection): Promise<Array<{ id: number; message_id: string }>> {
+export async function requeueFailed(
+  db: Database,
+  which: FailedSelection,
+  statuses: MessageStatus[] = ["failed"],
+): Promise<Array<{ id: number; message_id: string }>> {
   return db.kysely.transaction().execute(async (trx) => {
-    let pick = trx.selectFrom("mailer_message").select(["id", "message_id"]).where("status", "=", "failed");
+    let pick = trx.selectFrom("mailer_message").select(["id", "message_id"]).where("status", "in", statuses);
     if (!("all" in which)) {
       if (which.ids.length + which.messageIds.length === 0) return [];
       pick = pick.where((eb) =>
@@ -54,7 +59,7 @@ export async function requeueFailed(db: Database, which: FailedSelection): Promi
         .updateTable("mailer_message")
         .set({ status: "queued", next_attempt_at: null })
         .where("id", "in", part)
-        .where("status", "=", "failed")
+        .where("status", "in", statuses)
         .execute();
     }
     return rows.map((r) => ({ id: Number(r.id), message_id: r.message_id }));
