@@ -17,8 +17,9 @@ import { drainStep } from "./bench/steps/drain.ts";
 import { enqueueStep } from "./bench/steps/enqueue.ts";
 import { latencyStep } from "./bench/steps/latency.ts";
 import { rssStep } from "./bench/steps/rss.ts";
+import { webStep } from "./bench/steps/web.ts";
 
-const STEPS = ["enqueue", "cli", "drain", "ceiling", "empty", "latency", "rss"] as const;
+const STEPS = ["enqueue", "cli", "drain", "ceiling", "empty", "latency", "rss", "web"] as const;
 type Step = (typeof STEPS)[number];
 
 const USAGE = `usage: bun scripts/bench.ts [options]
@@ -139,6 +140,7 @@ async function main(): Promise<number> {
     if (opts.steps.has("empty")) await timed("empty", () => emptyStep(bench));
     if (opts.steps.has("latency")) await timed("latency", () => latencyStep(bench));
     if (opts.steps.has("rss")) await timed("rss", () => rssStep(bench));
+    if (opts.steps.has("web")) await timed("web", () => webStep(bench));
   } finally {
     await stop();
   }

@@ -45,9 +45,10 @@ dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; word-break: break-
 iframe.preview { width: 100%; height: 28rem; border: 1px solid var(--line); background: #fff; }
 .muted { color: var(--muted); } .pager { margin: .8rem 0; display: flex; gap: 1rem; }
 .chart { background: var(--card); border: 1px solid var(--line); padding: .5rem; }
-.chart svg { width: 100%; height: auto; display: block; }
+.chart svg.bars { width: 100%; height: auto; display: block; }
+.chart .axis { display: flex; justify-content: space-between; color: var(--muted); font-size: .8em; }
 .legend { display: flex; gap: 1rem; color: var(--muted); font-size: .9em; }
-.sw { display: inline-block; width: .8em; height: .8em; margin-right: .3em; vertical-align: -.05em; }
+svg.sw { display: inline-block; width: .8em; height: .8em; margin-right: .3em; vertical-align: -.05em; }
 .login { max-width: 22rem; margin: 4rem auto; background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 1.4rem; }
 .login label { display: block; margin-bottom: .8rem; } .login input { width: 100%; }
 `;

@@ -15,6 +15,7 @@ export interface Session {
 }
 
 export const SESSION_COOKIE = "mailer_session";
+const MAX_SESSIONS = 10_000;
 
 const token = () => randomBytes(32).toString("base64url");
 
@@ -27,6 +28,12 @@ export class Sessions {
 
   create(user: string): Session {
     this.#sweep();
+    // Without a password every cookieless visit (a health probe, a script) starts a session: the
+    // least recently created go first rather than memory growing without end.
+    for (const id of this.#sessions.keys()) {
+      if (this.#sessions.size < MAX_SESSIONS) break;
+      this.#sessions.delete(id);
+    }
     const session: Session = { id: token(), user, csrf: token(), lastSeen: this.now(), flash: null };
     this.#sessions.set(session.id, session);
     return session;

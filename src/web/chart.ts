@@ -45,12 +45,18 @@ export function activityChart(buckets: ActivityBucket[], keys: string[], caption
   const sums = SERIES.map((s) => ({ ...s, n: keys.reduce((a, k) => a + byKey.get(k)![s.result], 0) }));
   return html`<figure class="chart">
 <figcaption>${caption}: ${sums.map((s) => `${s.n} ${s.label}`).join(", ")}</figcaption>
-<svg viewBox="0 0 ${width} ${height}" role="img" aria-label="${caption}">
+<svg class="bars" viewBox="0 0 ${width} ${height}" role="img" aria-label="${caption}">
 <line x1="0" y1="${top}" x2="${width}" y2="${top}" stroke="#dde1e8"></line>
 <text x="2" y="11" font-size="10" fill="#5b6475">${max}</text>
 ${bars}
 <line x1="0" y1="${height - 0.5}" x2="${width}" y2="${height - 0.5}" stroke="#9aa4b5"></line>
 </svg>
+<div class="axis"><span>${axisLabel(keys[0]!)}</span><span>${axisLabel(keys.at(-1)!)} UTC</span></div>
 <div class="legend">${SERIES.map((s) => html`<span><svg class="sw" viewBox="0 0 10 10" aria-hidden="true"><rect width="10" height="10" fill="${s.colour}"></rect></svg>${s.label}</span>`)}</div>
 </figure>`;
+}
+
+/** "14:05" for a minute key; "12-03 14:00" for an hour key (a day's chart spans two dates). */
+function axisLabel(key: string): string {
+  return key.length === 13 ? `${key.slice(5, 10)} ${key.slice(11, 13)}:00` : key.slice(11, 16);
 }

@@ -58,8 +58,11 @@ export function createConsole(deps: ConsoleDeps) {
     h.set("Cross-Origin-Resource-Policy", "same-origin");
     // Pages show mail: no shared cache keeps them, and Back after Log out does not show them again.
     if (!c.req.path.startsWith("/assets/")) h.set("Cache-Control", "no-store");
+    const ms = performance.now() - started;
+    // The time the page took here (browsers' dev tools and scripts/bench read it).
+    h.set("Server-Timing", `app;dur=${ms.toFixed(1)}`);
     // Method and path only: a query may hold a search term, a body a password.
-    logger.debug("web request", { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started), client: c.env.ip });
+    logger.debug("web request", { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(ms), client: c.env.ip });
   });
 
   app.onError((error, c) => {

@@ -7,7 +7,9 @@ import { sql } from "kysely";
 import { loadConfig } from "../../src/config/load.ts";
 import { openDatabase } from "../../src/db/connect.ts";
 import { migrateToLatest, schemaState } from "../../src/db/migrate.ts";
-import { runtimeName } from "../../src/runtime.ts";
+import { runtimeName, serveHttp } from "../../src/runtime.ts";
+import { silentLogger } from "../../src/queue/open.ts";
+import { createConsole } from "../../src/web/server.ts";
 import { createPgDatabase, pgReachable } from "../helpers/db.ts";
 import { assert, assertEqual, finish, mailer, Skip, step } from "./harness.deno.ts";
 import { deliverySteps } from "./delivery.deno.ts";
@@ -110,6 +112,29 @@ for (const dialect of ["sqlite", "postgres"] as const) {
     assertEqual(list.messages.map((m: { id: number }) => m.id), [id], "listed ids");
     const show = JSON.parse((await mailer(["show", "<deno-1@example.com>", "--json"], { cwd: dir })).stdout);
     assertEqual(show.messages[0]?.headers, "Subject: from deno\nMessage-ID: <deno-1@example.com>", "headers");
+  });
+
+  await step(`${dialect}: the console serves its pages under Deno (Deno.serve) and refuses a POST without its token`, async () => {
+    needsPg();
+    const { config } = loadConfig({ cwd: dir, env: {} });
+    const db = await openDatabase(url);
+    const app = createConsole({ db, config, logger: silentLogger(), clock: () => new Date(), sendNow: () => Promise.reject(new Error("not here")) });
+    const server = await serveHttp({ host: "127.0.0.1", port: 0 }, (request, ip) => app.fetch(request, { ip }));
+    try {
+      const base = `http://127.0.0.1:${server.port}`;
+      const dashboard = await fetch(`${base}/`);
+      assertEqual(dashboard.status, 200, "dashboard status");
+      const cookie = (dashboard.headers.get("set-cookie") ?? "").split(";")[0]!;
+      assert((await dashboard.text()).includes("queued (sendable now)"), "dashboard cards");
+      const list = await (await fetch(`${base}/messages`, { headers: { Cookie: cookie } })).text();
+      assert(list.includes("from deno"), "the row in the list");
+      const post = await fetch(`${base}/dont-send/add`, { method: "POST", body: "address=a%40example.com", headers: { Cookie: cookie, "Content-Type": "application/x-www-form-urlencoded" } });
+      assertEqual(post.status, 403, "POST without the CSRF token");
+      await post.body?.cancel();
+    } finally {
+      await server.stop();
+      await db.close();
+    }
   });
 
   await deliverySteps(dialect, dir, url, needsPg);

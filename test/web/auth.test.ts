@@ -24,6 +24,13 @@ describe("console login", () => {
     expect(sessions.create("a").csrf).not.toBe(sessions.create("a").csrf);
   });
 
+  test("at most 10,000 sessions: the oldest make room", () => {
+    const sessions = new Sessions(60_000);
+    const first = sessions.create("a");
+    for (let i = 0; i < 10_000; i++) sessions.create("b");
+    expect(sessions.get(first.id)).toBeNull();
+  });
+
   test("three failures are free; then each attempt waits 2 s, doubling, capped at 5 min; success clears it", () => {
     let now = 0;
     const throttle = new LoginThrottle(() => now);

@@ -74,11 +74,16 @@ forEachDialect((dialect, it) => {
     const dir = SHOTS ?? join(tq.dir, "shots");
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `${name}.png`);
-    await page.screenshot({ path: file, fullPage: name !== "message" });
+    await page.screenshot({ path: file, fullPage: name !== "messages" });
     expect(Bun.file(file).size).toBeGreaterThan(5000);
   };
 
   it("asks for a login, sets a strict HttpOnly session cookie, and shows the counts status --json prints", async () => {
+    // Some history for the activity chart: four delivered, one refused for good by the sink.
+    sink.onRecipient = (address) => (address.startsWith("nobody") ? { code: 550, message: "no such user" } : undefined);
+    await enqueue([...Array.from({ length: 4 }, (_, i) => ({ from: "app@example.com", to: `welcome${i}@example.com`, subject: "Welcome", text: "x" })),
+      { from: "app@example.com", to: "nobody@example.com", subject: "Welcome", text: "x" }]);
+    expect((await runMailer(["send-mail", "--config", tq.config])).stdout).toContain("4 sent, 1 deferred");
     const ids = (await enqueue([
       ...Array.from({ length: 7 }, (_, i) => ({ from: "app@example.com", to: `user${i}@example.com`, subject: `normal ${i}`, text: "x" })),
       { from: "app@example.com", to: "vip@example.com", subject: "urgent", text: "x", priority: "high" },
@@ -104,7 +109,8 @@ forEachDialect((dialect, it) => {
     expect(await card("queued (sendable now)")).toBe(String(status.queued));
     expect(await card("deferred")).toBe(String(status.deferred));
     expect(await card("failed")).toBe(String(status.failed));
-    expect(status).toMatchObject({ queued: 6, deferred: 2, failed: 1 });
+    expect(status).toMatchObject({ queued: 6, deferred: 3, failed: 1, log: { success: 4, failure: 1 } });
+    expect(await page.locator("figure.chart figcaption").first().innerText()).toContain("4 sent, 1 deferred or failed");
     for (const p of ["high", "medium", "low"] as const) {
       expect(await page.locator("section[aria-label=priority] .card", { hasText: p }).locator(".n").innerText()).toBe(String(status.queued_by_priority[p]));
     }
@@ -220,12 +226,18 @@ forEachDialect((dialect, it) => {
           `<form action="${remote}/form"><input name=a></form><object data="${remote}/object"></object>`,
         attachments: [{ filename: `<script>x</script>.html`, content: `<script>window.__pwned='attachment'</script>` }],
       }]);
+      // The same as a raw message, stored as sent: the markup is in the header block literally.
+      const [rawQueued] = await enqueue([{
+        raw: `From: app@example.com\r\nTo: victim@example.com\r\nSubject: <svg onload="window.__pwned='raw-subject'">\r\n` +
+          `X-Evil: <script>window.__pwned='raw-header'</script><img src="${remote}/header.png">\r\n` +
+          `Content-Type: text/html\r\n\r\n<img src="${remote}/raw-pixel.png"><script>window.parent.__pwned='raw-html'</script>\r\n`,
+      }]);
       await start();
       const page = await context.newPage();
       const dialogs: string[] = [];
       page.on("dialog", (d) => void (dialogs.push(d.message()), d.dismiss()));
       await login(page);
-      for (const path of [`/messages/${queued!.id}`, "/messages", "/"]) {
+      for (const path of [`/messages/${rawQueued!.id}`, `/messages/${queued!.id}`, "/messages", "/"]) {
         await page.goto(web!.url + path);
         await page.waitForLoadState("networkidle");
       }
@@ -241,10 +253,16 @@ forEachDialect((dialect, it) => {
       expect(await page.locator("dl.facts").innerText()).toContain(`<img src=x onerror="window.__pwned='subject'">`);
       expect(await page.locator("pre.headers").innerText()).toContain("X-Evil:");
       expect(await page.locator("pre.text").innerText()).toContain("<script>window.__pwned='text'</script>");
+      await page.goto(`${web!.url}/messages/${rawQueued!.id}`);
+      expect(await page.locator("pre.headers").innerText()).toContain(`X-Evil: <script>window.__pwned='raw-header'</script>`);
+      expect(await page.evaluate(() => (globalThis as any).__pwned)).toBeUndefined();
+      expect(hits).toEqual([]);
       // The attachment is a download, never a page on our origin.
       const response = await page.request.get(`${web!.url}/messages/${queued!.id}/attachments/0`);
       expect(response.headers()["content-type"]).toBe("application/octet-stream");
       expect(response.headers()["content-disposition"]).toStartWith("attachment;");
+      await page.goto(`${web!.url}/messages/${queued!.id}`);
+      await page.frameLocator("iframe.preview").locator("p").waitFor();
       await shot(page, "message");
     } finally {
       listener.stop(true);

@@ -7,7 +7,7 @@ import { freshDb, writeConfig, type Dialect } from "../db.ts";
 import { benchMessage } from "../messages.ts";
 import { cleanEnv, median, round, runOk, summary } from "../proc.ts";
 
-async function migratedDb(bench: Bench, dialect: Dialect) {
+export async function migratedDb(bench: Bench, dialect: Dialect) {
   const db = await freshDb(dialect);
   const config = writeConfig(db, { smtp: bench.sink });
   await runOk("migrate", [bench.binary, "migrate", "--config", config], { cwd: db.dir });
