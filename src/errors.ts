@@ -35,6 +35,9 @@ export class DataError extends MailerError {
   }
 }
 
+/** A message over queue.max_size (SMTP answers 552, the HTTP API 413). */
+export class TooLargeError extends DataError {}
+
 /** A temporary failure the caller should retry, such as an unreachable database. */
 export class TempFailError extends MailerError {
   constructor(message: string, options?: { cause?: unknown }) {

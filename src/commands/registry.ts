@@ -25,7 +25,7 @@ export interface CommandSpec {
 export type CommandRun = (args: string[], options: Record<string, any>) => Promise<number | void>;
 
 /** What a pass reads: everything but the SMTP intake. */
-const WORKER = ["error_handler", "database", "backend", "delivery", "retry", "queue", "lock", "log"];
+const WORKER = ["error_handler", "database", "backend", "delivery", "retry", "queue", "lock", "metrics", "log"];
 /** The sendmail intake: with a spool it never opens the database; [delivery] holds nothing it needs. */
 const SUBMIT = ["database", "queue", "log"];
 
@@ -133,13 +133,20 @@ export const COMMANDS: CommandSpec[] = [
     name: "web",
     // It reads and acts on the queue, and "send now" runs a pass: everything a worker reads, and [web].
     uses: [...WORKER, "web"],
-    usage: "web",
-    description: "The operator's console in a browser: dashboard, messages, log, don't-send list",
+    usage: "web [...token-command]",
+    description: "The console in a browser, the HTTP API (/api/v1) and /metrics; `web token add|list|revoke` manages API tokens",
     options: [
       { flags: "--listen <address>", description: "address:port (default web.listen, 127.0.0.1:8025)" },
       { flags: "--force", description: "listen on a non-loopback address without a password" },
+      { flags: "--scope <scope>", description: "web token add: send | read | admin" },
     ],
-    examples: ["mailer web", "MAILER_WEB_PASSWORD=… mailer web --listen 0.0.0.0:8025"],
+    examples: [
+      "mailer web",
+      "MAILER_WEB_PASSWORD=… mailer web --listen 0.0.0.0:8025",
+      "mailer web token add billing-app --scope send",
+      "mailer web token list",
+      "mailer web token revoke billing-app",
+    ],
     load: () => import("./web.ts"),
   },
   {

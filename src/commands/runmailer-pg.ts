@@ -11,6 +11,7 @@ import { passAndDecide } from "../engine/loop.ts";
 import { ConfigError } from "../errors.ts";
 import { switchableLogger } from "../log.ts";
 import { Listener } from "../pg/listener.ts";
+import { serveWorkerMetrics, workerMetrics } from "../web/metrics/worker.ts";
 import { PassScheduler } from "../pg/scheduler.ts";
 import { CHANNEL, installNotifyTrigger } from "../pg/trigger.ts";
 import { startLiveConfig, type LiveConfig } from "./live-config.ts";
@@ -30,6 +31,7 @@ export async function run(_args: string[], options: GlobalOptions): Promise<numb
   const logger = switchableLogger(ctx.logger);
   const stop = stopOnSignals(logger);
   let listener: Listener | null = null;
+  const metrics = workerMetrics("runmailer-pg");
   try {
     requireListenNotify(await ctx.database());
     await installNotifyTrigger(await ctx.database(), logger);
@@ -40,7 +42,7 @@ export async function run(_args: string[], options: GlobalOptions): Promise<numb
       signal: stop.signal,
       beatMs: () => live.config.delivery.empty_queue_sleep * 1000,
       sendable: () => hasSendable(live.db, new Date()),
-      pass: () => passAndDecide(live.env(), stop.signal),
+      pass: () => passAndDecide({ ...live.env(), observer: metrics.observer }, stop.signal),
     });
     const listen = (db: Database) =>
       new Listener({
@@ -49,7 +51,11 @@ export async function run(_args: string[], options: GlobalOptions): Promise<numb
         logger,
         onNotify: () => scheduler.request("notify"),
         // Whatever was committed while nobody listened was announced to no one: look now.
-        onListening: (catchUp) => catchUp && scheduler.request("reconnect"),
+        onListening: (catchUp) => {
+          metrics.listening(true);
+          if (catchUp) scheduler.request("reconnect");
+        },
+        onDown: () => metrics.listening(false),
         sendProbe: async (payload) => void (await sql`select pg_notify(${CHANNEL}, ${payload})`.execute(db.kysely)),
       }).start();
     live = await startLiveConfig(ctx, options, {
@@ -72,6 +78,9 @@ export async function run(_args: string[], options: GlobalOptions): Promise<numb
       },
     });
     ctx.onClose(() => live.close());
+    // [metrics] listen is read at start; a reload does not move the metrics server.
+    const metricsServer = await serveWorkerMetrics(live.config.metrics.listen, metrics, logger);
+    ctx.onClose(() => metricsServer?.stop());
     listener = listen(live.db);
     logger.info("runmailer-pg started", {
       database: live.db.displayUrl,

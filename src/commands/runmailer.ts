@@ -3,6 +3,7 @@
 import { openContext, type GlobalOptions } from "../context.ts";
 import { switchableLogger } from "../log.ts";
 import { LoopWake, runLoop } from "../engine/loop.ts";
+import { serveWorkerMetrics, workerMetrics } from "../web/metrics/worker.ts";
 import { startLiveConfig } from "./live-config.ts";
 import { stopOnSignals } from "./stop-signals.ts";
 
@@ -15,12 +16,16 @@ export async function run(_args: string[], options: GlobalOptions): Promise<numb
     const wake = new LoopWake();
     const live = await startLiveConfig(ctx, options, { logger, onSpoolFile: () => wake.wake() });
     ctx.onClose(() => live.close());
+    // [metrics] listen is read at start; a reload does not move the metrics server.
+    const metrics = workerMetrics("runmailer");
+    const metricsServer = await serveWorkerMetrics(live.config.metrics.listen, metrics, logger);
+    ctx.onClose(() => metricsServer?.stop());
     logger.info("runmailer started", {
       database: live.db.displayUrl,
       sleep_s: live.config.delivery.empty_queue_sleep,
       config: live.config.source ?? "(defaults)",
     });
-    await runLoop({ signal: stop.signal, env: () => live.env(), wake });
+    await runLoop({ signal: stop.signal, env: () => ({ ...live.env(), observer: metrics.observer }), wake });
     logger.info("runmailer stopped");
     return 0;
   } finally {

@@ -3,13 +3,17 @@
 // SIGTERM/SIGINT: stop listening, let requests in flight finish, exit 0.
 import { openContext, type GlobalOptions } from "../context.ts";
 import { runPass } from "../engine/pass.ts";
-import { ConfigError, errorText } from "../errors.ts";
+import { ConfigError, UsageError, errorText } from "../errors.ts";
+import { Queue } from "../queue/queue.ts";
+import { addToken, readTokens, revokeToken } from "../web/api/tokens.ts";
 import { isLoopback, parseListen } from "../intake/listen.ts";
 import { serveHttp } from "../runtime.ts";
 import { createConsole } from "../web/server.ts";
 import { stopOnSignals } from "./stop-signals.ts";
 
-export async function run(_args: string[], options: GlobalOptions & { listen?: string; force?: boolean }): Promise<number> {
+export async function run(args: string[], options: GlobalOptions & { listen?: string; force?: boolean; scope?: string }): Promise<number> {
+  if (args[0] === "token") return tokenCommand(args.slice(1), options);
+  if (args.length > 0) throw new UsageError(`web: unexpected ${JSON.stringify(args[0])} (mailer web [--listen ADDR], or mailer web token add|list|revoke)`);
   const ctx = await openContext(options);
   try {
     const { config, logger } = ctx;
@@ -23,8 +27,11 @@ export async function run(_args: string[], options: GlobalOptions & { listen?: s
       );
     }
     const db = await ctx.database();
+    const queue = new Queue(config, logger);
+    ctx.onClose(() => queue.close());
     const app = createConsole({
       db,
+      queue,
       config,
       logger,
       clock: ctx.clock,
@@ -43,6 +50,38 @@ export async function run(_args: string[], options: GlobalOptions & { listen?: s
     await new Promise((resolve) => stop.signal.addEventListener("abort", resolve, { once: true }));
     logger.info("web console stopping");
     await server.stop();
+    return 0;
+  } finally {
+    await ctx.close();
+  }
+}
+
+/** `mailer web token add NAME --scope S | list | revoke NAME`: reads only [web] and [log]. */
+async function tokenCommand(args: string[], options: GlobalOptions & { scope?: string }): Promise<number> {
+  const [action, name, ...rest] = args;
+  if (action !== "add" && action !== "list" && action !== "revoke") throw new UsageError("web token: expected add NAME --scope send|read|admin, list, or revoke NAME");
+  if (rest.length > 0 || (action === "list" ? name !== undefined : name === undefined)) {
+    throw new UsageError(action === "list" ? "web token list takes no arguments" : `web token ${action}: give one NAME`);
+  }
+  if (action === "add" && options.scope === undefined) throw new UsageError("web token add: --scope send|read|admin is required");
+  const ctx = await openContext({ ...options, uses: ["web", "log"] });
+  try {
+    const path = ctx.config.web.tokens_file;
+    if (path === "") throw new ConfigError("web.tokens_file is not set: name the file that keeps the API tokens (e.g. /etc/mailer/api-tokens)");
+    if (action === "add") {
+      const token = addToken(path, name!, options.scope!, ctx.clock());
+      // The token itself goes to stdout alone (for `TOKEN=$(mailer web token add …)`), once.
+      process.stdout.write(token + "\n");
+      process.stderr.write(`token ${name} (scope ${options.scope}) added to ${path}; it is shown this once\n`);
+    } else if (action === "list") {
+      for (const e of readTokens(path)) process.stdout.write(`${e.name}\t${e.scope}\t${e.created}\n`);
+    } else {
+      if (!revokeToken(path, name!)) {
+        process.stderr.write(`mailer: web token revoke: no token named ${name}\n`);
+        return 1;
+      }
+      process.stdout.write(`revoked: ${name}\n`);
+    }
     return 0;
   } finally {
     await ctx.close();

@@ -18,7 +18,8 @@ const SECTION_NOTES: Record<string, string> = {
   retry: "Error classes and automatic retry with backoff (docs/reliability.md).",
   lock: "The file lock around a pass (one host; see docs/deployment.md for many).",
   smtpd: "The SMTP intake (mailer smtpd).",
-  web: "The operator's console in a browser (mailer web; docs/web.md).",
+  web: "The operator's console, the HTTP API and /metrics (mailer web; docs/web.md, docs/api.md).",
+  metrics: "Prometheus metrics of the workers themselves (docs/api.md#metrics).",
   log: "Diagnostics on stderr.",
 };
 

@@ -269,6 +269,7 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
     lock: section("lock"),
     smtpd: { ...smtpd, password: smtpdPassword.value },
     web: { ...web, password: webPassword.value },
+    metrics: section("metrics"),
     log: section("log"),
   } as unknown as Config;
   return { config, warnings };

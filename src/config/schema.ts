@@ -196,8 +196,13 @@ export const KEYS: KeySpec[] = [
   { section: "web", key: "password", parse: str, default: "", doc: "the console's password (prefer password_env or password_file; none = no login, loopback only)" },
   { section: "web", key: "password_env", parse: str, default: "", doc: "environment variable holding the console's password" },
   { section: "web", key: "password_file", parse: str, default: "", path: true, doc: "file holding the console's password" },
+  { section: "web", key: "tokens_file", parse: str, default: "", path: true,
+    doc: "hashed API bearer tokens, managed with mailer web token add|list|revoke (empty = the API accepts no token)" },
   { section: "web", key: "session_timeout", parse: duration(60), default: 43200, shown: "12h",
     doc: "a console login ends after this long without a request" },
+
+  { section: "metrics", key: "listen", parse: str, default: "",
+    doc: "runmailer / runmailer-pg serve /metrics and /healthz on this address:port (empty = off)" },
 
   { section: "log", key: "level", parse: oneOf(...LOG_LEVELS), default: "info", doc: "debug | info | warn | error" },
   { section: "log", key: "format", parse: oneOf("text", "json"), default: "text", doc: "text for people, json for journald and log shippers" },

@@ -72,8 +72,12 @@ export interface Config {
     user: string;
     /** Resolved from password, password_env or password_file; "" = no login (loopback only). */
     password: string;
+    /** "" = no API tokens. */
+    tokens_file: string;
     /** Seconds. */
     session_timeout: number;
   };
+  /** "" = the workers serve no metrics. */
+  metrics: { listen: string };
   log: { level: "debug" | "info" | "warn" | "error"; format: "text" | "json" };
 }

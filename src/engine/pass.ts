@@ -19,6 +19,7 @@ import { Dispatcher, newPassState, unstartedRun, type BatchRun, type Limits, typ
 import { loadErrorHandler, type ErrorHandler } from "./error-handler.ts";
 import { keepLeases, type LeaseKeeper } from "./lease-keeper.ts";
 import { offThreadStore } from "./offthread-store.ts";
+import type { EngineObserver } from "./observer.ts";
 import type { Outcome } from "./outcome.ts";
 import { buildRecord } from "./record.ts";
 import { requeueDue, retryPolicy } from "./retry-policy.ts";
@@ -50,6 +51,8 @@ export interface EngineEnv {
   transport?: TransportHolder;
   /** Local-name routing kept across passes, for the spool import (parses the aliases file once per change). */
   routing?: Routing;
+  /** Told of outcomes, statement times and passes (the workers' /metrics). */
+  observer?: EngineObserver;
 }
 
 export interface PassOptions {
@@ -114,8 +117,13 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
     maxDeferred: config.delivery.max_deferred,
     throttle: config.delivery.throttle,
   };
+  const observer = env.observer;
+  const onOutcome =
+    observer && options.onOutcome
+      ? (o: Outcome) => (options.onOutcome!(o), observer.outcome(o))
+      : (options.onOutcome ?? (observer ? (o: Outcome) => observer.outcome(o) : undefined));
   const dispatchEnv = {
-    transport, handler, logger, limits, concurrency: config.backend.pool, signal: options.signal, clock, onOutcome: options.onOutcome,
+    transport, handler, logger, limits, concurrency: config.backend.pool, signal: options.signal, clock, onOutcome,
     policy: retryPolicy(config), shutdownTimeout: config.delivery.shutdown_timeout,
   };
   const leaseMs = config.delivery.lease * 1000;
@@ -149,7 +157,9 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
    * don't-send entries among their recipients. */
   const claim = async (size: number): Promise<Claimed> => {
     const now = clock();
+    const claimStarted = performance.now();
     const { rows, suppressed } = await store.claim(size, now, new Date(now.getTime() + leaseMs));
+    observer?.claimed((performance.now() - claimStarted) / 1000, rows.length);
     if (rows.length === 0) return { rows, suppressed, leaseDeadline: 0, keeper: null };
     if (rows.length === config.delivery.claim_batch && pipelined && !offThread && db.reopenable && !options.only) offload();
     // A slow send renews the batch's leases until its outcomes are known (lease-keeper.ts).
@@ -168,7 +178,9 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
       .then(async () => {
         const { attempts, unattempted } = await run.done;
         await batch.keeper?.stop();
+        const recordStarted = performance.now();
         await recordWithRetry((r) => store.record(r), buildRecord(attempts, unattempted, recordOptions), logger);
+        observer?.recorded((performance.now() - recordStarted) / 1000, attempts.length + unattempted.length);
       })
       .catch((error) => {
         // Those messages were sent and stay claimed until their lease ends (then they are sent again):
@@ -298,7 +310,9 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
         ? state.failure
         : new MailerError(`pass stopped: ${errorText(state.failure)}`, EXIT.software, { cause: state.failure });
     }
-    return result();
+    const finished = result();
+    observer?.passFinished(finished);
+    return finished;
   } finally {
     if (!env.transport) await transport.close();
     retireWorkerId(worker);

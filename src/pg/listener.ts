@@ -27,6 +27,8 @@ export interface ListenerOptions {
   /** LISTEN is in place; `catchUp` when it was not at some point since the first pass (a failed
    * attempt or a lost connection): mail may have been committed unheard meanwhile. */
   onListening(catchUp: boolean): void;
+  /** The LISTEN connection is gone (lost, failed, or given up for polling): the workers' metrics. */
+  onDown?(): void;
   /** NOTIFYs `payload` on the channel through *another* connection, as an inserting app would. */
   sendProbe(payload: string): Promise<void>;
 }
@@ -120,6 +122,7 @@ export class Listener {
         logger.warn(`LISTEN connection unavailable: ${errorText(error)}`);
       } finally {
         this.#session = null;
+        this.#options.onDown?.();
         await session.sql.end({ timeout: 0 }).catch(() => {});
       }
       this.#settleFirst();

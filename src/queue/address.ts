@@ -60,10 +60,19 @@ export const namesLocalName = (value: string, origin: string) =>
 /** An addr-spec we can give to MAIL FROM / RCPT TO: local@domain, no spaces or brackets. */
 export function checkAddress(address: string, origin: string): string {
   const at = address.lastIndexOf("@");
-  const ok = at > 0 && at < address.length - 1 && !/[\s<>()\[\],;\\\0]/.test(address.slice(at + 1)) && !/[\s<>\0]/.test(address);
+  const local = address.slice(0, at);
+  const domain = address.slice(at + 1);
+  const ok = at > 0 && at < address.length - 1 && !/[\s<>\0]/.test(address) && DOMAIN.test(domain) && (QUOTED_LOCAL.test(local) || DOT_ATOM_LOCAL.test(local));
   if (!ok) throw new DataError(`${origin}: not a valid email address: ${JSON.stringify(address)}`);
   return address;
 }
+
+/** Host name labels (letters of any script, for IDN; digits; inner hyphens), one dot between them:
+ * "example..com", "-example.com" and an address literal are refused. */
+const DOMAIN = /^(?!-)[\p{L}\p{N}-]{1,63}(?<!-)(?:\.(?!-)[\p{L}\p{N}-]{1,63}(?<!-))*$/u;
+/** RFC 5321's dot-atom local part (any non-ASCII allowed, SMTPUTF8): no "@", no leading, trailing or doubled dot. */
+const DOT_ATOM_LOCAL = /^(?!\.)(?!.*\.\.)[^\s"(),:;<>@\[\\\]]+(?<!\.)$/u;
+const QUOTED_LOCAL = /^"(?:[^"\\\r\n]|\\.)*"$/;
 
 /** Case-insensitive de-duplication, keeping the first spelling. */
 export function uniqueAddresses(addresses: string[]): string[] {

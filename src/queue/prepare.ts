@@ -1,5 +1,5 @@
 // Every enqueue path ends here: a complete RFC 5322 message plus its envelope becomes the row we store.
-import { DataError } from "../errors.ts";
+import { DataError, TooLargeError } from "../errors.ts";
 import { parseAddressList, checkAddress, namesLocalName, parseMailboxes, isLocalName, uniqueAddresses } from "./address.ts";
 import {
   findFields,
@@ -55,7 +55,7 @@ export interface PrepareOptions {
 }
 
 function checkSize(bytes: number, maxSize: number): void {
-  if (bytes > maxSize) throw new DataError(`message is ${bytes} bytes, over the limit of ${maxSize} bytes (queue.max_size)`);
+  if (bytes > maxSize) throw new TooLargeError(`message is ${bytes} bytes, over the limit of ${maxSize} bytes (queue.max_size)`);
 }
 
 /** `data` is `raw` itself (not a copy) when the text needed no change. */

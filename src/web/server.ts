@@ -16,9 +16,18 @@ import { registerDontSend } from "./pages/dont-send.ts";
 import { registerLog } from "./pages/log.ts";
 import { registerLogin, registerLogout } from "./pages/login.ts";
 import { registerMessages } from "./pages/messages.ts";
+import { createApi } from "./api/v1.ts";
+import { problemResponse } from "./api/problem.ts";
+import { TokenBook, allows } from "./api/tokens.ts";
+import { registerHealth } from "./health.ts";
+import { queueMetrics } from "./metrics/queue.ts";
+import { PROMETHEUS_TEXT } from "./metrics/worker.ts";
+import type { Queue } from "../queue/queue.ts";
 
 export interface ConsoleDeps {
   db: Database;
+  /** The enqueue path of the API (the library's Queue, with its own connection). */
+  queue: Queue;
   config: Config;
   logger: Logger;
   clock: () => Date;
@@ -82,6 +91,24 @@ export function createConsole(deps: ConsoleDeps) {
     setCookie(c, SESSION_COOKIE, session.id, { httpOnly: true, sameSite: "Strict", path: "/", secure: secure(c) });
     return session;
   };
+
+  // Machines' routes, before the console's login wall: health for probes, /metrics for Prometheus and
+  // the API, both with bearer tokens (no cookie, so no cross-site request can borrow them).
+  const tokens = new TokenBook(config.web.tokens_file);
+  registerHealth(app, deps.db);
+  const metrics = queueMetrics(deps.db, deps.clock);
+  app.get("/metrics", async (c) => {
+    // Counts only, no message text: open on a console without a password (loopback), else a token with scope read.
+    if (loginRequired) {
+      const token = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "")?.[1];
+      const entry = token ? tokens.find(token) : null;
+      if (!entry || !allows(entry.scope, "read")) {
+        return problemResponse(c, { status: 401, slug: "missing-token", title: "Authentication required", detail: "/metrics needs a bearer token with scope read when [web] has a password" });
+      }
+    }
+    return c.body(await metrics.metrics(), 200, { "Content-Type": PROMETHEUS_TEXT });
+  });
+  app.route("/api/v1", createApi({ ...deps, tokens }));
 
   // Every POST must come from a page of ours: a cross-site form carries another Origin (the CSRF token
   // below is the second fence; SameSite=Strict the third).

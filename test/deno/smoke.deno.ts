@@ -9,6 +9,7 @@ import { openDatabase } from "../../src/db/connect.ts";
 import { migrateToLatest, schemaState } from "../../src/db/migrate.ts";
 import { runtimeName, serveHttp } from "../../src/runtime.ts";
 import { silentLogger } from "../../src/queue/open.ts";
+import { Queue } from "../../src/queue/queue.ts";
 import { createConsole } from "../../src/web/server.ts";
 import { createPgDatabase, pgReachable } from "../helpers/db.ts";
 import { assert, assertEqual, finish, mailer, Skip, step } from "./harness.deno.ts";
@@ -118,7 +119,8 @@ for (const dialect of ["sqlite", "postgres"] as const) {
     needsPg();
     const { config } = loadConfig({ cwd: dir, env: {} });
     const db = await openDatabase(url);
-    const app = createConsole({ db, config, logger: silentLogger(), clock: () => new Date(), sendNow: () => Promise.reject(new Error("not here")) });
+    const queue = new Queue(config, silentLogger());
+    const app = createConsole({ db, queue, config, logger: silentLogger(), clock: () => new Date(), sendNow: () => Promise.reject(new Error("not here")) });
     const server = await serveHttp({ host: "127.0.0.1", port: 0 }, (request, ip) => app.fetch(request, { ip }));
     try {
       const base = `http://127.0.0.1:${server.port}`;
@@ -133,6 +135,7 @@ for (const dialect of ["sqlite", "postgres"] as const) {
       await post.body?.cancel();
     } finally {
       await server.stop();
+      await queue.close();
       await db.close();
     }
   });

@@ -6,7 +6,7 @@ import { tempDir } from "../helpers/db.ts";
 
 const SPEC_COMMANDS = [
   "migrate", "send-mail", "runmailer", "runmailer-pg", "retry-deferred", "purge-mail-log",
-  "queue", "sendmail", "smtpd", "dont-send", "status",
+  "queue", "sendmail", "smtpd", "dont-send", "status", "web",
 ];
 /** Beyond SPEC §6: the operator's "where is my mail" commands. */
 const EXTRA_COMMANDS = ["list", "show", "retry-failed"];

@@ -23,8 +23,22 @@ export interface QueueSummary {
 /** All sendable messages, whatever their priority. */
 export const dueTotal = (summary: QueueSummary) => summary.due[1] + summary.due[2] + summary.due[3];
 
-/** `now` is in the database's own time form (dialect.toDb), so the comparisons run in SQL. */
-export async function queueSummary(db: Db, now: DbTime): Promise<QueueSummary> {
+/** One (status, priority) group of the queue table: how many, how many sendable now, how many under
+ * a live claim, and the oldest when_added (of all, and of the sendable ones). */
+export interface QueueGroup {
+  status: MessageStatus;
+  priority: number;
+  n: number;
+  due: number;
+  claimed: number;
+  oldest: DbTime | null;
+  oldestDue: DbTime | null;
+  nextAttempt: DbTime | null;
+}
+
+/** The queue counted by status and priority in one scan (status, the console, /metrics).
+ * `now` is in the database's own time form (dialect.toDb), so the comparisons run in SQL. */
+export async function queueGroups(db: Db, now: DbTime): Promise<QueueGroup[]> {
   const due = sql<boolean>`(status = 'queued' and (next_attempt_at is null or next_attempt_at <= ${now}))`;
   const rows = await db
     .selectFrom("mailer_message")
@@ -34,11 +48,29 @@ export async function queueSummary(db: Db, now: DbTime): Promise<QueueSummary> {
       sql<number>`count(*)`.as("n"),
       sql<number>`sum(case when ${due} then 1 else 0 end)`.as("due"),
       sql<number>`sum(case when claimed_by is not null and lease_until > ${now} then 1 else 0 end)`.as("claimed"),
+      sql<DbTime | null>`min(when_added)`.as("oldest"),
       sql<DbTime | null>`min(case when ${due} then when_added end)`.as("oldest_due"),
       sql<DbTime | null>`min(next_attempt_at)`.as("next_attempt"),
     ])
     .groupBy(["status", "priority"])
     .execute();
+  return rows.map((r) => ({
+    status: r.status,
+    priority: Number(r.priority),
+    n: Number(r.n),
+    due: Number(r.due ?? 0),
+    claimed: Number(r.claimed ?? 0),
+    oldest: r.oldest,
+    oldestDue: r.oldest_due,
+    nextAttempt: r.next_attempt,
+  }));
+}
+
+export async function queueSummary(db: Db, now: DbTime): Promise<QueueSummary> {
+  return summarise(await queueGroups(db, now));
+}
+
+export function summarise(groups: QueueGroup[]): QueueSummary {
   const summary: QueueSummary = {
     due: { 1: 0, 2: 0, 3: 0 },
     waiting: 0,
@@ -48,23 +80,21 @@ export async function queueSummary(db: Db, now: DbTime): Promise<QueueSummary> {
     oldestDue: null,
     nextAttempt: null,
   };
-  for (const row of rows) {
-    const n = Number(row.n);
-    const dueHere = Number(row.due ?? 0);
-    summary.claimed += Number(row.claimed ?? 0);
+  for (const row of groups) {
+    summary.claimed += row.claimed;
     if (row.status === "queued") {
       const p = row.priority as 1 | 2 | 3;
-      summary.due[p] = (summary.due[p] ?? 0) + dueHere;
-      summary.waiting += n - dueHere;
-      summary.oldestDue = earliest(summary.oldestDue, row.oldest_due);
-    } else if (row.status === "deferred") summary.deferred += n;
-    else if (row.status === "failed") summary.failed += n;
-    if (row.status !== "failed") summary.nextAttempt = earliest(summary.nextAttempt, row.next_attempt);
+      summary.due[p] = (summary.due[p] ?? 0) + row.due;
+      summary.waiting += row.n - row.due;
+      summary.oldestDue = earliest(summary.oldestDue, row.oldestDue);
+    } else if (row.status === "deferred") summary.deferred += row.n;
+    else if (row.status === "failed") summary.failed += row.n;
+    if (row.status !== "failed") summary.nextAttempt = earliest(summary.nextAttempt, row.nextAttempt);
   }
   return summary;
 }
 
-function earliest(a: DbTime | null, b: DbTime | null): DbTime | null {
+export function earliest(a: DbTime | null, b: DbTime | null): DbTime | null {
   if (b === null) return a;
   if (a === null) return b;
   return new Date(b).getTime() < new Date(a).getTime() ? b : a;

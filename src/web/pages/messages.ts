@@ -2,7 +2,7 @@
 // or what the log kept of it once it has left the queue), POST /messages/actions.
 import type { Hono } from "hono";
 import { fromDbTime } from "../../db/dialect.ts";
-import { browseMessages, loggedMessageData, type MessageCursor, type MessageFilter, type MessageOrder } from "../../db/queries/browse.ts";
+import { browseMessages, loggedMessageData, type MessageFilter, type MessageOrder } from "../../db/queries/browse.ts";
 import { findMessages } from "../../db/queries/inspect.ts";
 import { splitRecipients } from "../../db/queries/messages.ts";
 import type { MessageStatus } from "../../db/schema.ts";
@@ -10,6 +10,7 @@ import { showMessage, type ShownLog } from "../../ops/show-view.ts";
 import { PRIORITY, priorityName, type Priority } from "../../queue/priority.ts";
 import { ACTIONS, runAction, type ActionName, type Selection } from "../actions.ts";
 import { age, csrfField, href, html, page, select, when, type Html } from "../html.ts";
+import { decodeCursor, encodeCursor } from "../cursor.ts";
 import { messageBody, registerBodyRoutes } from "../message-view.ts";
 import { pageContext, redirectWith, type ConsoleContext, type ConsoleDeps, type ConsoleEnv } from "../server.ts";
 
@@ -38,23 +39,6 @@ const filterParams = (f: MessageFilter & { order?: MessageOrder }) => ({
   q: f.q,
   order: f.order,
 });
-
-function encodeCursor(cursor: MessageCursor): string {
-  return Buffer.from(JSON.stringify(cursor)).toString("base64url");
-}
-
-function decodeCursor(text: string | undefined, order: MessageOrder): MessageCursor | null {
-  if (!text) return null;
-  try {
-    const value = JSON.parse(Buffer.from(text, "base64url").toString("utf8"));
-    if (!Number.isSafeInteger(value?.id)) return null;
-    if (order !== "queue") return { id: value.id };
-    if (!Number.isInteger(value.priority) || typeof value.when_added !== "string" || Number.isNaN(Date.parse(value.when_added))) return null;
-    return { priority: value.priority, when_added: value.when_added, id: value.id };
-  } catch {
-    return null;
-  }
-}
 
 const badge = (status: string) => html`<span class="status ${status}">${status}</span>`;
 
@@ -85,7 +69,8 @@ export function registerMessages(app: Hono<ConsoleEnv>, deps: ConsoleDeps) {
 
   app.get("/messages", async (c) => {
     const filter = filterFrom((k) => c.req.query(k));
-    const cursor = decodeCursor(c.req.query("after"), filter.order);
+    const after = c.req.query("after");
+    const cursor = after ? decodeCursor(after, filter.order) : null;
     const { rows, next } = await browseMessages(db.kysely, db.dialect, filter, filter.order, cursor, PAGE_SIZE);
     const now = deps.clock();
     const params = filterParams(filter);
