@@ -18,8 +18,9 @@ import { enqueueStep } from "./bench/steps/enqueue.ts";
 import { latencyStep } from "./bench/steps/latency.ts";
 import { rssStep } from "./bench/steps/rss.ts";
 import { webStep } from "./bench/steps/web.ts";
+import { apiStep } from "./bench/steps/api.ts";
 
-const STEPS = ["enqueue", "cli", "drain", "ceiling", "empty", "latency", "rss", "web"] as const;
+const STEPS = ["enqueue", "cli", "drain", "ceiling", "empty", "latency", "rss", "web", "api"] as const;
 type Step = (typeof STEPS)[number];
 
 const USAGE = `usage: bun scripts/bench.ts [options]
@@ -141,6 +142,7 @@ async function main(): Promise<number> {
     if (opts.steps.has("latency")) await timed("latency", () => latencyStep(bench));
     if (opts.steps.has("rss")) await timed("rss", () => rssStep(bench));
     if (opts.steps.has("web")) await timed("web", () => webStep(bench));
+    if (opts.steps.has("api")) await timed("api", () => apiStep(bench));
   } finally {
     await stop();
   }
