@@ -15,5 +15,5 @@ export { PRIORITY_HEADER, prepareMessage, type PreparedMessage, type PrepareOpti
 export { loadConfig } from "./config/load.ts";
 export type { Config } from "./config/types.ts";
 export { createLogger, type Logger, type LogLevel } from "./log.ts";
-export { MailerError, DataError, TempFailError, ConfigError, UsageError, EXIT } from "./errors.ts";
+export { MailerError, DataError, TooLargeError, TempFailError, ConfigError, UsageError, EXIT } from "./errors.ts";
 export { VERSION } from "./version.ts";

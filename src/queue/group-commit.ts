@@ -35,6 +35,9 @@ export class GroupCommit {
     this.#running = true;
     try {
       while (this.#waiting.length > 0) {
+        // One turn of the event loop first: the requests that arrived while the last commit held the
+        // (synchronous) SQLite connection get parsed and join this group instead of waiting for the next.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         const group: Waiting[] = [];
         let size = 0;
         while (this.#waiting.length > 0 && (group.length === 0 || size + this.#waiting[0]!.messages.length <= this.maxMessages)) {

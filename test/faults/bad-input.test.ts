@@ -120,7 +120,7 @@ const PATHS: Record<string, (c: Case) => Promise<{ ok: boolean; detail: string }
       await queue.enqueue({ raw: new Uint8Array(c.raw) });
       return { ok: true, detail: "" };
     } catch (error) {
-      expect((error as Error).name).toMatch(/DataError|SuppressedError/);
+      expect((error as Error).name).toMatch(/DataError|SuppressedError|TooLargeError/);
       return { ok: false, detail: (error as Error).message };
     }
   },

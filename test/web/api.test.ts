@@ -12,6 +12,7 @@ import { parse, testQueue, type TestQueue } from "../helpers/intake.ts";
 import { startService, type ServiceProcess } from "../helpers/service-process.ts";
 import { startSink, type Sink } from "../helpers/smtp-sink.ts";
 import { startTcpProxy } from "../helpers/tcp-proxy.ts";
+import { until } from "../helpers/wait.ts";
 import { startConsole, type ConsoleProcess } from "../helpers/web-console.ts";
 
 const metricValue = (text: string, name: string, labels: Record<string, string> = {}) => {
@@ -260,6 +261,21 @@ describe("metrics of the workers", () => {
     expect((await fetch(`http://127.0.0.1:${worker.port}/healthz`)).status).toBe(200);
   });
 
+  testFor("postgres")("runmailer-pg's /metrics says its LISTEN connection is up, and counts what it sends", async () => {
+    if (!pgAvailable) return;
+    sink = await startSink();
+    tq = await testQueue("postgres", "");
+    await Bun.write(tq.config, `[database]\nurl = "${tq.url}"\n[backend]\nhost = "127.0.0.1"\nport = ${sink.port}\n[lock]\npath = "${join(tq.dir, "send_mail")}"\n` +
+      `[metrics]\nlisten = "127.0.0.1:0"\n`);
+    worker = await startService(["runmailer-pg", "--config", tq.config, "--log-format", "json"], /metrics listening/);
+    await worker.waitForLog(/listening for new mail/);
+    const scrape = async () => fetch(`http://127.0.0.1:${worker!.port}/metrics`).then((r) => r.text());
+    expect(metricValue(await scrape(), "mailer_listen_connection_up", { command: "runmailer-pg" })).toBe(1);
+    expect((await runMailer(["queue", "--config", tq.config, "--to", "a@example.com", "--subject", "m", "--text", "x"])).code).toBe(0);
+    await sink.waitFor(1);
+    await until(async () => metricValue(await scrape(), "mailer_messages_total", { result: "sent" }) === 1, "the sent counter to move");
+  });
+
   testFor("postgres")("the API answers 503 with Retry-After, and /readyz 503, while PostgreSQL is unreachable; /healthz stays 200", async () => {
     if (!pgAvailable) return;
     const pg = await createPgDatabase();
@@ -282,12 +298,7 @@ describe("metrics of the workers", () => {
       expect((await fetch(`${web.url}/readyz`)).status).toBe(503);
       expect((await fetch(`${web.url}/healthz`)).status).toBe(200);
       proxy.up();
-      let status = 0;
-      for (let i = 0; i < 20 && status !== 200; i++) {
-        status = (await fetch(`${web.url}/readyz`)).status;
-        if (status !== 200) await Bun.sleep(250);
-      }
-      expect(status).toBe(200);
+      await until(async () => (await fetch(`${web!.url}/readyz`)).status === 200, "/readyz answers 200 again");
     } finally {
       if (web) expect(await web.stop()).toBe(0);
       await proxy.close();

@@ -6,6 +6,7 @@ import { runMailer, writeConfig } from "../helpers/cli.ts";
 import { createPgDatabase, tempDir } from "../helpers/db.ts";
 import { pgAvailable, testFor } from "../helpers/dialects.ts";
 import { startTcpProxy } from "../helpers/tcp-proxy.ts";
+import { until } from "../helpers/wait.ts";
 import { startConsole, type ConsoleProcess } from "../helpers/web-console.ts";
 
 const dirs: Array<{ cleanup(): void }> = [];
@@ -117,12 +118,7 @@ describe("mailer web", () => {
       expect(down.headers.get("retry-after")).toBe("5");
       expect(await down.text()).toContain("The database is unavailable");
       proxy.up();
-      let status = 0;
-      for (let i = 0; i < 20 && status !== 200; i++) {
-        status = (await fetch(`${web.url}/messages`)).status;
-        if (status !== 200) await Bun.sleep(250);
-      }
-      expect(status).toBe(200);
+      await until(async () => (await fetch(`${web!.url}/messages`)).status === 200, "the console answers again");
     } finally {
       if (web) expect(await web.stop()).toBe(0);
       web = null;

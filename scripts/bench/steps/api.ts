@@ -11,6 +11,7 @@ import { addRow, say, type Bench } from "../context.ts";
 import type { BenchDb, Dialect } from "../db.ts";
 import { benchMessage } from "../messages.ts";
 import { round, runOk } from "../proc.ts";
+import { startWeb } from "../web-process.ts";
 import { migratedDb } from "./commands.ts";
 
 async function rowCount(db: BenchDb): Promise<number> {
@@ -27,22 +28,6 @@ async function rowCount(db: BenchDb): Promise<number> {
     return Number((await sql`select count(*) as n from mailer_message`)[0]!.n);
   } finally {
     await sql.end();
-  }
-}
-
-async function startWeb(bench: Bench, config: string, cwd: string) {
-  const proc = Bun.spawn([bench.binary, "web", "--config", config, "--listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "info"], { cwd, stderr: "pipe", stdout: "ignore" });
-  const reader = (proc.stderr as ReadableStream<Uint8Array>).getReader();
-  let text = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`mailer web exited before listening: ${text}`);
-    text += new TextDecoder().decode(value);
-    const line = text.split("\n").find((l) => l.includes("web console listening"));
-    if (line) {
-      void (async () => { while (!(await reader.read()).done); })();
-      return { proc, base: `http://127.0.0.1:${JSON.parse(line).port}` };
-    }
   }
 }
 

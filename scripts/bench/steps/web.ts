@@ -8,6 +8,7 @@ import postgres from "postgres";
 import { addRow, say, type Bench } from "../context.ts";
 import type { BenchDb, Dialect } from "../db.ts";
 import { percentile, round, summary } from "../proc.ts";
+import { startWeb } from "../web-process.ts";
 import { migratedDb } from "./commands.ts";
 
 const BODY = "x".repeat(400);
@@ -41,22 +42,6 @@ async function fill(db: BenchDb, count: number): Promise<void> {
   }
 }
 
-async function startConsole(bench: Bench, config: string, cwd: string) {
-  const proc = Bun.spawn([bench.binary, "web", "--config", config, "--listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "info"], { cwd, stderr: "pipe", stdout: "ignore" });
-  const reader = (proc.stderr as ReadableStream<Uint8Array>).getReader();
-  let text = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`mailer web exited before listening: ${text}`);
-    text += new TextDecoder().decode(value);
-    const line = text.split("\n").find((l) => l.includes("web console listening"));
-    if (line) {
-      void (async () => { while (!(await reader.read()).done); })(); // keep draining stderr
-      return { proc, base: `http://127.0.0.1:${JSON.parse(line).port}` };
-    }
-  }
-}
-
 interface PageFigure { server: number[]; wall: number[] }
 
 async function measure(url: string, cookie: string, samples: number): Promise<PageFigure> {
@@ -85,7 +70,7 @@ export async function webStep(bench: Bench): Promise<void> {
       const t = performance.now();
       await fill(db, rows);
       say(`web ${dialect}: ${rows.toLocaleString("en-US")} rows generated in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-      const { proc, base } = await startConsole(bench, config, db.dir);
+      const { proc, base } = await startWeb(bench, config, db.dir);
       try {
         const first = await fetch(`${base}/messages`);
         const cookie = (first.headers.get("set-cookie") ?? "").split(";")[0]!;
