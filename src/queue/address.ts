@@ -38,9 +38,16 @@ export function parseMailboxes(values: string | string[], origin: string): Mailb
       out.push({ name: commented[2]!.trim(), address: commented[1]! });
       continue;
     }
+    // Without <…>, (…) or quotes a mailbox is a bare address: text beside it is a mistake the parser
+    // would turn into a display name, quietly changing the recipient ("ann@exa mple.com" -> ann@exa)
+    // or losing one ("a@b.com c@d.com" -> a@b.com). Refused instead.
+    const bare = !/[<("]/.test(value);
     for (const entry of addressparser(value, { flatten: true })) {
       const address = entry.address.trim();
       if (address === "" && entry.name.trim() === "") continue;
+      if (bare && address !== "" && entry.name.trim() !== "") {
+        throw new DataError(`${origin}: not a valid address (separate addresses with commas; put a name before <address>): ${JSON.stringify(value)}`);
+      }
       // "root (Cron Daemon)": the parser gives the comment as the name; a lone word is the address.
       out.push(address === "" ? { name: "", address: entry.name.trim() } : { name: entry.name, address });
     }

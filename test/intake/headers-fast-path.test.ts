@@ -94,4 +94,18 @@ describe("parseAddressList", () => {
     expect(() => parseAddressList("a@example.com\r\nBcc: x@y.z", "to")).toThrow(/line break/);
     expect(() => parseAddressList("not an address", "to")).toThrow(/not a valid email address/);
   });
+
+  test("refuses what the parser would quietly turn into another recipient, or drop", () => {
+    // A space where a comma was meant: the parser makes the second address a display name.
+    expect(() => parseAddressList("a@example.com b@example.com", "to")).toThrow(/separate addresses with commas/);
+    // A space inside the domain: the parser keeps "ann@exa" and calls the rest a name.
+    expect(() => parseAddressList("ann@exa mple.com", "to")).toThrow(/not a valid address/);
+    for (const bad of ["ann@@example.com", "a@example..com", "a@-example.com", "a@example-.com", ".a@example.com", "a..b@example.com", "a@[127.0.0.1]"]) {
+      expect(() => parseAddressList(bad, "to")).toThrow(/not a valid/);
+    }
+    // Still accepted: names in <…> (commas in quotes too), comments, international domains, bare local names to qualify.
+    expect(parseAddressList('"Ann, Sales" <ann@example.com>, b@example.com', "to")).toEqual(["ann@example.com", "b@example.com"]);
+    expect(parseAddressList("root (Cron Daemon)", "from", (n) => `${n}@example.org`)).toEqual(["root@example.org"]);
+    expect(parseAddressList("Zoë <zoe@exämple.com>", "to")).toEqual(["zoe@exämple.com"]);
+  });
 });
