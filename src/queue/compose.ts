@@ -5,7 +5,7 @@ import nodemailer, { type NodemailerError, type SendMailOptions, type Transport 
 import type MailMessage from "nodemailer/lib/mailer/mail-message";
 import type MimeNode from "nodemailer/lib/mime-node";
 import { fromNodemailerPriority, type Priority } from "./priority.ts";
-import { assertNoHeaderInjection } from "./mail-safety.ts";
+import { assertNoHeaderInjection, assertValidAddressFields } from "./mail-safety.ts";
 
 /** A compiled message, ready for prepareMessage. */
 export interface Captured {
@@ -34,6 +34,7 @@ export async function captureMimeNode(node: MimeNode, data: { priority?: unknown
 /** The transport send() of both the queue transport and our own composer: validate, then capture. */
 export function captureMail(mail: MailMessage<any>): Promise<Captured> {
   assertNoHeaderInjection(mail.data as Record<string, unknown>);
+  assertValidAddressFields(mail.data as Record<string, unknown>);
   return captureMimeNode(mail.message, mail.data);
 }
 
@@ -51,7 +52,7 @@ const captureTransport: Transport<Captured> = {
 let composer: ReturnType<typeof nodemailer.createTransport<Captured>> | null = null;
 
 /** Compose nodemailer message options exactly as `transporter.sendMail()` would, without sending.
- * (captureMail checks the options for header injection.) */
+ * (captureMail checks the options for header injection and bad address fields.) */
 export async function composeMail(mail: SendMailOptions): Promise<Captured> {
   composer ??= nodemailer.createTransport<Captured>(captureTransport);
   return composer.sendMail(mail);

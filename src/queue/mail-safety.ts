@@ -1,7 +1,14 @@
-// Header injection guard for nodemailer message options. nodemailer itself folds a line break in a
-// header value into a space, which hides the attempt; we refuse it instead, so a caller that passes
-// user input into a subject or an address learns about it (DataError, exit 65, SMTP 5xx).
+// Guards for nodemailer message options, run before nodemailer composes them (the library's enqueue,
+// `mailer queue` flags, the HTTP API and the nodemailer queue transport alike):
+// - header injection: nodemailer folds a line break in a header value into a space, which hides the
+//   attempt; we refuse it, so a caller that passes user input into a subject or an address learns
+//   about it (DataError, exit 65, SMTP 5xx);
+// - address fields: nodemailer quietly turns "ann@@example.com" into "\"ann@\"@example.com" and
+//   leaves an address without a domain ("root") out of the envelope, so that mail to it went nowhere
+//   and said nothing. (The sendmail and raw paths qualify bare names with [queue] default_domain;
+//   in composed options one is a mistake.)
 import { DataError } from "../errors.ts";
+import { checkAddress, isLocalName, parseMailboxes } from "./address.ts";
 
 const BREAK = /[\r\n\0]/;
 
@@ -44,5 +51,18 @@ export function assertNoHeaderInjection(mail: Record<string, unknown>): void {
   for (const [part, path] of parts) {
     if (part === null || typeof part !== "object" || ArrayBuffer.isView(part)) continue;
     for (const field of PART_FIELDS) walk((part as Record<string, unknown>)[field], `${path}.${field}`, seen);
+  }
+}
+
+/** Throws DataError for an address field given as text that is not a valid list of addresses. */
+export function assertValidAddressFields(mail: Record<string, unknown>): void {
+  for (const field of ["from", "sender", "replyTo", "to", "cc", "bcc"]) {
+    const value = mail[field];
+    const texts = typeof value === "string" ? [value] : Array.isArray(value) && value.every((v) => typeof v === "string") ? (value as string[]) : null;
+    if (texts === null) continue;
+    for (const m of parseMailboxes(texts, field)) {
+      if (isLocalName(m.address)) throw new DataError(`${field}: ${JSON.stringify(m.address)} has no domain (write it as a full address, or queue a raw message, whose local names are qualified)`);
+      checkAddress(m.address, field);
+    }
   }
 }

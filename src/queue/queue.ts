@@ -9,7 +9,7 @@ import { addDontSend, listDontSend, removeDontSend, suppressedAmong } from "../d
 import { fromDbTime } from "../db/dialect.ts";
 import { DataError, TooLargeError, errorText } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { checkAddress, isLocalName, parseAddressList, parseMailboxes, singleAddress } from "./address.ts";
+import { parseAddressList, parseMailboxes, singleAddress } from "./address.ts";
 import { enqueueMessages, type EnqueueOutcome } from "./enqueue.ts";
 import { currentUser } from "./host-identity.ts";
 import { LocalRouting } from "./local-routing.ts";
@@ -105,25 +105,8 @@ export class Queue {
   async prepare(mail: MailInput, priority?: Priority): Promise<PreparedMessage> {
     if (isRawMail(mail)) return this.prepareRaw(mail, priority);
     const { composeMail } = await import("./compose.ts");
-    this.#checkAddressFields(mail);
     const captured = await composeMail(mail);
     return this.prepareCaptured(captured, priority);
-  }
-
-  /** Address fields given as text are checked here, as the raw paths check theirs: nodemailer would
-   * quietly turn "ann@@example.com" into "\"ann@\"@example.com", and leave an address without a
-   * domain ("root") out of the envelope, so that mail to it went nowhere and said nothing. (The
-   * sendmail and raw paths qualify bare names with [queue] default_domain; here one is a mistake.) */
-  #checkAddressFields(mail: SendMailOptions): void {
-    for (const field of ["from", "sender", "replyTo", "to", "cc", "bcc"] as const) {
-      const value = mail[field];
-      const texts = typeof value === "string" ? [value] : Array.isArray(value) && value.every((v) => typeof v === "string") ? (value as string[]) : null;
-      if (texts === null) continue;
-      for (const m of parseMailboxes(texts, field)) {
-        if (isLocalName(m.address)) throw new DataError(`${field}: ${JSON.stringify(m.address)} has no domain (write ${m.address}@${this.routing.qualify("x").split("@")[1]}, or queue a raw message, whose local names are qualified)`);
-        checkAddress(m.address, field);
-      }
-    }
   }
 
   /** prepare() for a raw message, which needs no await (a bulk enqueue calls it per message). */

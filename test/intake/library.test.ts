@@ -3,7 +3,8 @@
 import { afterEach, beforeEach, expect } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { DataError, PRIORITY, SuppressedError, openQueue, type Queue } from "../../src/index.ts";
+import nodemailer from "nodemailer";
+import { DataError, PRIORITY, SuppressedError, openQueue, queueTransport, type Queue } from "../../src/index.ts";
 import { forEachDialect, pgAvailable } from "../helpers/dialects.ts";
 import { addresses, parse, testQueue, type TestQueue } from "../helpers/intake.ts";
 
@@ -122,6 +123,20 @@ forEachDialect((dialect, it) => {
       { raw: "From: a@example.com\r\nTo: b@example.com\r\n\r\nx\r\n" as string, envelope: { to: "b@example.com\r\nRCPT TO:<v@example.com>" } },
     ];
     for (const mail of attempts) await expect(queue.enqueue(mail)).rejects.toBeInstanceOf(DataError);
+    expect(await tq.rows()).toHaveLength(0);
+  });
+
+  it("refuses an address nodemailer would quietly rewrite or leave out of the envelope, through enqueue and through the transport", async () => {
+    const base = { from: "a@example.com", text: "x" };
+    const transporter = nodemailer.createTransport(queueTransport(queue));
+    for (const [to, message] of [
+      [["b@example.com", "root"], /to: "root" has no domain/],
+      ["ann@@example.com", /not a valid email address/],
+      ["b@example.com c@example.com", /separate addresses with commas/],
+    ] as const) {
+      await expect(queue.enqueue({ ...base, to: to as string | string[] })).rejects.toThrow(message);
+      await expect(transporter.sendMail({ ...base, to: to as string | string[] })).rejects.toThrow(message);
+    }
     expect(await tq.rows()).toHaveLength(0);
   });
 
