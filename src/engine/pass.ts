@@ -118,10 +118,8 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
     throttle: config.delivery.throttle,
   };
   const observer = env.observer;
-  const onOutcome =
-    observer && options.onOutcome
-      ? (o: Outcome) => (options.onOutcome!(o), observer.outcome(o))
-      : (options.onOutcome ?? (observer ? (o: Outcome) => observer.outcome(o) : undefined));
+  const listeners = [options.onOutcome, observer && ((o: Outcome) => observer.outcome(o))].filter((l) => l !== undefined);
+  const onOutcome = listeners.length === 0 ? undefined : (o: Outcome) => listeners.forEach((listen) => listen(o));
   const dispatchEnv = {
     transport, handler, logger, limits, concurrency: config.backend.pool, signal: options.signal, clock, onOutcome,
     policy: retryPolicy(config), shutdownTimeout: config.delivery.shutdown_timeout,

@@ -57,7 +57,11 @@ export interface ShowResult {
 }
 
 export async function showMessage(db: Kysely<Schema>, key: ShowKey, now: Date): Promise<ShowResult> {
-  const rows = await findMessages(db, key);
+  return showFound(db, key, await findMessages(db, key), now);
+}
+
+/** showMessage for queue rows the caller has read already (the console needs their text too). */
+export async function showFound(db: Kysely<Schema>, key: ShowKey, rows: MessageRow[], now: Date): Promise<ShowResult> {
   const queueIds = "id" in key ? [key.id] : rows.map((r) => r.id);
   const messageIds = new Set(("id" in key ? [] : key.messageIds).concat(rows.map((r) => r.message_id)));
   if ("id" in key && rows.length === 0) {

@@ -2,6 +2,7 @@
 // filter. They are the CLI's own functions: retry is `mailer retry-failed`'s requeueFailed (extended
 // to deferred messages), "send now" is a send-mail pass restricted to the chosen ids.
 import { matchingIds, type MessageFilter } from "../db/queries/browse.ts";
+import { chunks } from "../db/queries/chunks.ts";
 import { addDontSend } from "../db/queries/dont-send.ts";
 import { requeueFailed } from "../db/queries/maintenance.ts";
 import { deleteMessages, recipientsOf, setPriority } from "../db/queries/operator.ts";
@@ -25,7 +26,7 @@ const CHUNK = 1000;
 
 async function* chunksOf(deps: ConsoleDeps, selection: Selection): AsyncGenerator<number[]> {
   if ("ids" in selection) {
-    for (let i = 0; i < selection.ids.length; i += CHUNK) yield selection.ids.slice(i, i + CHUNK);
+    yield* chunks(selection.ids, CHUNK);
     return;
   }
   let after = 0;

@@ -56,8 +56,14 @@ export class Sessions {
     this.#sessions.delete(id);
   }
 
+  #lastSweep = 0;
+
+  /** At most once a minute: a cookieless visit creates a session each time, and a full walk per
+   * visit would make that O(sessions). */
   #sweep(): void {
     const now = this.now();
+    if (now - this.#lastSweep < 60_000) return;
+    this.#lastSweep = now;
     for (const [id, s] of this.#sessions) if (now - s.lastSeen > this.timeoutMs) this.#sessions.delete(id);
   }
 }

@@ -100,8 +100,7 @@ export function createConsole(deps: ConsoleDeps) {
   app.get("/metrics", async (c) => {
     // Counts only, no message text: open on a console without a password (loopback), else a token with scope read.
     if (loginRequired) {
-      const token = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "")?.[1];
-      const entry = token ? tokens.find(token) : null;
+      const { entry } = tokens.fromHeader(c.req.header("authorization"));
       if (!entry || !allows(entry.scope, "read")) {
         return problemResponse(c, { status: 401, slug: "missing-token", title: "Authentication required", detail: "/metrics needs a bearer token with scope read when [web] has a password" });
       }

@@ -40,7 +40,7 @@ export type BrowsedMessage = MessageListRow & { envelope_from: string; claimed_b
 const containsPattern = (text: string) => `%${text.toLowerCase().replace(/[\\%_]/g, (c) => "\\" + c)}%`;
 const exactMessageId = (q: string) => (/^<[^<>\s]+>$/.test(q) ? q : null);
 
-function contains(eb: ExpressionBuilder<any, any>, column: string, pattern: string) {
+function contains(column: string, pattern: string) {
   return sql<boolean>`lower(${sql.ref(column)}) like ${pattern} escape '\\'`;
 }
 
@@ -54,7 +54,7 @@ function messageWhere(filter: MessageFilter) {
     if (exact) terms.push(eb("message_id", "=", exact));
     else if (q !== "") {
       const pattern = containsPattern(q);
-      terms.push(eb.or(["envelope_to", "envelope_from", "subject", "message_id"].map((c) => contains(eb, c, pattern))));
+      terms.push(eb.or(["envelope_to", "envelope_from", "subject", "message_id"].map((c) => contains(c, pattern))));
     }
     return eb.and(terms);
   };
@@ -127,7 +127,7 @@ export async function browseLog(db: Db, dialect: DialectInfo, filter: LogFilter,
   const q = filter.q.trim();
   const exact = exactMessageId(q);
   if (exact) query = query.where("message_id", "=", exact);
-  else if (q !== "") query = query.where((eb) => contains(eb, "envelope_to", containsPattern(q)));
+  else if (q !== "") query = query.where(contains("envelope_to", containsPattern(q)));
   if (beforeId !== null) query = query.where("id", "<", beforeId);
   const found = await query.orderBy("id", "desc").limit(limit + 1).execute();
   const rows = found.slice(0, limit).map((r) => ({ ...r, id: Number(r.id), queue_id: r.queue_id === null ? null : Number(r.queue_id) }));

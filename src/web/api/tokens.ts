@@ -90,4 +90,10 @@ export class TokenBook {
     }
     return this.#byHash.get(hashOf(token)) ?? null;
   }
+
+  /** An `Authorization: Bearer …` header: whether it names a token at all, and the entry it names. */
+  fromHeader(header: string | undefined): { given: boolean; entry: TokenEntry | null } {
+    const token = /^Bearer\s+(\S+)\s*$/i.exec(header ?? "")?.[1];
+    return token === undefined ? { given: false, entry: null } : { given: true, entry: this.find(token) };
+  }
 }

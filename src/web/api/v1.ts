@@ -17,7 +17,7 @@ import { listedMessage } from "../../ops/list-view.ts";
 import { showMessage } from "../../ops/show-view.ts";
 import { statusReport } from "../../ops/status-report.ts";
 import { singleAddress } from "../../queue/address.ts";
-import { PRIORITY, parsePriority } from "../../queue/priority.ts";
+import { PRIORITY, parsePriority, priorityName } from "../../queue/priority.ts";
 import { isRawMail, type MailInput, type Queue } from "../../queue/queue.ts";
 import type { ConsoleDeps } from "../server.ts";
 import { decodeCursor, encodeCursor } from "../cursor.ts";
@@ -52,10 +52,8 @@ export function createApi(deps: ApiDeps) {
 
   /** The route needs a token with this scope (admin holds every scope). */
   const need = (scope: Scope) => async (c: Context<ApiEnv>, next: () => Promise<void>) => {
-    const header = c.req.header("authorization") ?? "";
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match) throw problem(401, "missing-token", "Authentication required", "send Authorization: Bearer <token> (mailer web token add NAME --scope " + scope + ")");
-    const entry = deps.tokens.find(match[1]!);
+    const { given, entry } = deps.tokens.fromHeader(c.req.header("authorization"));
+    if (!given) throw problem(401, "missing-token", "Authentication required", "send Authorization: Bearer <token> (mailer web token add NAME --scope " + scope + ")");
     if (!entry) {
       logger.warn("api: refused an unknown token", { client: c.env.ip, path: c.req.path });
       throw problem(401, "bad-token", "Authentication failed", "the bearer token is not known (revoked, or mistyped)");
@@ -122,7 +120,7 @@ export function createApi(deps: ApiDeps) {
     logger.debug("api: queued", { token: token.name, messages: outcomes.filter((o) => o.id !== null).length, client: c.env.ip });
     const messages = outcomes.map((o) => ({
       id: o.id, message_id: o.messageId, envelope_from: o.envelopeFrom, recipients: o.recipients, suppressed: o.suppressed,
-      priority: priorityLabel(o.priority),
+      priority: priorityName(o.priority),
     }));
     if (single) c.header("Location", `/api/v1/messages/${outcomes[0]!.id}`);
     return c.json({ messages }, 201);
@@ -231,11 +229,9 @@ export function createApi(deps: ApiDeps) {
   return api;
 }
 
-const priorityLabel = (p: number) => (p === 1 ? "high" : p === 2 ? "medium" : "low");
-
 /** The priority as the documented header, which every enqueue path reads (and removes before sending). */
 function withPriority(mail: MailInput, value: unknown): MailInput {
-  const name = priorityLabel(parsePriority(value as string, "priority"));
+  const name = priorityName(parsePriority(value as string, "priority"));
   if ("raw" in mail && mail.raw !== undefined && (typeof mail.raw === "string" || mail.raw instanceof Uint8Array)) {
     const prefix = Buffer.from(`X-Mailer-Priority: ${name}\r\n`);
     return { ...mail, raw: Buffer.concat([prefix, Buffer.from(mail.raw as Uint8Array | string)]) } as MailInput;

@@ -6,7 +6,7 @@ import { browseMessages, loggedMessageData, type MessageFilter, type MessageOrde
 import { findMessages } from "../../db/queries/inspect.ts";
 import { splitRecipients } from "../../db/queries/messages.ts";
 import type { MessageStatus } from "../../db/schema.ts";
-import { showMessage, type ShownLog } from "../../ops/show-view.ts";
+import { showFound, type ShownLog } from "../../ops/show-view.ts";
 import { PRIORITY, priorityName, type Priority } from "../../queue/priority.ts";
 import { ACTIONS, runAction, type ActionName, type Selection } from "../actions.ts";
 import { age, csrfField, href, html, page, select, when, type Html } from "../html.ts";
@@ -120,7 +120,8 @@ export function registerMessages(app: Hono<ConsoleEnv>, deps: ConsoleDeps) {
   app.get("/messages/:id", async (c) => {
     const id = Number(c.req.param("id"));
     if (!Number.isSafeInteger(id) || id <= 0) return c.notFound();
-    const shown = await showMessage(db.kysely, { id }, deps.clock());
+    const rows = await findMessages(db.kysely, { id });
+    const shown = await showFound(db.kysely, { id }, rows, deps.clock());
     const message = shown.messages[0];
     const session = c.get("session");
     if (!message) {
@@ -139,7 +140,6 @@ export function registerMessages(app: Hono<ConsoleEnv>, deps: ConsoleDeps) {
 ${data ? await messageBody(data, `/messages/${id}`) : html`<p class="muted">The log did not keep the message text (delivery.log_message_data = false).</p>`}`;
       return c.html(page(pageContext(c, `Message ${id}`, "messages"), body));
     }
-    const [row] = await findMessages(db.kysely, { id });
     const body = html`<h1>Message ${id} ${badge(message.status)}</h1>
 <form method="post" action="/messages/actions">
   ${csrfField(session.csrf)}<input type="hidden" name="ids" value="${id}"><input type="hidden" name="back" value="/messages/${id}">
@@ -159,7 +159,7 @@ ${data ? await messageBody(data, `/messages/${id}`) : html`<p class="muted">The 
   <dt>size</dt><dd>${message.size_bytes} bytes</dd>
 </dl>
 <h2>Attempts</h2>${historyTable(shown.log)}
-${await messageBody(row!.message_data, `/messages/${id}`)}`;
+${await messageBody(rows[0]!.message_data, `/messages/${id}`)}`;
     return c.html(page(pageContext(c, `Message ${id}`, "messages"), body));
   });
 
