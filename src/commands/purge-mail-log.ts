@@ -1,7 +1,7 @@
-// `mailer purge-mail-log DAYS [-r success|failure|dont_send|all]`: delete old log rows (nightly).
+// `mailer purge-mail-log DAYS [-r success|failure|dont_send|expired|all]`: delete old log rows (nightly).
 import { openContext, type GlobalOptions } from "../context.ts";
 import { purgeLogs } from "../db/queries/maintenance.ts";
-import type { LogResult } from "../db/schema.ts";
+import { LOG_RESULTS, type LogResult } from "../db/schema.ts";
 import { UsageError } from "../errors.ts";
 
 const RESULTS: Record<string, LogResult[]> = {
@@ -9,8 +9,9 @@ const RESULTS: Record<string, LogResult[]> = {
   failure: ["failure"],
   dont_send: ["dont_send"],
   "dont-send": ["dont_send"],
-  // django-mailer's "all" is success and failure (it never wrote don't-send rows); ours are real rows.
-  all: ["success", "failure", "dont_send"],
+  expired: ["expired"],
+  // django-mailer's "all" is success and failure (it never wrote the other kinds); ours are real rows.
+  all: [...LOG_RESULTS],
 };
 
 export async function run(args: string[], options: GlobalOptions & { result?: string }): Promise<number> {
@@ -20,7 +21,7 @@ export async function run(args: string[], options: GlobalOptions & { result?: st
   }
   const which = String(options.result ?? "success");
   const results = RESULTS[which];
-  if (!results) throw new UsageError(`purge-mail-log: -r must be success, failure, dont_send or all, got ${JSON.stringify(which)}`);
+  if (!results) throw new UsageError(`purge-mail-log: -r must be success, failure, dont_send, expired or all, got ${JSON.stringify(which)}`);
   const ctx = await openContext(options);
   try {
     const db = await ctx.database();

@@ -25,7 +25,7 @@ export interface CommandSpec {
 export type CommandRun = (args: string[], options: Record<string, any>) => Promise<number | void>;
 
 /** What a pass reads: everything but the SMTP intake. */
-const WORKER = ["error_handler", "database", "backend", "delivery", "retry", "queue", "lock", "metrics", "log"];
+const WORKER = ["error_handler", "database", "backend", "delivery", "retry", "queue", "lock", "limits", "metrics", "log"];
 /** The sendmail intake: with a spool it never opens the database; [delivery] holds nothing it needs. */
 const SUBMIT = ["database", "queue", "log"];
 
@@ -79,7 +79,7 @@ export const COMMANDS: CommandSpec[] = [
     uses: ["database", "log"],
     usage: "purge-mail-log <days>",
     description: "Delete log entries older than DAYS days",
-    options: [{ flags: "-r, --result <result>", description: "which results to delete: success | failure | dont_send | all", default: "success" }],
+    options: [{ flags: "-r, --result <result>", description: "which results to delete: success | failure | dont_send | expired | all", default: "success" }],
     examples: ["mailer purge-mail-log 7", "mailer purge-mail-log 30 -r all"],
     load: () => import("./purge-mail-log.ts"),
   },
@@ -159,7 +159,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: "status",
-    uses: ["database", "lock", "queue", "log"],
+    uses: ["database", "lock", "queue", "limits", "log"],
     usage: "status",
     description: "Queue counts by state and priority, oldest age, recent results",
     options: [

@@ -7,7 +7,7 @@ import { sql } from "kysely";
 import { openContext, type GlobalOptions } from "../context.ts";
 import type { Database } from "../db/connect.ts";
 import { hasSendable } from "../db/queries/claims.ts";
-import { passAndDecide } from "../engine/loop.ts";
+import { idleMs, passAndDecide } from "../engine/loop.ts";
 import { ConfigError } from "../errors.ts";
 import { switchableLogger } from "../log.ts";
 import { Listener } from "../pg/listener.ts";
@@ -40,7 +40,7 @@ export async function run(_args: string[], options: GlobalOptions): Promise<numb
     const scheduler = new PassScheduler({
       logger,
       signal: stop.signal,
-      beatMs: () => live.config.delivery.empty_queue_sleep * 1000,
+      idleMs: () => idleMs(live.db, live.config.delivery.empty_queue_sleep * 1000, logger),
       sendable: () => hasSendable(live.db, new Date()),
       pass: () => passAndDecide({ ...live.env(), observer: metrics.observer }, stop.signal),
     });

@@ -29,7 +29,7 @@ export async function run(_args: string[], options: GlobalOptions): Promise<numb
     try {
       result = await runPass(
         { config: ctx.config, logger, db },
-        { signal: stop.signal, onOutcome: progress ? (o) => progress.line.record(o) : undefined },
+        { signal: stop.signal, onOutcome: progress ? (o) => progress.line.record(o) : undefined, waitForLimits: true },
       );
     } finally {
       progress?.line.clear();

@@ -19,6 +19,7 @@ const SECTION_NOTES: Record<string, string> = {
   lock: "The file lock around a pass (one host; see docs/deployment.md for many).",
   smtpd: "The SMTP intake (mailer smtpd).",
   web: "The operator's console, the HTTP API and /metrics (mailer web; docs/web.md, docs/api.md).",
+  limits: "Limits shared by every worker process on every host using the database (docs/limits.md).",
   metrics: "Prometheus metrics of the workers themselves (docs/api.md#metrics).",
   log: "Diagnostics on stderr.",
 };
@@ -36,10 +37,12 @@ const EXAMPLES: Record<string, Value> = {
   "delivery.max_retries": 5,
   "backend.module": "./transport.ts",
   "queue.spool": "/var/spool/mailer",
+  "limits.daily": 50000,
 };
 
 function line(spec: KeySpec): string {
   const path = spec.section ? `${spec.section}.${spec.key}` : spec.key;
+  if (spec.example !== undefined) return `# ${spec.doc}\n${spec.example}`;
   const comment = `# ${spec.doc} [${envName(spec)}]`;
   if (spec.default === null) return `${comment}\n# ${spec.key} = ${tomlValue(EXAMPLES[path] ?? "")}`;
   return `${comment}\n${spec.key} = ${tomlValue(spec.shown ?? spec.default)}`;

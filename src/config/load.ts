@@ -267,6 +267,7 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
     retry: section("retry"),
     queue: section("queue"),
     lock: section("lock"),
+    limits: section("limits"),
     smtpd: { ...smtpd, password: smtpdPassword.value },
     web: { ...web, password: webPassword.value },
     metrics: section("metrics"),

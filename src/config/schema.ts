@@ -1,8 +1,20 @@
 // Every configuration key: where it lives, its type, its default and one line saying what it does.
 // mailer.toml.example is checked against this table by a test, so the two cannot drift apart.
 import { LOG_LEVELS } from "../log.ts";
+import { RATE_EXPECTED, parseRate } from "../limits/rate.ts";
+import { closest } from "./suggest.ts";
 
-export type Value = string | number | boolean | string[] | null;
+/** One [limits.domains."NAME"] table ("*" is every domain not named). */
+export interface DomainLimitConfig {
+  /** "" = no rate limit. */
+  rate: string;
+  burst: number;
+  /** null = no concurrency limit. */
+  concurrency: number | null;
+}
+export type DomainLimits = Record<string, DomainLimitConfig>;
+
+export type Value = string | number | boolean | string[] | DomainLimits | null;
 
 /** Turns a raw TOML or environment value into a checked one, or says what was expected. */
 export type Parser = (raw: unknown, fromEnv: boolean) => { value: Value } | { expected: string };
@@ -18,6 +30,8 @@ export interface KeySpec {
   path?: boolean;
   /** How mailer.toml.example shows the default, when not as the parsed value (durations: "5m", not 300). */
   shown?: Value;
+  /** What mailer.toml.example shows instead of `key = default` (commented TOML for a sub-table). */
+  example?: string;
 }
 
 const fromEnvNumber = (raw: unknown, fromEnv: boolean) =>
@@ -95,6 +109,42 @@ const domainName: Parser = (raw) =>
   typeof raw === "string" && (raw === "" || /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/.test(raw))
     ? { value: raw.replace(/\.$/, "") }
     : { expected: 'a domain name such as "example.org"' };
+
+/** "" (no limit) or a rate such as "14/s". */
+const rate: Parser = (raw) =>
+  typeof raw === "string" && (raw.trim() === "" || parseRate(raw)) ? { value: raw.trim() === "" ? "" : parseRate(raw)!.text } : { expected: RATE_EXPECTED };
+
+const DOMAIN_LIMIT_KEYS = ["rate", "burst", "concurrency"];
+const DOMAIN_NAME = /^(\*|[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*)$/;
+
+/** [limits.domains."gmail.com"] tables: each with rate, burst and concurrency (at least one of rate
+ * or concurrency). Only in the file: there is no environment form. */
+const domainLimits: Parser = (raw, fromEnv) => {
+  if (fromEnv) return { expected: '[limits.domains."NAME"] tables in the config file (there is no environment form)' };
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return { expected: '[limits.domains."NAME"] tables' };
+  const out: DomainLimits = {};
+  for (const [name, table] of Object.entries(raw as Record<string, unknown>)) {
+    const domain = name.toLowerCase().replace(/\.$/, "");
+    const at = `[limits.domains.${JSON.stringify(name)}]`;
+    if (!DOMAIN_NAME.test(domain)) return { expected: `${at}: a domain name such as "gmail.com", or "*" for every other domain` };
+    if (table === null || typeof table !== "object" || Array.isArray(table)) return { expected: `${at}: a table with rate, burst or concurrency` };
+    for (const key of Object.keys(table)) {
+      if (DOMAIN_LIMIT_KEYS.includes(key)) continue;
+      const near = closest(key, DOMAIN_LIMIT_KEYS);
+      return { expected: `${at}: rate, burst or concurrency, not ${JSON.stringify(key.slice(0, 64))}${near ? ` (did you mean ${near}?)` : ""}` };
+    }
+    const t = table as Record<string, unknown>;
+    const parsedRate = t.rate === undefined ? { value: "" } : rate(t.rate, false);
+    if ("expected" in parsedRate) return { expected: `${at} rate: ${RATE_EXPECTED}` };
+    const burst = t.burst === undefined ? { value: 1 } : int(1)(t.burst, false);
+    if ("expected" in burst) return { expected: `${at} burst: an integer >= 1` };
+    const concurrency = t.concurrency === undefined ? { value: null } : int(1, 1000)(t.concurrency, false);
+    if ("expected" in concurrency) return { expected: `${at} concurrency: an integer from 1 to 1000` };
+    if (parsedRate.value === "" && concurrency.value === null) return { expected: `${at}: rate or concurrency (or both)` };
+    out[domain] = { rate: parsedRate.value as string, burst: burst.value as number, concurrency: concurrency.value as number | null };
+  }
+  return { value: out };
+};
 
 /** A fraction from 0 to 1 (jitter). */
 const fraction: Parser = (raw, fromEnv) => {
@@ -177,6 +227,19 @@ export const KEYS: KeySpec[] = [
     doc: "recipients of mailManagers() (Django's MANAGERS)" },
   { section: "queue", key: "spool", parse: str, default: null, path: true,
     doc: "maildrop directory: sendmail drops mail here without opening the database; every pass imports it" },
+
+  { section: "queue", key: "idempotency_window", parse: duration(1), default: 86400, shown: "24h",
+    doc: "a message queued with an idempotency key already queued or sent this recently is not queued again (the first one's id is returned)" },
+
+  { section: "limits", key: "rate", parse: rate, default: "",
+    doc: 'fleet-wide sending rate, shared by every worker on the database, e.g. "14/s" (empty = none; throttle still applies per process)' },
+  { section: "limits", key: "burst", parse: int(1), default: 1,
+    doc: "messages the fleet may send at once after an idle spell, beyond the rate (the token bucket's size)" },
+  { section: "limits", key: "daily", parse: int(1), default: null,
+    doc: "messages the fleet may send per day (UTC); past it, mail waits in the queue for the next day" },
+  { section: "limits", key: "domains", parse: domainLimits, default: {},
+    doc: 'per recipient domain: a rate and/or a concurrency shared by the fleet; "*" applies to every domain not named',
+    example: '# [limits.domains."gmail.com"]\n# rate = "20/m"        # messages per unit to this domain\n# burst = 1\n# concurrency = 2      # SMTP transactions to this domain in flight at once\n# [limits.domains."*"]  # each other domain, separately\n# concurrency = 4' },
 
   { section: "lock", key: "path", parse: str, default: "./send_mail", path: true, doc: 'lock file path; ".lock" is appended' },
   { section: "lock", key: "use_file_lock", parse: bool, default: true, doc: "take the file lock around each pass" },

@@ -1,6 +1,8 @@
 // The configuration as the rest of the code sees it: the TOML's own section and key names,
 // validated, defaults filled in, secrets resolved, relative paths made absolute.
 
+import type { DomainLimits } from "./schema.ts";
+
 export type BackendType = "smtp" | "console" | "file" | "null" | "sendmail" | "module";
 
 export interface Config {
@@ -58,6 +60,16 @@ export interface Config {
     admins: string[];
     managers: string[];
     spool: string | null;
+    /** Seconds. */
+    idempotency_window: number;
+  };
+  /** Shared by every worker on the database (src/limits/). */
+  limits: {
+    /** "" = no fleet-wide rate. */
+    rate: string;
+    burst: number;
+    daily: number | null;
+    domains: DomainLimits;
   };
   lock: { path: string; use_file_lock: boolean; wait_timeout: number | "forever" };
   smtpd: {

@@ -10,6 +10,8 @@ export interface Capabilities {
   listenNotify: boolean;
   /** Several connections at once. */
   multipleConnections: boolean;
+  /** ALTER TABLE can drop and add a CHECK constraint (SQLite's must rebuild the table). */
+  alterConstraints: boolean;
 }
 
 export interface DialectInfo {
@@ -17,9 +19,15 @@ export interface DialectInfo {
   label: "sqlite" | "postgres";
   capabilities: Capabilities;
   /** Column types used by the migrations. */
-  types: { id: string; bytes: string; time: string; smallint: string };
+  types: { id: string; bytes: string; time: string; smallint: string; real: string };
   /** The database's own clock, as a column default. */
   now: RawBuilder<unknown>;
+  /** The database's clock in epoch seconds (fractional), the same value throughout one statement:
+   * shared rate limits read one clock, whichever host the worker runs on. */
+  epochNow: RawBuilder<number>;
+  /** The larger (smaller) of two numbers. */
+  greatest(a: RawBuilder<unknown>, b: RawBuilder<unknown>): RawBuilder<number>;
+  least(a: RawBuilder<unknown>, b: RawBuilder<unknown>): RawBuilder<number>;
   /** A JS time as this database stores it. */
   toDb(date: Date): DbTime;
   /** A time column cut to the minute or hour, as UTC text "YYYY-MM-DDTHH:MM" / "YYYY-MM-DDTHH"
@@ -29,10 +37,14 @@ export interface DialectInfo {
 
 export const SQLITE: DialectInfo = {
   label: "sqlite",
-  capabilities: { skipLocked: false, listenNotify: false, multipleConnections: false },
-  types: { id: "integer", bytes: "blob", time: "text", smallint: "integer" },
+  capabilities: { skipLocked: false, listenNotify: false, multipleConnections: false, alterConstraints: false },
+  types: { id: "integer", bytes: "blob", time: "text", smallint: "integer", real: "real" },
   // ISO-8601 with milliseconds and Z, the same text Date.prototype.toISOString gives, so text order is time order.
   now: sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`,
+  // julianday('now') is fixed for the whole statement; its resolution is about 20 µs.
+  epochNow: sql<number>`((julianday('now') - 2440587.5) * 86400.0)`,
+  greatest: (a, b) => sql<number>`max(${a}, ${b})`,
+  least: (a, b) => sql<number>`min(${a}, ${b})`,
   toDb: (date) => date.toISOString(),
   // The stored text is already UTC ISO-8601: its first 16 (13) characters are the minute (hour).
   bucket: (column, unit) => sql<string>`substr(${sql.ref(column)}, 1, ${sql.lit(unit === "minute" ? 16 : 13)})`,
@@ -40,9 +52,13 @@ export const SQLITE: DialectInfo = {
 
 export const POSTGRES: DialectInfo = {
   label: "postgres",
-  capabilities: { skipLocked: true, listenNotify: true, multipleConnections: true },
-  types: { id: "bigserial", bytes: "bytea", time: "timestamptz", smallint: "smallint" },
+  capabilities: { skipLocked: true, listenNotify: true, multipleConnections: true, alterConstraints: true },
+  types: { id: "bigserial", bytes: "bytea", time: "timestamptz", smallint: "smallint", real: "double precision" },
   now: sql`now()`,
+  // statement_timestamp(), not now(): inside a transaction now() is the transaction's start.
+  epochNow: sql<number>`extract(epoch from statement_timestamp())::double precision`,
+  greatest: (a, b) => sql<number>`greatest(${a}, ${b})`,
+  least: (a, b) => sql<number>`least(${a}, ${b})`,
   toDb: (date) => date,
   bucket: (column, unit) =>
     // A literal, not a parameter: GROUP BY must see the very expression the SELECT list has.

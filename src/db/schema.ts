@@ -6,7 +6,10 @@ export type DbTime = Date | string;
 export type Bytes = Uint8Array;
 
 export type MessageStatus = "queued" | "deferred" | "failed";
-export type LogResult = "success" | "dont_send" | "failure";
+export const LOG_RESULTS = ["success", "failure", "dont_send", "expired"] as const;
+export type LogResult = (typeof LOG_RESULTS)[number];
+/** A count per log result, all zero. */
+export const zeroLogCounts = (): Record<LogResult, number> => ({ success: 0, failure: 0, dont_send: 0, expired: 0 });
 
 export interface MessageTable {
   id: Generated<number>;
@@ -23,6 +26,10 @@ export interface MessageTable {
   last_error: ColumnType<string, string | undefined, string>;
   claimed_by: string | null;
   lease_until: DbTime | null;
+  /** Unsent at this time: dropped and logged `expired`. */
+  expires_at: ColumnType<DbTime | null, DbTime | null | undefined, DbTime | null>;
+  /** The limit a queued message waits for (next_attempt_at says until when), e.g. "domain gmail.com". */
+  limited_by: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface MessageLogTable {
@@ -52,7 +59,34 @@ export interface SpoolImportTable {
   imported_at: ColumnType<DbTime, DbTime | undefined, DbTime>;
 }
 
+/** An idempotency key and the message first queued with it. */
+export interface IdempotencyKeyTable {
+  key: string;
+  queue_id: number;
+  created_at: ColumnType<DbTime, DbTime | undefined, DbTime>;
+}
+
+/** A shared limit's state: a token bucket (tokens at updated_at, epoch seconds) or a day's counter. */
+export interface RateLimitTable {
+  name: string;
+  tokens: number;
+  updated_at: number;
+  /** What the last statement granted (returned by the same UPDATE). */
+  granted: ColumnType<number, number | undefined, number>;
+}
+
+/** One concurrency slot of a per-domain limit. */
+export interface LimitSlotTable {
+  name: string;
+  slot: number;
+  holder: string | null;
+  lease_until: DbTime | null;
+}
+
 export interface Schema {
+  mailer_idempotencykey: IdempotencyKeyTable;
+  mailer_ratelimit: RateLimitTable;
+  mailer_limitslot: LimitSlotTable;
   mailer_spoolimport: SpoolImportTable;
   mailer_message: MessageTable;
   mailer_messagelog: MessageLogTable;

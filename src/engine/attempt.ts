@@ -18,7 +18,9 @@ import { classifyError } from "./error-classes.ts";
 import { afterDeferral, type RetryPolicy } from "./retry-policy.ts";
 import type { TransportHolder } from "./transport-holder.ts";
 
-export type AttemptState = "done" | "deferred" | "failed" | "released";
+/** released: given back as it was; expired: past its expires_at, dropped unsent; held: put back
+ * until a domain's limit allows it (not a deferral). */
+export type AttemptState = "done" | "deferred" | "failed" | "released" | "expired" | "held";
 
 export interface Attempt {
   row: ClaimedRow;
@@ -38,6 +40,8 @@ export interface Attempt {
   error: string;
   /** Deferred under [retry] auto: when the message is due again (null: until retry-deferred). */
   nextAttemptAt?: Date | null;
+  /** Held: the limit, and when the message is due again. */
+  held?: { limit: string; until: Date };
   handlerFailure?: HandlerFailure;
 }
 
@@ -68,6 +72,15 @@ export function suppressedOnly(row: ClaimedRow, suppressed: Set<string>): Attemp
   return {
     row, raw: row.message_data, messageId: row.message_id, delivered: [], deliveredNote: "",
     suppressed: recipients, remaining: [], state: "done", error: "",
+  };
+}
+
+/** A message that is not sent: it expired, or a limit holds it back. */
+export function unsentAttempt(row: ClaimedRow, suppressed: Set<string>, state: "expired" | "held", error = ""): Attempt {
+  const recipients = splitRecipients(row.envelope_to);
+  return {
+    row, raw: row.message_data, messageId: row.message_id, delivered: [], deliveredNote: "", state, error,
+    suppressed: [], remaining: recipients.filter((r) => !suppressed.has(r.toLowerCase())),
   };
 }
 

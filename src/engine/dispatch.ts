@@ -8,19 +8,28 @@
 // the connections idling while a batch's slowest send finishes. Each batch still has its own result
 // (`BatchRun.done`), settled when all of its sends have, which the pass records in one transaction.
 import type { ClaimedRow } from "../db/queries/claims.ts";
+import { fromDbTime } from "../db/dialect.ts";
+import { splitRecipients } from "../db/queries/messages.ts";
 import { errorText } from "../errors.ts";
+import type { LimitGate } from "../limits/gate.ts";
 import { logsAt } from "../log.ts";
-import { attemptDelivery, suppressedOnly, type Attempt, type AttemptEnv } from "./attempt.ts";
+import { sleep } from "../runtime.ts";
+import { attemptDelivery, suppressedOnly, unsentAttempt, type Attempt, type AttemptEnv } from "./attempt.ts";
 import { logOutcome, outcomeOf, type Outcome } from "./outcome.ts";
 import { settleInFlight } from "./shutdown.ts";
 
-export type StopReason = "max_batch" | "max_deferred" | "signal" | "handler" | "fatal";
+export type StopReason = "max_batch" | "max_deferred" | "daily_limit" | "signal" | "handler" | "fatal";
 
 export interface PassState {
   sent: number;
   deferred: number;
   failed: number;
   dontSend: number;
+  expired: number;
+  /** Put back until a domain's limit allows them. */
+  held: number;
+  /** The earliest time a message held in this pass is due again (epoch ms), or null. */
+  heldUntil: number | null;
   stop: StopReason | null;
   /** Why the pass must end non-zero (handler broke its contract, transport could not be built). */
   failure: unknown;
@@ -42,6 +51,8 @@ export interface DispatchEnv extends AttemptEnv {
   onOutcome?: (outcome: Outcome) => void;
   /** Seconds in-flight sends get after the signal before they are abandoned (shutdown.ts). */
   shutdownTimeout?: number;
+  /** The shared limits of [limits], when any is set. */
+  gate?: LimitGate;
 }
 
 export interface BatchResult {
@@ -60,7 +71,9 @@ export interface BatchRun {
   readonly deadlineHit: boolean;
 }
 
-export const newPassState = (): PassState => ({ sent: 0, deferred: 0, failed: 0, dontSend: 0, stop: null, failure: null });
+export const newPassState = (): PassState => ({
+  sent: 0, deferred: 0, failed: 0, dontSend: 0, expired: 0, held: 0, heldUntil: null, stop: null, failure: null,
+});
 
 /** max_deferred = 0 reads as "stop at the first deferral" (django-mailer would stop after any first
  * message, sent or not, because it compares 0 >= 0 after each one). */
@@ -193,24 +206,25 @@ export class Dispatcher {
         run.deadlineHit = verdict === "deadline";
         break;
       }
-      const dropped = suppressedOnly(row, suppressed);
-      if (dropped) {
-        this.#report(dropped, performance.now());
-        run.result.attempts.push(dropped);
-        state.dontSend++;
+      const unsent = suppressedOnly(row, suppressed) ?? this.#expired(row, suppressed);
+      if (unsent) {
+        this.#report(unsent, performance.now());
+        run.result.attempts.push(unsent);
+        if (unsent.state === "expired") state.expired++;
+        else state.dontSend++;
       } else {
-        // Also after a handler asked for a new connection: a transport that cannot be built again
-        // stops the pass, as the first build does, instead of failing each message as unexpected.
-        if (!this.#env.transport.built) {
-          try {
-            await this.#env.transport.ready();
-          } catch (error) {
-            state.stop = "fatal";
-            state.failure ??= error;
+        let release: (() => Promise<void>) | undefined;
+        if (this.#env.gate) {
+          const admitted = await this.#admit(row, suppressed, options.leaseDeadline);
+          if (admitted === "stop" || admitted === "deadline") {
+            run.deadlineHit = admitted === "deadline";
             break;
           }
+          if ("state" in admitted) run.result.attempts.push(admitted); // held back by a domain's limit
+          else release = admitted.release;
         }
-        this.#send(run, row, suppressed);
+        const held = this.#env.gate !== undefined && release === undefined;
+        if (!held && !(await this.#startSend(run, row, suppressed, release))) break;
       }
       // After the send started, not before: claiming ahead never delays a send.
       const left = rows.length - next - 1;
@@ -223,6 +237,24 @@ export class Dispatcher {
     run.dispatched = true;
     this.#settleIfDone(run);
     return run;
+  }
+
+  /** Starts one send; false when the transport cannot be built (the pass stops). */
+  async #startSend(run: Run, row: ClaimedRow, suppressed: Set<string>, release?: () => Promise<void>): Promise<boolean> {
+    // Also after a handler asked for a new connection: a transport that cannot be built again
+    // stops the pass, as the first build does, instead of failing each message as unexpected.
+    if (!this.#env.transport.built) {
+      try {
+        await this.#env.transport.ready();
+      } catch (error) {
+        await release?.();
+        this.#state.stop = "fatal";
+        this.#state.failure ??= error;
+        return false;
+      }
+    }
+    this.#send(run, row, suppressed, release);
+    return true;
   }
 
   /** Waits for every send in flight; after a signal, those still running when delivery.shutdown_timeout
@@ -243,10 +275,65 @@ export class Dispatcher {
     }
   }
 
-  #send(run: Run, row: ClaimedRow, suppressed: Set<string>): void {
+  /** A message past its expires_at is not sent (it may have waited for a limit since its claim). */
+  #expired(row: ClaimedRow, suppressed: Set<string>): Attempt | null {
+    if (row.expires_at === null || row.expires_at === undefined) return null;
+    const expiresAt = fromDbTime(row.expires_at);
+    if (this.#env.clock().getTime() < expiresAt.getTime()) return null;
+    return unsentAttempt(row, suppressed, "expired", `expired at ${expiresAt.toISOString()} before it was sent`);
+  }
+
+  /** Asks the shared limits for this message: the slots it holds while it is sent (released when its
+   * send settles), a held attempt (a domain's limit: the pass goes on with the next message), or
+   * "stop"/"deadline". Waits for the fleet-wide rate, and for this worker's own sends to a domain
+   * whose concurrency they use up. */
+  async #admit(row: ClaimedRow, suppressed: Set<string>, leaseDeadline: number): Promise<{ release(): Promise<void> } | Attempt | "stop" | "deadline"> {
+    const env = this.#env;
+    const state = this.#state;
+    const recipients = splitRecipients(row.envelope_to).filter((r) => !suppressed.has(r.toLowerCase()));
+    for (;;) {
+      let admission;
+      try {
+        admission = await env.gate!.admit(recipients);
+      } catch (error) {
+        state.stop = "fatal";
+        state.failure ??= error;
+        return "stop";
+      }
+      switch (admission.kind) {
+        case "go":
+          return admission;
+        case "wait":
+          // The fleet-wide rate holds every message alike: wait here, as for throttle.
+          if (env.clock().getTime() + admission.ms >= leaseDeadline) return "deadline";
+          await sleep(admission.ms, env.signal);
+          if (!(await this.withinLimits())) return "stop";
+          continue;
+        case "own-slot":
+          await this.waitForOne();
+          if (!(await this.withinLimits())) return "stop";
+          continue;
+        case "hold": {
+          const held = unsentAttempt(row, suppressed, "held");
+          held.held = { limit: admission.limit, until: admission.until };
+          state.held++;
+          state.heldUntil = Math.min(state.heldUntil ?? Infinity, admission.until.getTime());
+          return held;
+        }
+        case "daily":
+          if (state.stop === null) env.logger.warn(`the daily limit (limits.daily = ${admission.limit}) is reached; mail waits in the queue until 00:00 UTC`);
+          state.stop ??= "daily_limit";
+          return "stop";
+      }
+    }
+  }
+
+  #send(run: Run, row: ClaimedRow, suppressed: Set<string>, release?: () => Promise<void>): void {
     const state = this.#state;
     const startedAt = performance.now();
-    const task: Promise<void> = attemptDelivery(this.#env, row, suppressed)
+    const sending = attemptDelivery(this.#env, row, suppressed);
+    // The send's limit slots are free again before anyone waiting for this send wakes up.
+    const task: Promise<void> = (release ? sending.finally(release) : sending)
       .then((attempt) => this.#settle(run, attempt, startedAt))
       .catch((error) => {
         // attemptDelivery handles every delivery failure; reaching here is a bug: stop, keep the row.

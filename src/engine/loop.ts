@@ -2,7 +2,9 @@
 // there is not — and also when the lock is held elsewhere or a limit stopped the pass, so the loop
 // never spins (django-mailer's send_loop did, issue #146). runmailer-pg reuses passAndDecide.
 import { classifyDatabaseError } from "../db/connect.ts";
-import { hasSendable } from "../db/queries/claims.ts";
+import { hasSendable, nextDueAt } from "../db/queries/claims.ts";
+import type { Database } from "../db/connect.ts";
+import { errorText } from "../errors.ts";
 import { TempFailError } from "../errors.ts";
 import { sleep } from "../runtime.ts";
 import { runPass, summaryLine, type EngineEnv } from "./pass.ts";
@@ -46,9 +48,23 @@ export async function runLoop(options: LoopOptions): Promise<void> {
     const idle = await passAndDecide(env, signal);
     if (signal.aborted) break;
     if (idle) {
-      env.logger.debug(`sleeping for ${env.config.delivery.empty_queue_sleep} s before checking the queue again`);
-      await wake.sleep(env.config.delivery.empty_queue_sleep * 1000, signal);
+      const ms = await idleMs(env.db, env.config.delivery.empty_queue_sleep * 1000, env.logger);
+      env.logger.debug(`sleeping for ${(ms / 1000).toFixed(3)} s before checking the queue again`);
+      await wake.sleep(ms, signal);
     }
+  }
+}
+
+/** How long an idle worker may sleep: its beat, or less when a message comes due sooner (send-at,
+ * a limit's hold, an automatic retry), so that it goes out on time rather than on the next beat. */
+export async function idleMs(db: Database, beatMs: number, logger: { debug(text: string): void }): Promise<number> {
+  try {
+    const due = await nextDueAt(db, new Date());
+    // A few milliseconds after the time itself: the claim compares with a clock read after waking.
+    return due === null ? beatMs : Math.max(0, Math.min(beatMs, due.getTime() - Date.now() + 5));
+  } catch (error) {
+    logger.debug(`could not read when the next message is due (sleeping the beat): ${errorText(error)}`);
+    return beatMs;
   }
 }
 
@@ -62,7 +78,7 @@ export async function passAndDecide(env: EngineEnv, signal: AbortSignal): Promis
   try {
     const result = await runPass(env, { signal });
     if (result.sent + result.deferred + result.failed + result.dontSend > 0) env.logger.info(summaryLine(result));
-    if (result.lockHeld || result.stoppedBy === "max_batch" || result.stoppedBy === "max_deferred") return true;
+    if (result.lockHeld || result.stoppedBy === "max_batch" || result.stoppedBy === "max_deferred" || result.stoppedBy === "daily_limit") return true;
     return !(await hasSendable(env.db, (env.clock ?? (() => new Date()))()));
   } catch (error) {
     const mapped = classifyDatabaseError(error, env.db.displayUrl);

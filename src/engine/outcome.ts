@@ -4,7 +4,7 @@
 import type { Logger } from "../log.ts";
 import type { Attempt } from "./attempt.ts";
 
-export type OutcomeResult = "sent" | "deferred" | "failed" | "dont_send";
+export type OutcomeResult = "sent" | "deferred" | "failed" | "dont_send" | "expired";
 
 export interface Outcome {
   id: number;
@@ -23,8 +23,8 @@ export interface Outcome {
 /** null for an attempt that is not an outcome (the handler broke its contract: the pass reports it). */
 export function outcomeOf(attempt: Attempt, durationMs: number): Outcome | null {
   let result: OutcomeResult;
-  if (attempt.state === "released") return null;
-  if (attempt.state === "deferred" || attempt.state === "failed") result = attempt.state;
+  if (attempt.state === "released" || attempt.state === "held") return null;
+  if (attempt.state === "deferred" || attempt.state === "failed" || attempt.state === "expired") result = attempt.state;
   else result = attempt.delivered.length > 0 ? "sent" : "dont_send";
   const outcome: Outcome = {
     id: Number(attempt.row.id),
@@ -40,7 +40,10 @@ export function outcomeOf(attempt: Attempt, durationMs: number): Outcome | null 
 }
 
 export function logOutcome(logger: Logger, outcome: Outcome): void {
-  const message = outcome.result === "dont_send" ? "message not sent (don't-send list)" : `message ${outcome.result}`;
+  const message =
+    outcome.result === "dont_send" ? "message not sent (don't-send list)"
+    : outcome.result === "expired" ? "message expired unsent"
+    : `message ${outcome.result}`;
   // An unexpected error (a bug, a broken transport module) is worth an operator's attention.
   if (outcome.error?.startsWith("unexpected")) logger.error(`${message} after an unexpected error`, { ...outcome });
   else logger.info(message, { ...outcome });

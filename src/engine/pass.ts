@@ -22,7 +22,10 @@ import { offThreadStore } from "./offthread-store.ts";
 import type { EngineObserver } from "./observer.ts";
 import type { Outcome } from "./outcome.ts";
 import { buildRecord } from "./record.ts";
-import { requeueDue, retryPolicy } from "./retry-policy.ts";
+import { retryPolicy } from "./retry-policy.ts";
+import { beforePass } from "./upkeep.ts";
+import { LimitGate, limitPlan, planIsEmpty } from "../limits/gate.ts";
+import { releaseSlotsOf } from "../db/queries/limits.ts";
 import { waitOrAbort } from "./shutdown.ts";
 import { TransportHolder, type TransportFactory } from "./transport-holder.ts";
 import { deadLocalOwners, newWorkerId, retireWorkerId } from "./worker-id.ts";
@@ -63,6 +66,10 @@ export interface PassOptions {
   /** Send only these messages, if they are sendable (django-mailer's admin action "send selected
    * messages now"); at most a few thousand ids. Locks, limits and recording are a pass's own. */
   only?: readonly number[];
+  /** Messages a domain's limit held back in this pass are waited for (send-mail: a cron pass drains
+   * what the limits allow, as it sleeps for throttle). Without it the pass ends when nothing else is
+   * sendable, and the caller's loop wakes for them (runmailer, runmailer-pg). */
+  waitForLimits?: boolean;
 }
 
 export interface PassResult {
@@ -70,6 +77,9 @@ export interface PassResult {
   deferred: number;
   failed: number;
   dontSend: number;
+  expired: number;
+  /** Messages put back until a domain's limit allowed them (each counted every time). */
+  held: number;
   /** Another process holds the file lock: nothing was done. */
   lockHeld: boolean;
   stoppedBy: StopReason | null;
@@ -88,7 +98,7 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
   const state = newPassState();
   const result = (lockHeld = false): PassResult => ({
     sent: state.sent, deferred: state.deferred, failed: state.failed, dontSend: state.dontSend,
-    lockHeld, stoppedBy: state.stop, seconds: (performance.now() - started) / 1000,
+    expired: state.expired, held: state.held, lockHeld, stoppedBy: state.stop, seconds: (performance.now() - started) / 1000,
   });
 
   // The spool first, before the lock: importing is safe from any number of processes at once, and a
@@ -117,12 +127,19 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
     maxDeferred: config.delivery.max_deferred,
     throttle: config.delivery.throttle,
   };
+  const plan = limitPlan(config.limits);
+  const gate = planIsEmpty(plan)
+    ? undefined
+    : new LimitGate(db, plan, { worker, leaseMs: config.delivery.lease * 1000, clock, logger });
+  // Under a fleet-wide rate a worker claims about two seconds' worth at a time, not a batch that would
+  // sit claimed (out of other workers' reach, and behind later urgent mail) while the rate lets it out.
+  const claimBatch = plan.rate ? Math.max(1, Math.min(config.delivery.claim_batch, Math.ceil(plan.rate.perSecond * 2))) : config.delivery.claim_batch;
   const observer = env.observer;
   const listeners = [options.onOutcome, observer && ((o: Outcome) => observer.outcome(o))].filter((l) => l !== undefined);
   const onOutcome = listeners.length === 0 ? undefined : (o: Outcome) => listeners.forEach((listen) => listen(o));
   const dispatchEnv = {
     transport, handler, logger, limits, concurrency: config.backend.pool, signal: options.signal, clock, onOutcome,
-    policy: retryPolicy(config), shutdownTimeout: config.delivery.shutdown_timeout,
+    policy: retryPolicy(config), shutdownTimeout: config.delivery.shutdown_timeout, gate,
   };
   const leaseMs = config.delivery.lease * 1000;
   const dispatcher = new Dispatcher(dispatchEnv, state);
@@ -159,7 +176,7 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
     const { rows, suppressed } = await store.claim(size, now, new Date(now.getTime() + leaseMs));
     observer?.claimed((performance.now() - claimStarted) / 1000, rows.length);
     if (rows.length === 0) return { rows, suppressed, leaseDeadline: 0, keeper: null };
-    if (rows.length === config.delivery.claim_batch && pipelined && !offThread && db.reopenable && !options.only) offload();
+    if (rows.length === claimBatch && pipelined && !offThread && db.reopenable && !options.only) offload();
     // A slow send renews the batch's leases until its outcomes are known (lease-keeper.ts).
     const keeper = keepLeases({ db, worker, ids: rows.map((r) => r.id), leaseMs, clock, logger });
     return { rows, suppressed, leaseDeadline: now.getTime() + leaseMs / 2, keeper };
@@ -215,7 +232,7 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
 
   let thrown: unknown = null;
   try {
-    await requeueDue(db, config, clock(), logger);
+    await beforePass(db, config, clock(), logger);
     // Dead workers' claims are looked for once the first batch is under way (or the first claim
     // found nothing): off the path from a notification to the first send, and on PostgreSQL on the
     // connection the claim gave back. What they free is claimed from the next claim on.
@@ -229,7 +246,7 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
     let previous: Promise<void> = Promise.resolve();
     try {
       while (await dispatcher.withinLimits()) {
-        const size = pipelined ? Math.min(config.delivery.claim_batch, dispatcher.allowance) : 1;
+        const size = pipelined ? Math.min(claimBatch, dispatcher.allowance) : 1;
         const taken = ahead;
         ahead = null;
         let batch: Claimed;
@@ -253,13 +270,22 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
             deadClaimsSeen = true;
             continue;
           }
+          // ... or messages a domain's limit held back are to be waited for (send-mail).
+          if (options.waitForLimits && state.heldUntil !== null) {
+            await untilSettled(recording);
+            const wait = state.heldUntil - clock().getTime();
+            state.heldUntil = null;
+            logger.debug(`waiting ${Math.max(0, wait)} ms for messages held back by a limit`);
+            if (wait > 0) await sleep(wait, options.signal);
+            continue;
+          }
           break;
         }
         const run = await dispatcher.start(batch.rows, batch.suppressed, {
           leaseDeadline: batch.leaseDeadline,
           lowWater: Math.ceil(batch.rows.length / 2),
           onLowWater: pipelined
-            ? (left) => claimAhead(Math.min(config.delivery.claim_batch, dispatcher.allowance - left))
+            ? (left) => claimAhead(Math.min(claimBatch, dispatcher.allowance - left))
             : undefined,
         });
         // A batch smaller than asked for means the queue is (about) empty: nothing to overlap with its
@@ -330,6 +356,7 @@ interface Claimed {
 async function releaseDeadClaims(db: Database, logger: Logger): Promise<number> {
   const dead = deadLocalOwners(await claimOwners(db));
   if (dead.length === 0) return 0;
+  await releaseSlotsOf(db, dead);
   const released = await releaseOwners(db, dead);
   if (released > 0) logger.warn(`released ${released} message(s) claimed by worker(s) that are gone`, { workers: dead });
   return released;

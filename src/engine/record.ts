@@ -36,6 +36,18 @@ export function buildRecord(attempts: Attempt[], unattempted: ClaimedRow[], opti
       record.remove.push(a.row.id);
       continue;
     }
+    if (a.state === "expired") {
+      record.logs.push(log(a, "expired", a.remaining, a.error));
+      record.remove.push(a.row.id);
+      continue;
+    }
+    if (a.state === "held") {
+      record.change.push({
+        id: a.row.id, status: "queued", last_error: a.row.last_error,
+        next_attempt_at: a.held!.until.toISOString(), limited_by: a.held!.limit,
+      });
+      continue;
+    }
     if (a.state === "deferred" || a.state === "failed") record.logs.push(log(a, "failure", a.remaining, a.error));
     const envelopeTo = joinRecipients(a.remaining);
     const changedTo = a.remaining.length > 0 && envelopeTo !== joinRecipients(splitRecipients(a.row.envelope_to));

@@ -122,6 +122,7 @@ async function queueBatch(env: SpoolImportEnv, ready: Array<{ name: string; mess
     await enqueueMessages(env.db, ready.map((r) => r.message), {
       batchSize: ready.length,
       logMessageData: env.config.delivery.log_message_data,
+      idempotencyWindow: env.config.queue.idempotency_window,
       inTransaction: (trx) => recordImported(trx, names),
     });
     return true;

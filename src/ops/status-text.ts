@@ -8,6 +8,7 @@ const RESULTS: Array<[LogResult, string]> = [
   ["success", "success"],
   ["failure", "failure"],
   ["dont_send", "don't send"],
+  ["expired", "expired"],
 ];
 
 export function statusText(r: StatusReport): string {

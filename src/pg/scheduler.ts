@@ -18,8 +18,9 @@ export interface SchedulerOptions {
   /** Is anything sendable right now? Asked before a pass that only notifications received during
    * the previous pass asked for (see run()). */
   sendable(): Promise<boolean>;
-  /** Milliseconds between beats, read at each wait so a reloaded config applies. */
-  beatMs(): number;
+  /** Milliseconds until the next wait ends by itself: the beat, or sooner when a message comes due
+   * (loop.ts idleMs). Asked at each wait, so a reloaded config applies. */
+  idleMs(): Promise<number>;
 }
 
 export class PassScheduler {
@@ -91,9 +92,11 @@ export class PassScheduler {
     }
   }
 
-  /** Waits for a request, the beat, or the stop signal. */
-  #idle(): Promise<void> {
+  /** Waits for a request, the beat (or the next message's due time), or the stop signal. */
+  async #idle(): Promise<void> {
     const { signal } = this.#options;
+    const ms = await this.#options.idleMs();
+    if (this.#pending !== null || signal.aborted) return; // asked for while we looked
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -104,7 +107,7 @@ export class PassScheduler {
       const timer = setTimeout(() => {
         this.#pending ??= "beat";
         done();
-      }, this.#options.beatMs());
+      }, ms);
       signal.addEventListener("abort", done, { once: true });
       this.#wake = done;
     });

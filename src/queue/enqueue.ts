@@ -5,6 +5,7 @@ import { dontSendListIsEmpty, suppressedAmong } from "../db/queries/dont-send.ts
 import { insertLogs, type NewLogRow } from "../db/queries/logs.ts";
 import { insertMessages, joinRecipients, type NewMessageRow } from "../db/queries/messages.ts";
 import type { Schema } from "../db/schema.ts";
+import { keyOwners, setKeyOwners, takeKeys } from "../db/queries/idempotency.ts";
 import type { Kysely, Transaction } from "kysely";
 import type { PreparedMessage } from "./prepare.ts";
 
@@ -19,6 +20,9 @@ export interface EnqueueOutcome {
   recipients: string[];
   /** Recipients dropped because they are on the don't-send list. */
   suppressed: string[];
+  /** Its idempotency key was queued already within [queue] idempotency_window: nothing was queued,
+   * and `id` is the first message's. */
+  duplicate?: boolean;
 }
 
 export interface EnqueueOptions {
@@ -26,6 +30,8 @@ export interface EnqueueOptions {
   batchSize?: number;
   /** Keep the text in the don't-send log row (delivery.log_message_data). */
   logMessageData?: boolean;
+  /** Seconds an idempotency key is remembered ([queue] idempotency_window). */
+  idempotencyWindow?: number;
   /** More writes that must commit with each batch's messages, or not at all (the spool importer's ledger). */
   inTransaction?: (trx: Transaction<Schema>, batch: PreparedMessage[]) => Promise<void>;
 }
@@ -51,19 +57,41 @@ export async function enqueueMessages(
               drop: m.envelopeTo.filter((a) => suppressed.has(a.toLowerCase())),
             },
       );
+      const now = new Date();
       const kept = split.filter((s) => s.keep.length > 0);
+      // Idempotency keys: the first message of a key in this batch takes it, if it is free; any other
+      // message with a taken key is not queued and answers with the id of the key's message.
+      const keyOf = (s: (typeof split)[number]) => s.message.schedule.idempotencyKey;
+      const firstOfKey = new Map<string, (typeof split)[number]>();
+      for (const s of kept) if (keyOf(s) !== undefined && !firstOfKey.has(keyOf(s)!)) firstOfKey.set(keyOf(s)!, s);
+      let taken = new Set<string>();
+      let owners = new Map<string, number>();
+      if (firstOfKey.size > 0) {
+        const window = (options.idempotencyWindow ?? 86400) * 1000;
+        const cutoff = db.dialect.toDb(new Date(now.getTime() - window));
+        taken = await takeKeys(trx, [...firstOfKey.keys()], cutoff, db.dialect.toDb(now));
+        owners = await keyOwners(trx, [...firstOfKey.keys()].filter((k) => !taken.has(k)));
+      }
+      const queued = kept.filter((s) => keyOf(s) === undefined || (taken.has(keyOf(s)!) && firstOfKey.get(keyOf(s)!) === s));
+      const time = (date: Date | undefined) => (date ? db.dialect.toDb(date) : null);
       const ids = await insertInChunks(
         trx,
-        kept.map(({ message, keep }) => ({
+        queued.map(({ message, keep }) => ({
           message_data: message.data,
           message_id: message.messageId,
           subject: message.subject,
           envelope_from: message.envelopeFrom,
           envelope_to: joinRecipients(keep),
           priority: message.priority,
+          next_attempt_at: time(message.schedule.sendAt),
+          expires_at: time(message.schedule.expiresAt),
         })),
       );
-      const now = new Date();
+      const idOf = new Map(queued.map((s, i) => [s, ids[i]!]));
+      if (taken.size > 0) {
+        await setKeyOwners(trx, [...taken].map((key) => [key, idOf.get(firstOfKey.get(key)!)!]));
+        for (const key of taken) owners.set(key, idOf.get(firstOfKey.get(key)!)!);
+      }
       const logs: NewLogRow[] = split
         .filter((s) => s.keep.length === 0)
         .map(({ message, drop }) => ({
@@ -81,20 +109,27 @@ export async function enqueueMessages(
         }));
       await insertLogs(trx, logs);
       if (options.inTransaction) await options.inTransaction(trx as Transaction<Schema>, batch);
-      let next = 0;
-      return split.map(({ message, keep, drop }) => ({
-        id: keep.length > 0 ? ids[next++]! : null,
-        messageId: message.messageId,
-        envelopeFrom: message.envelopeFrom,
-        priority: message.priority,
-        recipients: keep,
-        suppressed: drop,
-      }));
+      return split.map((s) => {
+        const { message, keep, drop } = s;
+        const outcome: EnqueueOutcome = {
+          id: idOf.get(s) ?? null,
+          messageId: message.messageId,
+          envelopeFrom: message.envelopeFrom,
+          priority: message.priority,
+          recipients: keep,
+          suppressed: drop,
+        };
+        if (keep.length > 0 && !idOf.has(s)) {
+          outcome.id = owners.get(keyOf(s)!) ?? null;
+          outcome.duplicate = true;
+        }
+        return outcome;
+      });
     };
     // A single message with the don't-send list empty is one INSERT: sent without BEGIN and COMMIT it
     // is just as atomic, and two round trips shorter (the latency of one enqueue() call). Bulk calls
     // keep their explicit transaction per batch, where those round trips are noise.
-    const oneStatement = !checkList && messages.length === 1 && !options.inTransaction;
+    const oneStatement = !checkList && messages.length === 1 && !options.inTransaction && !messages[0]!.schedule.idempotencyKey;
     const results = oneStatement ? await insertBatch(db.kysely) : await db.kysely.transaction().execute(insertBatch);
     outcomes.push(...results);
   }

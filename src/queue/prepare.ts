@@ -16,6 +16,15 @@ import {
 import type { Routing } from "./local-routing.ts";
 import { newMessageId } from "./message-id.ts";
 import { PRIORITY, parsePriority, type Priority } from "./priority.ts";
+import {
+  EXPIRES_AT_HEADER,
+  IDEMPOTENCY_KEY_HEADER,
+  SEND_AT_HEADER,
+  checkIdempotencyKey,
+  checkSchedule,
+  parseWhen,
+  type Schedule,
+} from "./schedule.ts";
 
 /** Header that sets the priority on any path; removed before the text is stored. */
 export const PRIORITY_HEADER = "X-Mailer-Priority";
@@ -27,6 +36,8 @@ export interface PreparedMessage {
   envelopeFrom: string;
   envelopeTo: string[];
   priority: Priority;
+  /** Send-at, expires-at and idempotency key, from the caller or the X-Mailer-* headers. */
+  schedule: Schedule;
 }
 
 export interface PrepareOptions {
@@ -38,6 +49,10 @@ export interface PrepareOptions {
   recipientsFromHeaders?: boolean;
   /** A priority given by the caller wins over the header. */
   priority?: Priority;
+  /** Given by the caller: each wins over its X-Mailer-* header. */
+  schedule?: Schedule;
+  /** The clock relative delays ("+10m") and expiry are judged by. */
+  now?: Date;
   /** Used when neither the caller nor the X-Mailer-Priority header gives one (nodemailer's `priority`). */
   fallbackPriority?: Priority;
   /** Sender when the message names none (sendmail: login@host, as Postfix does). */
@@ -83,6 +98,8 @@ export function prepareMessage(raw: Uint8Array, options: PrepareOptions = {}): P
   const headerPriority = headerValue !== null ? parsePriority(headerValue, PRIORITY_HEADER) : undefined;
   const priority = options.priority ?? headerPriority ?? options.fallbackPriority ?? PRIORITY.medium;
   drop(PRIORITY_HEADER);
+  const schedule = scheduleOf(fields, options.schedule ?? {}, options.now ?? new Date());
+  for (const name of [SEND_AT_HEADER, EXPIRES_AT_HEADER, IDEMPOTENCY_KEY_HEADER]) drop(name);
 
   const routing = options.routing;
   const fromHeaders = options.recipientsFromHeaders ?? options.envelopeTo === undefined;
@@ -135,7 +152,28 @@ export function prepareMessage(raw: Uint8Array, options: PrepareOptions = {}): P
 
   const data = changed || !split.canonical ? joinMessage({ fields, body: split.body }) : raw;
   checkSize(data.byteLength, maxSize);
-  return { data, messageId, subject: firstValue(fields, "Subject") ?? "", envelopeFrom, envelopeTo, priority };
+  return { data, messageId, subject: firstValue(fields, "Subject") ?? "", envelopeFrom, envelopeTo, priority, schedule };
+}
+
+/** The caller's options, else the headers'; a bad header value fails even when the caller's wins. */
+function scheduleOf(fields: HeaderField[], given: Schedule, now: Date): Schedule {
+  const header = (name: string) => firstValue(fields, name);
+  const sendAtText = header(SEND_AT_HEADER);
+  const expiresAtText = header(EXPIRES_AT_HEADER);
+  const keyText = header(IDEMPOTENCY_KEY_HEADER);
+  const fromHeaders: Schedule = {
+    ...(sendAtText !== null ? { sendAt: parseWhen(sendAtText, SEND_AT_HEADER, now) } : {}),
+    ...(expiresAtText !== null ? { expiresAt: parseWhen(expiresAtText, EXPIRES_AT_HEADER, now) } : {}),
+    ...(keyText !== null ? { idempotencyKey: checkIdempotencyKey(keyText, IDEMPOTENCY_KEY_HEADER) } : {}),
+  };
+  const schedule: Schedule = {};
+  const sendAt = given.sendAt ?? fromHeaders.sendAt;
+  const expiresAt = given.expiresAt ?? fromHeaders.expiresAt;
+  const idempotencyKey = given.idempotencyKey ?? fromHeaders.idempotencyKey;
+  if (sendAt) schedule.sendAt = sendAt;
+  if (expiresAt) schedule.expiresAt = expiresAt;
+  if (idempotencyKey) schedule.idempotencyKey = idempotencyKey;
+  return checkSchedule(schedule, now);
 }
 
 /** How many fields at the top are trace fields (Received:, Return-Path:). */

@@ -152,9 +152,14 @@ export class Queue {
 
   /** Insert prepared messages, applying the don't-send list; the outcome says what was dropped. */
   async enqueuePrepared(messages: PreparedMessage[], batchSize = this.batchSize): Promise<EnqueueOutcome[]> {
-    const options = { batchSize: Math.max(1, batchSize), logMessageData: this.config.delivery.log_message_data };
+    const options = {
+      batchSize: Math.max(1, batchSize),
+      logMessageData: this.config.delivery.log_message_data,
+      idempotencyWindow: this.config.queue.idempotency_window,
+    };
     const outcomes = await this.#use((db) => enqueueMessages(db, messages, options));
     for (const outcome of outcomes) {
+      if (outcome.duplicate) this.logger.info("not queued: its idempotency key was queued already", { id: outcome.id, messageId: outcome.messageId });
       if (outcome.suppressed.length === 0) continue;
       const fields = { messageId: outcome.messageId, suppressed: outcome.suppressed.join(", ") };
       if (outcome.id === null) this.logger.info("not queued: every recipient is on the don't-send list", fields);

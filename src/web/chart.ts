@@ -2,13 +2,14 @@
 // as SVG, so it reads without JavaScript (and each bar says its numbers in a tooltip). Colours are SVG attributes, not style attributes,
 // which the Content-Security-Policy does not allow.
 import type { ActivityBucket } from "../db/queries/browse.ts";
-import type { LogResult } from "../db/schema.ts";
+import { zeroLogCounts, type LogResult } from "../db/schema.ts";
 import { html, type Html } from "./html.ts";
 
 export const SERIES: Array<{ result: LogResult; label: string; colour: string }> = [
   { result: "success", label: "sent", colour: "#2f9e57" },
   { result: "failure", label: "deferred or failed", colour: "#e08a00" },
   { result: "dont_send", label: "don't send", colour: "#8a93a6" },
+  { result: "expired", label: "expired", colour: "#b04a8a" },
 ];
 
 /** The `count` bucket keys ending with the one holding `now`, oldest first. */
@@ -21,7 +22,7 @@ export function bucketKeys(now: Date, unit: "minute" | "hour", count: number): s
 }
 
 export function activityChart(buckets: ActivityBucket[], keys: string[], caption: string): Html {
-  const byKey = new Map<string, Record<LogResult, number>>(keys.map((k) => [k, { success: 0, failure: 0, dont_send: 0 }]));
+  const byKey = new Map<string, Record<LogResult, number>>(keys.map((k) => [k, zeroLogCounts()]));
   for (const b of buckets) {
     const counts = byKey.get(b.bucket);
     if (counts) counts[b.result] += b.n;

@@ -34,7 +34,7 @@ async function storeAndReadBack(db: Database): Promise<void> {
   const names = Object.keys(TEXTS);
   const ids = await insertMessages(
     db.kysely,
-    names.map((name) => ({ message_data: TEXTS[name]!, message_id: name, subject: "", envelope_from: "", envelope_to: "a@example.com", priority: 2 })),
+    names.map((name) => ({ message_data: TEXTS[name]!, message_id: name, subject: "", envelope_from: "", envelope_to: "a@example.com", priority: 2, next_attempt_at: null, expires_at: null })),
   );
   const rows = await db.kysely.selectFrom("mailer_message").select(["id", "message_data"]).where("id", "in", ids).execute();
   const stored = new Map(rows.map((r) => [Number(r.id), Buffer.from(r.message_data).toString("hex")]));

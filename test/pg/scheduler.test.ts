@@ -19,7 +19,7 @@ function harness(options: { beatMs?: number; sendable?: () => boolean } = {}) {
   const scheduler = new PassScheduler({
     logger: memoryLogger(),
     signal: stop.signal,
-    beatMs: () => options.beatMs ?? 60_000,
+    idleMs: async () => options.beatMs ?? 60_000,
     sendable: async () => {
       checks++;
       return options.sendable?.() ?? true;

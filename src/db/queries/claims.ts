@@ -17,6 +17,8 @@ function sendableNow(now: DbTime) {
       eb("status", "=", "queued"),
       eb.or([eb("next_attempt_at", "is", null), eb("next_attempt_at", "<=", now)]),
       eb.or([eb("claimed_by", "is", null), eb("lease_until", "is", null), eb("lease_until", "<", now)]),
+      // Past its expiry a message is not sent; the next pass's sweep logs it (expiry.ts).
+      eb.or([eb("expires_at", "is", null), eb("expires_at", ">", now)]),
     ]);
 }
 
@@ -56,7 +58,7 @@ export async function claimBatch(
   const listed = sql<unknown>`exists (select 1 from mailer_dontsendentry)`.as("dont_send_listed");
   const rows: Array<ClaimedRow & { dont_send_listed?: unknown }> = await db.kysely
     .updateTable("mailer_message")
-    .set({ claimed_by: worker, lease_until: db.dialect.toDb(leaseUntil) })
+    .set({ claimed_by: worker, lease_until: db.dialect.toDb(leaseUntil), limited_by: null })
     .where("id", "in", pick)
     .returningAll()
     .returning(listed)
@@ -78,6 +80,20 @@ export async function hasSendable(db: Database, now: Date): Promise<boolean> {
     .limit(1)
     .executeTakeFirst();
   return row !== undefined;
+}
+
+/** When the next message comes due by itself: the earliest future next_attempt_at of a queued
+ * message (send-at, a limit's hold) or, under [retry] auto, of a deferred one. null when none has
+ * one. Backed by the partial index on next_attempt_at. */
+export async function nextDueAt(db: Database, now: Date): Promise<Date | null> {
+  const row = await db.kysely
+    .selectFrom("mailer_message")
+    .select((eb) => eb.fn.min("next_attempt_at").as("next"))
+    .where("next_attempt_at", "is not", null)
+    .where("next_attempt_at", ">", db.dialect.toDb(now))
+    .where("status", "in", ["queued", "deferred"])
+    .executeTakeFirst();
+  return row?.next ? fromDbTime(row.next as DbTime) : null;
 }
 
 /** Every worker identity holding a claim (backed by a partial index on claimed_by). */
@@ -129,8 +145,11 @@ export interface RowChange {
   /** Set when the engine added a Message-ID at send time, so retries keep it. */
   message_data?: Uint8Array;
   message_id?: string;
-  /** Deferred or failed: when the message is due again ([retry] auto), or null (never by itself). */
+  /** Deferred or failed: when the message is due again ([retry] auto), or null (never by itself).
+   * Held by a limit: when the limit allows it. */
   next_attempt_at?: DbTime | null;
+  /** Held by a limit: its name. */
+  limited_by?: string | null;
 }
 
 export interface BatchRecord {

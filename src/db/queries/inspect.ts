@@ -1,7 +1,7 @@
 // Read-only statements behind `status`, `list` and `show`: nothing here writes, so an operator can
 // run them against a live queue at any time.
 import { sql, type Kysely } from "kysely";
-import type { DbTime, LogResult, MessageStatus, Schema } from "../schema.ts";
+import { zeroLogCounts, type DbTime, type LogResult, type MessageStatus, type Schema } from "../schema.ts";
 
 type Db = Kysely<Schema>;
 
@@ -114,8 +114,7 @@ export async function logWindowCounts(db: Db, hourAgo: DbTime, dayAgo: DbTime): 
     ])
     .groupBy("result")
     .execute();
-  const zero = (): Record<LogResult, number> => ({ success: 0, failure: 0, dont_send: 0 });
-  const counts: LogWindowCounts = { hour: zero(), day: zero(), all: zero() };
+  const counts: LogWindowCounts = { hour: zeroLogCounts(), day: zeroLogCounts(), all: zeroLogCounts() };
   for (const row of rows) {
     if (!(row.result in counts.all)) continue;
     counts.all[row.result] = Number(row.all);

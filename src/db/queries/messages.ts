@@ -1,6 +1,6 @@
 // Statements on mailer_message used by the enqueue paths and the read-only commands.
 import type { Kysely, Transaction } from "kysely";
-import type { Schema } from "../schema.ts";
+import type { DbTime, Schema } from "../schema.ts";
 import { insertRows } from "./insert-rows.ts";
 
 type Db = Kysely<Schema> | Transaction<Schema>;
@@ -12,6 +12,9 @@ export interface NewMessageRow {
   envelope_from: string;
   envelope_to: string;
   priority: number;
+  /** Send-at: not claimed before (null = now). */
+  next_attempt_at: DbTime | null;
+  expires_at: DbTime | null;
 }
 
 /** envelope_to holds the recipients comma-separated, so a plain SQL INSERT can write it by hand. */
@@ -22,7 +25,9 @@ export const splitRecipients = (text: string) =>
     .map((s) => s.trim())
     .filter(Boolean);
 
-const MESSAGE_COLUMNS = ["message_data", "message_id", "subject", "envelope_from", "envelope_to", "priority"] as const satisfies readonly (keyof NewMessageRow)[];
+const MESSAGE_COLUMNS = [
+  "message_data", "message_id", "subject", "envelope_from", "envelope_to", "priority", "next_attempt_at", "expires_at",
+] as const satisfies readonly (keyof NewMessageRow)[];
 /** Fails to compile when NewMessageRow gains a field that is not in the list above. */
 const everyColumn: [Exclude<keyof NewMessageRow, (typeof MESSAGE_COLUMNS)[number]>] extends [never] ? true : never = true;
 void everyColumn;

@@ -5,14 +5,14 @@ import { Gauge, Registry } from "prom-client";
 import type { Database } from "../../db/connect.ts";
 import { fromDbTime } from "../../db/dialect.ts";
 import { earliest, logWindowCounts, queueGroups } from "../../db/queries/inspect.ts";
-import type { DbTime } from "../../db/schema.ts";
+import { LOG_RESULTS, type DbTime } from "../../db/schema.ts";
 import { priorityName } from "../../queue/priority.ts";
 import { processMetrics } from "./process.ts";
 import { sql } from "kysely";
 
 const STATES = ["queued", "deferred", "failed", "claimed"] as const;
 const PRIORITIES = ["high", "medium", "low"] as const;
-const RESULTS = ["success", "failure", "dont_send"] as const;
+const RESULTS = LOG_RESULTS;
 
 export function queueMetrics(db: Database, clock: () => Date): Registry {
   const registry = new Registry();

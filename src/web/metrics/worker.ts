@@ -25,7 +25,7 @@ export function workerMetrics(command: string): WorkerMetrics {
   registry.setDefaultLabels({ command });
   const registers = [registry];
   const messages = new Counter({ name: "mailer_messages_total", help: "Messages this worker attempted, by outcome (sent, deferred, failed, dont_send)", labelNames: ["result"], registers });
-  for (const result of ["sent", "deferred", "failed", "dont_send"]) messages.inc({ result }, 0);
+  for (const result of ["sent", "deferred", "failed", "dont_send", "expired"]) messages.inc({ result }, 0);
   const send = new Histogram({
     name: "mailer_smtp_send_duration_seconds", help: "Time from handing a message to the transport to its outcome",
     labelNames: ["result"], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers,

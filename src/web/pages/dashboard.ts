@@ -1,5 +1,6 @@
 // GET /: the counts `mailer status` prints (from the same statusReport, so the two always agree),
 // the activity of the last hour and day, who holds claims and the file lock. Reloads every 15 s.
+import { LOG_RESULTS } from "../../db/schema.ts";
 import type { Hono } from "hono";
 import { fromDbTime } from "../../db/dialect.ts";
 import { claimHolders, logActivity } from "../../db/queries/browse.ts";
@@ -42,7 +43,7 @@ ${activityChart(hours, bucketKeys(now, "hour", 24), "Per hour, last day")}
 <table>
   <thead><tr><th></th><th class="num">last hour</th><th class="num">last day</th><th class="num">all kept</th></tr></thead>
   <tbody>
-  ${(["success", "failure", "dont_send"] as const).map(
+  ${LOG_RESULTS.map(
     (r) => html`<tr><td><a href="${href("/log", { result: r })}">${r.replace("_", "-")}</a></td><td class="num">${report.log_last_hour[r]}</td><td class="num">${report.log_last_day[r]}</td><td class="num">${report.log[r]}</td></tr>`,
   )}
   </tbody>

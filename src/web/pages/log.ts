@@ -5,14 +5,14 @@ import { fromDbTime } from "../../db/dialect.ts";
 import { browseLog, logRowById, type LogFilter } from "../../db/queries/browse.ts";
 import { purgeLogs } from "../../db/queries/maintenance.ts";
 import { splitRecipients } from "../../db/queries/messages.ts";
-import type { LogResult } from "../../db/schema.ts";
+import { LOG_RESULTS, type LogResult } from "../../db/schema.ts";
 import { priorityName } from "../../queue/priority.ts";
 import { csrfField, href, html, page, select, when } from "../html.ts";
 import { messageBody, registerBodyRoutes } from "../message-view.ts";
 import { pageContext, redirectWith, type ConsoleDeps, type ConsoleEnv } from "../server.ts";
 
 const PAGE_SIZE = 50;
-const RESULTS: Array<[string, string]> = [["", "any"], ["success", "success"], ["failure", "failure"], ["dont_send", "don't send"]];
+const RESULTS: Array<[string, string]> = [["", "any"], ["success", "success"], ["failure", "failure"], ["dont_send", "don't send"], ["expired", "expired"]];
 const PERIODS: Record<string, [string, number | null]> = {
   "1h": ["last hour", 3600],
   "24h": ["last day", 86400],
@@ -24,7 +24,8 @@ const PURGE_RESULTS: Record<string, LogResult[]> = {
   success: ["success"],
   failure: ["failure"],
   dont_send: ["dont_send"],
-  all: ["success", "failure", "dont_send"],
+  expired: ["expired"],
+  all: [...LOG_RESULTS],
 };
 
 export function registerLog(app: Hono<ConsoleEnv>, deps: ConsoleDeps) {
@@ -36,7 +37,7 @@ export function registerLog(app: Hono<ConsoleEnv>, deps: ConsoleDeps) {
     const period = Object.hasOwn(PERIODS, c.req.query("period") ?? "") ? c.req.query("period")! : "all";
     const seconds = PERIODS[period]![1];
     const filter: LogFilter = {
-      result: result === "success" || result === "failure" || result === "dont_send" ? result : null,
+      result: (LOG_RESULTS as readonly string[]).includes(result ?? "") ? (result as LogResult) : null,
       since: seconds === null ? null : new Date(now.getTime() - seconds * 1000),
       until: null,
       q: (c.req.query("q") ?? "").slice(0, 500),
@@ -71,7 +72,7 @@ ${rows.length === 0
 <form class="actions" method="post" action="/log/purge">
   ${csrfField(csrf)}
   <label>Delete entries older than <input type="number" name="days" min="0" value="7" required> days</label>
-  ${select("purge_result", [["success", "success"], ["failure", "failure"], ["dont_send", "don't send"], ["all", "all results"]], "success", "with result")}
+  ${select("purge_result", [["success", "success"], ["failure", "failure"], ["dont_send", "don't send"], ["expired", "expired"], ["all", "all results"]], "success", "with result")}
   <button class="danger" type="submit">Purge</button>
 </form>`;
     return c.html(page(pageContext(c, "Log", "log"), body));

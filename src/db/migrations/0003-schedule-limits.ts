@@ -1,0 +1,129 @@
+// Send later, expire, deduplicate, and rate limits shared by every worker (SPEC §2 [limits], §4.5).
+//
+// - mailer_message.expires_at: a message still unsent then is dropped and logged `expired`.
+//   (Send-at needs no column: next_attempt_at already keeps a queued message back until its time.)
+// - mailer_message.limited_by: the limit a queued message is waiting for (a rate-limited message is
+//   kept back with next_attempt_at, not deferred; this says why, for status and the console).
+// - mailer_messagelog.result gains 'expired'. SQLite cannot alter a CHECK constraint: the log table
+//   is rebuilt (copied) inside the migration's transaction.
+// - mailer_idempotencykey: one row per idempotency key, unique, so that concurrent enqueues of one
+//   key queue one message (the loser reads the winner's id) whatever the isolation level.
+// - mailer_ratelimit: one token bucket (or one day's counter) per limit, updated in one statement.
+// - mailer_limitslot: the concurrency slots of a per-domain limit, each held by one worker at a time.
+import { sql, type Kysely } from "kysely";
+import type { Migration } from "kysely/migration";
+import type { DialectInfo } from "../dialect.ts";
+
+export const LOG_RESULTS_BEFORE = ["success", "dont_send", "failure"];
+export const LOG_RESULTS = [...LOG_RESULTS_BEFORE, "expired"];
+const resultCheck = (results: string[]) => sql`result in (${sql.join(results.map((r) => sql.lit(r)))})`;
+
+export function scheduleAndLimits(d: DialectInfo): Migration {
+  const { types, now } = d;
+  const queueIdType = sql.raw(d.capabilities.skipLocked ? "bigint" : "integer");
+  return {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable("mailer_message").addColumn("expires_at", sql.raw(types.time)).execute();
+      await db.schema.alterTable("mailer_message").addColumn("limited_by", "text").execute();
+      // The expiry sweep at the start of each pass, and the wake-up for the earliest due message:
+      // both look at the few rows that have a time, not the whole queue.
+      await db.schema
+        .createIndex("mailer_message_expires_at_idx")
+        .on("mailer_message")
+        .column("expires_at")
+        .where(sql.ref("expires_at"), "is not", null)
+        .execute();
+      await db.schema
+        .createIndex("mailer_message_next_attempt_at_idx")
+        .on("mailer_message")
+        .column("next_attempt_at")
+        .where(sql.ref("next_attempt_at"), "is not", null)
+        .execute();
+
+      if (d.capabilities.alterConstraints) {
+        await sql`alter table mailer_messagelog drop constraint mailer_messagelog_result_check`.execute(db);
+        await sql`alter table mailer_messagelog add constraint mailer_messagelog_result_check check (${resultCheck(LOG_RESULTS)})`.execute(db);
+      } else {
+        await rebuildLogTable(db, d, LOG_RESULTS);
+      }
+
+      await db.schema
+        .createTable("mailer_idempotencykey")
+        .addColumn("key", "text", (c) => c.primaryKey())
+        .addColumn("queue_id", queueIdType, (c) => c.notNull())
+        .addColumn("created_at", sql.raw(types.time), (c) => c.notNull().defaultTo(now))
+        .execute();
+      await db.schema.createIndex("mailer_idempotencykey_created_at_idx").on("mailer_idempotencykey").column("created_at").execute();
+
+      await db.schema
+        .createTable("mailer_ratelimit")
+        .addColumn("name", "text", (c) => c.primaryKey())
+        // A token bucket: tokens left at updated_at (epoch seconds, the database's clock). A daily
+        // counter: messages counted so far that day.
+        .addColumn("tokens", sql.raw(types.real), (c) => c.notNull())
+        .addColumn("updated_at", sql.raw(types.real), (c) => c.notNull())
+        .addColumn("granted", "integer", (c) => c.notNull().defaultTo(0))
+        .execute();
+
+      await db.schema
+        .createTable("mailer_limitslot")
+        .addColumn("name", "text", (c) => c.notNull())
+        .addColumn("slot", "integer", (c) => c.notNull())
+        .addColumn("holder", "text")
+        .addColumn("lease_until", sql.raw(types.time))
+        .addPrimaryKeyConstraint("mailer_limitslot_pkey", ["name", "slot"])
+        .execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.dropTable("mailer_limitslot").execute();
+      await db.schema.dropTable("mailer_ratelimit").execute();
+      await db.schema.dropTable("mailer_idempotencykey").execute();
+      await sql`delete from mailer_messagelog where result = 'expired'`.execute(db);
+      if (d.capabilities.alterConstraints) {
+        await sql`alter table mailer_messagelog drop constraint mailer_messagelog_result_check`.execute(db);
+        await sql`alter table mailer_messagelog add constraint mailer_messagelog_result_check check (${resultCheck(LOG_RESULTS_BEFORE)})`.execute(db);
+      } else {
+        await rebuildLogTable(db, d, LOG_RESULTS_BEFORE);
+      }
+      await db.schema.dropIndex("mailer_message_next_attempt_at_idx").execute();
+      await db.schema.dropIndex("mailer_message_expires_at_idx").execute();
+      await db.schema.alterTable("mailer_message").dropColumn("limited_by").execute();
+      await db.schema.alterTable("mailer_message").dropColumn("expires_at").execute();
+    },
+  };
+}
+
+/** SQLite's way to change a CHECK constraint (https://sqlite.org/lang_altertable.html, "making other
+ * kinds of table schema changes"): a new table, the rows copied, the old one dropped, the new one
+ * renamed, the indexes made again. Ids are kept, so the AUTOINCREMENT sequence carries on. */
+async function rebuildLogTable(db: Kysely<any>, d: DialectInfo, results: string[]): Promise<void> {
+  const { types, now } = d;
+  const columns = [
+    "id", "queue_id", "message_data", "message_id", "subject", "envelope_from", "envelope_to", "when_added", "priority",
+    "retry_count", "when_attempted", "result", "log_message",
+  ];
+  await db.schema
+    .createTable("mailer_messagelog_new")
+    .addColumn("id", sql.raw(types.id), (c) => c.primaryKey().autoIncrement())
+    .addColumn("queue_id", "integer")
+    .addColumn("message_data", sql.raw(types.bytes))
+    .addColumn("message_id", "text")
+    .addColumn("subject", "text", (c) => c.notNull().defaultTo(""))
+    .addColumn("envelope_from", "text", (c) => c.notNull().defaultTo(""))
+    .addColumn("envelope_to", "text", (c) => c.notNull().defaultTo(""))
+    .addColumn("when_added", sql.raw(types.time), (c) => c.notNull())
+    .addColumn("priority", sql.raw(types.smallint), (c) => c.notNull())
+    .addColumn("retry_count", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("when_attempted", sql.raw(types.time), (c) => c.notNull().defaultTo(now))
+    .addColumn("result", "text", (c) => c.notNull().check(resultCheck(results)))
+    .addColumn("log_message", "text", (c) => c.notNull().defaultTo(""))
+    .execute();
+  const list = sql.join(columns.map((c) => sql.ref(c)));
+  await sql`insert into mailer_messagelog_new (${list}) select ${list} from mailer_messagelog`.execute(db);
+  await db.schema.dropTable("mailer_messagelog").execute();
+  await db.schema.alterTable("mailer_messagelog_new").renameTo("mailer_messagelog").execute();
+  await db.schema.createIndex("mailer_messagelog_purge_idx").on("mailer_messagelog").columns(["result", "when_attempted"]).execute();
+  await db.schema.createIndex("mailer_messagelog_when_attempted_idx").on("mailer_messagelog").column("when_attempted").execute();
+  await db.schema.createIndex("mailer_messagelog_message_id_idx").on("mailer_messagelog").column("message_id").execute();
+  await db.schema.createIndex("mailer_messagelog_queue_id_idx").on("mailer_messagelog").column("queue_id").execute();
+}

@@ -1,0 +1,56 @@
+// The idempotency ledger: one row per key, naming the message first queued with it. The primary key
+// settles concurrent enqueues of one key (on PostgreSQL the second INSERT waits for the first's
+// transaction, then sees its row; SQLite serialises writers), never a read-then-write race.
+import { sql, type Kysely, type Transaction } from "kysely";
+import type { Database } from "../connect.ts";
+import type { DbTime, Schema } from "../schema.ts";
+
+type Db = Kysely<Schema> | Transaction<Schema>;
+
+/** Takes `keys` for messages about to be inserted in this transaction; returns the keys taken. A key
+ * is free when it has no row, or its row is older than `cutoff` and its message has left the queue
+ * (a message still queued keeps its key however old). Taken rows hold queue_id 0 until
+ * setKeyOwners() names the message, in the same transaction. */
+export async function takeKeys(db: Db, keys: string[], cutoff: DbTime, now: DbTime): Promise<Set<string>> {
+  if (keys.length === 0) return new Set();
+  const rows = await db
+    .insertInto("mailer_idempotencykey")
+    .values(keys.map((key) => ({ key, queue_id: 0, created_at: now })))
+    .onConflict((oc) =>
+      oc
+        .column("key")
+        .doUpdateSet({ queue_id: 0, created_at: now })
+        .where("mailer_idempotencykey.created_at", "<", cutoff)
+        .where(({ not, exists, selectFrom }) =>
+          not(exists(selectFrom("mailer_message").select(sql.lit(1).as("one")).whereRef("mailer_message.id", "=", "mailer_idempotencykey.queue_id"))),
+        ),
+    )
+    .returning("key")
+    .execute();
+  return new Set(rows.map((r) => r.key));
+}
+
+/** The message each of `keys` already names. */
+export async function keyOwners(db: Db, keys: string[]): Promise<Map<string, number>> {
+  if (keys.length === 0) return new Map();
+  const rows = await db.selectFrom("mailer_idempotencykey").select(["key", "queue_id"]).where("key", "in", keys).execute();
+  return new Map(rows.map((r) => [r.key, Number(r.queue_id)]));
+}
+
+export async function setKeyOwners(db: Db, owners: Array<[key: string, id: number]>): Promise<void> {
+  for (const [key, id] of owners) {
+    await db.updateTable("mailer_idempotencykey").set({ queue_id: id }).where("key", "=", key).execute();
+  }
+}
+
+/** Forgets keys older than `cutoff` whose message has left the queue (a pass does this). */
+export async function pruneKeys(db: Database, cutoff: Date): Promise<number> {
+  const result = await db.kysely
+    .deleteFrom("mailer_idempotencykey")
+    .where("created_at", "<", db.dialect.toDb(cutoff))
+    .where(({ not, exists, selectFrom }) =>
+      not(exists(selectFrom("mailer_message").select(sql.lit(1).as("one")).whereRef("mailer_message.id", "=", "mailer_idempotencykey.queue_id"))),
+    )
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
