@@ -61,7 +61,7 @@ async function fromFlags(queue: Queue, args: QueueArgs): Promise<EnqueueOutcome>
   } else if (args.text !== undefined) {
     mail.text = args.text;
   }
-  return queue.enqueueOne(await queue.prepare(mail, args.priority));
+  return queue.enqueueOne(await queue.prepare(mail, args.priority, args.schedule));
 }
 
 /** The absolute path of an attachment, checked now so a missing file queues nothing. */
@@ -89,6 +89,7 @@ async function fromStdin(queue: Queue, args: QueueArgs): Promise<EnqueueOutcome>
     // Recipients given as flags are the envelope; otherwise To/Cc/Bcc are read (Bcc removed from the text).
     envelopeTo: to.length > 0 ? to : undefined,
     priority: args.priority,
+    schedule: args.schedule,
     addHeaders: args.headers,
     routing: queue.routing,
     defaultSender: queue.defaultSender,

@@ -100,9 +100,13 @@ export const COMMANDS: CommandSpec[] = [
       { flags: "--attach <file>", description: "attach a file (repeatable)" },
       { flags: "--header <header>", description: "extra header 'Name: value' (repeatable)" },
       { flags: "--priority <priority>", description: "high | medium | low (default: X-Mailer-Priority header, else medium)" },
+      { flags: "--send-at <when>", description: "not before: ISO 8601 with a zone (2026-12-24T18:00:00Z) or a delay (+10m)" },
+      { flags: "--expires-at <when>", description: "not after: unsent by then, it is dropped and logged expired" },
+      { flags: "--idempotency-key <key>", description: "queue nothing (print the first id) if this key was queued within [queue] idempotency_window" },
     ],
     examples: [
       "mailer queue --from app@example.com --to ops@example.com --subject Hi --text 'Hello'",
+      "mailer queue --send-at +2h --expires-at 2026-12-24T18:00:00Z --idempotency-key order-1234-receipt < receipt.eml",
       "mailer queue < message.eml",
     ],
     // Parses its own flags (node:util parseArgs): cac would turn `--subject 0x10` into the number 16.

@@ -52,7 +52,7 @@ async function deliver(ctx: Context, args: SendmailArgs): Promise<number> {
   const target = submitTarget(ctx.config, ctx.logger);
   ctx.onClose(() => target.close());
   const input = await readAll(process.stdin, ctx.config.queue.max_size);
-  const id = await target.submit({
+  const { id } = await target.submit({
     sender: args.sender,
     recipients: args.recipients,
     extractRecipients: args.extractRecipients,

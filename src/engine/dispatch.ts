@@ -28,8 +28,8 @@ export interface PassState {
   expired: number;
   /** Put back until a domain's limit allows them. */
   held: number;
-  /** The earliest time a message held in this pass is due again (epoch ms), or null. */
-  heldUntil: number | null;
+  /** When each message held in this pass is due again (epoch ms), until the pass has waited past it. */
+  heldUntil: number[];
   stop: StopReason | null;
   /** Why the pass must end non-zero (handler broke its contract, transport could not be built). */
   failure: unknown;
@@ -72,7 +72,7 @@ export interface BatchRun {
 }
 
 export const newPassState = (): PassState => ({
-  sent: 0, deferred: 0, failed: 0, dontSend: 0, expired: 0, held: 0, heldUntil: null, stop: null, failure: null,
+  sent: 0, deferred: 0, failed: 0, dontSend: 0, expired: 0, held: 0, heldUntil: [], stop: null, failure: null,
 });
 
 /** max_deferred = 0 reads as "stop at the first deferral" (django-mailer would stop after any first
@@ -317,7 +317,7 @@ export class Dispatcher {
           const held = unsentAttempt(row, suppressed, "held");
           held.held = { limit: admission.limit, until: admission.until };
           state.held++;
-          state.heldUntil = Math.min(state.heldUntil ?? Infinity, admission.until.getTime());
+          state.heldUntil.push(admission.until.getTime());
           return held;
         }
         case "daily":

@@ -271,10 +271,11 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
             continue;
           }
           // ... or messages a domain's limit held back are to be waited for (send-mail).
-          if (options.waitForLimits && state.heldUntil !== null) {
+          const now = clock().getTime();
+          state.heldUntil = state.heldUntil.filter((t) => t > now);
+          if (options.waitForLimits && state.heldUntil.length > 0) {
             await untilSettled(recording);
-            const wait = state.heldUntil - clock().getTime();
-            state.heldUntil = null;
+            const wait = state.heldUntil.reduce((a, b) => Math.min(a, b)) - clock().getTime();
             logger.debug(`waiting ${Math.max(0, wait)} ms for messages held back by a limit`);
             if (wait > 0) await sleep(wait, options.signal);
             continue;

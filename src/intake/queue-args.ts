@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { DataError, UsageError, errorText } from "../errors.ts";
 import { FIELD_NAME } from "../queue/headers.ts";
 import { parsePriority, type Priority } from "../queue/priority.ts";
+import { scheduleFrom, type Schedule } from "../queue/schedule.ts";
 
 export interface QueueArgs {
   config?: string;
@@ -20,6 +21,8 @@ export interface QueueArgs {
   attach: string[];
   headers: Array<[string, string]>;
   priority?: Priority;
+  /** --send-at, --expires-at, --idempotency-key */
+  schedule: Schedule;
 }
 
 const OPTIONS = {
@@ -37,6 +40,9 @@ const OPTIONS = {
   attach: { type: "string", multiple: true },
   header: { type: "string", multiple: true },
   priority: { type: "string" },
+  "send-at": { type: "string" },
+  "expires-at": { type: "string" },
+  "idempotency-key": { type: "string" },
 } as const;
 
 export function parseQueueArgs(argv: string[]): QueueArgs {
@@ -58,6 +64,7 @@ export function parseQueueArgs(argv: string[]): QueueArgs {
   const str = (k: string) => values[k] as string | undefined;
   const list = (k: string) => (values[k] as string[] | undefined) ?? [];
   const priority = optionPriority(str("priority"));
+  const schedule = asUsage(() => scheduleFrom({ sendAt: str("send-at"), expiresAt: str("expires-at"), idempotencyKey: str("idempotency-key") }, "queue: --"));
   return {
     config: str("config"),
     logFormat: str("log-format"),
@@ -73,17 +80,22 @@ export function parseQueueArgs(argv: string[]): QueueArgs {
     attach: list("attach"),
     headers: list("header").map(parseHeaderFlag),
     priority,
+    schedule,
   };
 }
 
-/** --priority as every other path reads a priority (parsePriority); a bad one is a usage error. */
-function optionPriority(value: string | undefined): Priority | undefined {
-  if (value === undefined) return undefined;
+/** A bad flag value is a usage error (exit 64), not a bad message. */
+function asUsage<T>(parse: () => T): T {
   try {
-    return parsePriority(value, "queue: --priority");
+    return parse();
   } catch (error) {
     throw error instanceof DataError ? new UsageError(error.message) : error;
   }
+}
+
+/** --priority as every other path reads a priority (parsePriority). */
+function optionPriority(value: string | undefined): Priority | undefined {
+  return value === undefined ? undefined : asUsage(() => parsePriority(value, "queue: --priority"));
 }
 
 function parseHeaderFlag(text: string): [string, string] {

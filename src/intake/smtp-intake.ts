@@ -130,7 +130,7 @@ export function createIntake(options: IntakeOptions): Intake {
       }
       busy++;
       const work = receive(stream, session).finally(() => busy--).then(
-        (id) => callback(null, `2.0.0 OK: queued as ${id}`),
+        ({ id, duplicate }) => callback(null, duplicate ? `2.0.0 OK: already queued as ${id} (same idempotency key)` : `2.0.0 OK: queued as ${id}`),
         (error) => callback(error === OVERSIZED ? null : failureReply(error, logger, session)),
       );
       inFlight.add(work);
@@ -140,13 +140,13 @@ export function createIntake(options: IntakeOptions): Intake {
   server.on("error", (error) => logger.error("smtpd error", { error: errorText(error) }));
 
   /** Resolves with the queue id (or spool file); rejects with OVERSIZED when smtp-server itself answers 552. */
-  async function receive(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
+  async function receive(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<{ id: string; duplicate: boolean }> {
     const chunks: Buffer[] = [];
     for await (const chunk of stream) if (!stream.sizeExceeded) chunks.push(chunk as Buffer);
     if (stream.sizeExceeded) throw OVERSIZED;
     const raw = Buffer.concat(chunks);
     const user = session.user === undefined ? undefined : String(session.user);
-    const id = await target.submit({
+    const queued = await target.submit({
       sender: session.envelope.mailFrom ? session.envelope.mailFrom.address : "",
       recipients: session.envelope.rcptTo.map((r) => r.address),
       extractRecipients: false,
@@ -159,8 +159,8 @@ export function createIntake(options: IntakeOptions): Intake {
       submitter: options.submitter ?? null,
       data: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength),
     });
-    logger.info("queued", { id, recipients: session.envelope.rcptTo.length, session: session.id });
-    return id;
+    if (!queued.duplicate) logger.info("queued", { id: queued.id, recipients: session.envelope.rcptTo.length, session: session.id });
+    return queued;
   }
 
   return {

@@ -11,9 +11,10 @@ import { prepareSubmission, type Submission } from "./submission.ts";
 export interface SubmitTarget {
   readonly routing: Routing;
   readonly maxSize: number;
-  /** Queue (or spool) one message; resolves with its queue id or spool file name. Bad input throws
-   * DataError before anything is stored. */
-  submit(sub: Submission): Promise<string>;
+  /** Queue (or spool) one message; resolves with its queue id or spool file name, and whether it
+   * was a duplicate (its idempotency key was queued already: `id` is the first message's, nothing
+   * new was queued). Bad input throws DataError before anything is stored. */
+  submit(sub: Submission): Promise<{ id: string; duplicate: boolean }>;
   /** Which of these addresses are on the don't-send list; null where the list cannot be read (the
    * spool: the importer applies it). */
   suppressedAmong(addresses: string[]): Promise<Set<string>> | null;
@@ -30,7 +31,7 @@ export function queueTarget(queue: Queue): SubmitTarget {
     maxSize: queue.maxSize,
     async submit(sub) {
       const outcome = await queue.enqueueOne(prepareSubmission(sub, { routing: queue.routing, maxSize: queue.maxSize }));
-      return String(outcome.id);
+      return { id: String(outcome.id), duplicate: outcome.duplicate === true };
     },
     suppressedAmong: (addresses) => queue.suppressedAmong(addresses),
     close: () => queue.close(),
@@ -48,7 +49,8 @@ function spoolTarget(config: Config, dir: string): SubmitTarget {
       // importer. The spool keeps the submission as given; the importer prepares it again with the
       // identity the file's owner vouches for.
       prepareSubmission(sub, { routing, maxSize });
-      return dropInSpool(dir, sub);
+      // A duplicate key is found when the importer queues it (it then queues nothing).
+      return { id: await dropInSpool(dir, sub), duplicate: false };
     },
     suppressedAmong: () => null,
     close: async () => {},

@@ -151,7 +151,7 @@ export class LimitGate {
           await undo();
           return (this.#ownSlots.get(name) ?? 0) > 0
             ? { kind: "own-slot", limit: name }
-            : { kind: "hold", until: new Date(now.getTime() + SLOT_RETRY_MS), limit: `${name} concurrency` };
+            : { kind: "hold", until: new Date(now.getTime() + SLOT_RETRY_MS), limit: name };
         }
         slots.push([name, slot]);
         this.#ownSlots.set(name, (this.#ownSlots.get(name) ?? 0) + 1);

@@ -22,6 +22,8 @@ function messageText(m: ShownMessage, now: Date): string {
       ["queued", `${m.when_added} (${humanAge((now.getTime() - added.getTime()) / 1000)} ago)`],
       ["retries", String(m.retry_count)],
       ["next attempt", m.next_attempt_at === null ? "-" : timeWithDistance(new Date(m.next_attempt_at), now)],
+      ...(m.limited_by ? [["waiting for", `the ${m.limited_by} limit`]] : []),
+      ...(m.expires_at ? [["expires", timeWithDistance(new Date(m.expires_at), now)]] : []),
       ["last error", m.last_error || "-"],
       ["claim", claim],
       ["message-id", m.message_id || "-"],

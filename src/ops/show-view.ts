@@ -27,6 +27,10 @@ export interface ShownMessage {
   when_added: string;
   retry_count: number;
   next_attempt_at: string | null;
+  /** Unsent by then, it is dropped and logged expired. */
+  expires_at: string | null;
+  /** The limit it waits for (next_attempt_at says until when). */
+  limited_by: string | null;
   last_error: string;
   claim: { by: string; until: string | null; live: boolean } | null;
   message_id: string;
@@ -83,6 +87,8 @@ function shownMessage(row: MessageRow, now: Date): ShownMessage {
     when_added: fromDbTime(row.when_added).toISOString(),
     retry_count: row.retry_count,
     next_attempt_at: row.next_attempt_at === null ? null : fromDbTime(row.next_attempt_at).toISOString(),
+    expires_at: row.expires_at === null ? null : fromDbTime(row.expires_at).toISOString(),
+    limited_by: row.limited_by,
     last_error: row.last_error,
     claim: row.claimed_by === null ? null : { by: row.claimed_by, until: lease?.toISOString() ?? null, live: lease !== null && lease > now },
     message_id: row.message_id,

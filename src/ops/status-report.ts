@@ -8,6 +8,7 @@ import { dueTotal, logWindowCounts, queueSummary } from "../db/queries/inspect.t
 import type { LogResult } from "../db/schema.ts";
 import { spoolCounts } from "../intake/spool.ts";
 import { readLockInfo, type LockInfo } from "./lock-info.ts";
+import { limitsReport, type LimitReport } from "./limits-report.ts";
 
 export interface StatusReport {
   /** What a pass would send now: status 'queued' and due. */
@@ -20,6 +21,12 @@ export interface StatusReport {
   queued_by_priority: { high: number; medium: number; low: number };
   /** Queued with next_attempt_at in the future: not sendable yet, not counted in `queued`. */
   queued_waiting: number;
+  /** Of those, waiting for their send-at time (or an automatic retry's). */
+  scheduled: number;
+  /** Of those, put back by a limit of [limits] until it allows them. */
+  rate_limited: number;
+  /** Each limit of [limits]: what it allows, where it stands, what it lets through. */
+  limits: LimitReport[];
   /** Claimed by a worker with a live lease (being delivered now). */
   claimed: number;
   /** ISO-8601: the earliest next_attempt_at of queued or deferred messages, or null. */
@@ -56,6 +63,9 @@ export async function statusReport(db: Database, config: Config, now: Date): Pro
     failed: queue.failed,
     queued_by_priority: { high: queue.due[1], medium: queue.due[2], low: queue.due[3] },
     queued_waiting: queue.waiting,
+    scheduled: queue.waiting - queue.limited,
+    rate_limited: queue.limited,
+    limits: await limitsReport(db, config.limits, now),
     claimed: queue.claimed,
     next_retry_at: queue.nextAttempt === null ? null : fromDbTime(queue.nextAttempt).toISOString(),
     log_last_hour: log.hour,

@@ -3,6 +3,7 @@ import type { LogResult } from "../db/schema.ts";
 import { humanAge, table, timeWithDistance } from "./format.ts";
 import type { LockInfo } from "./lock-info.ts";
 import type { StatusReport } from "./status-report.ts";
+import { describeLimit } from "./limits-report.ts";
 
 const RESULTS: Array<[LogResult, string]> = [
   ["success", "success"],
@@ -18,7 +19,8 @@ export function statusText(r: StatusReport): string {
     [{ header: "queue" }, { header: "total", right: true }, { header: "high", right: true }, { header: "medium", right: true }, { header: "low", right: true }],
     [
       ["queued (sendable)", String(r.queued), String(p.high), String(p.medium), String(p.low)],
-      ["queued (waiting)", String(r.queued_waiting), "", "", ""],
+      ["queued (scheduled)", String(r.scheduled), "", "", ""],
+      ["queued (rate-limited)", String(r.rate_limited), "", "", ""],
       ["deferred", String(r.deferred), "", "", ""],
       ["failed", String(r.failed), "", "", ""],
     ],
@@ -42,7 +44,18 @@ export function statusText(r: StatusReport): string {
     .split("\n")
     .slice(1)
     .join("\n");
-  return [queue, "", log, "", facts].join("\n") + "\n";
+  const limits = r.limits.length === 0 ? [] : ["", limitsText(r)];
+  return [queue, "", log, ...limits, "", facts].join("\n") + "\n";
+}
+
+function limitsText(r: StatusReport): string {
+  return table(
+    [{ header: "limit" }, { header: "allows" }, { header: "now" }, { header: "waiting", right: true }, { header: "sent last min", right: true }],
+    r.limits.map((l) => {
+      const { allows, now } = describeLimit(l);
+      return [l.name, allows, now, String(l.waiting), String(l.sent_last_minute)];
+    }),
+  );
 }
 
 function lockText(lock: LockInfo): string {

@@ -6,6 +6,7 @@ import type MailMessage from "nodemailer/lib/mailer/mail-message";
 import type MimeNode from "nodemailer/lib/mime-node";
 import { fromNodemailerPriority, type Priority } from "./priority.ts";
 import { assertNoHeaderInjection, assertValidAddressFields } from "./mail-safety.ts";
+import { scheduleFrom, type Schedule, type ScheduleInput } from "./schedule.ts";
 
 /** A compiled message, ready for prepareMessage. */
 export interface Captured {
@@ -16,10 +17,13 @@ export interface Captured {
   envelopeTo?: string[];
   /** From nodemailer's own `priority` field, the weakest source. */
   fallbackPriority?: Priority;
+  /** The message's own sendAt / expiresAt / idempotencyKey fields (ours, beside nodemailer's). */
+  schedule: Schedule;
 }
 
 /** Build a compiled MimeNode (Bcc left out of the text, as nodemailer's SMTP transport does). */
-export async function captureMimeNode(node: MimeNode, data: { priority?: unknown }): Promise<Captured> {
+export async function captureMimeNode(node: MimeNode, data: { priority?: unknown } & ScheduleInput): Promise<Captured> {
+  const schedule = scheduleFrom(data);
   const envelope = node.getEnvelope();
   const raw = await node.build();
   const to = (envelope.to ?? []).filter(Boolean);
@@ -28,6 +32,7 @@ export async function captureMimeNode(node: MimeNode, data: { priority?: unknown
     envelopeFrom: typeof envelope.from === "string" && envelope.from !== "" ? envelope.from : undefined,
     envelopeTo: to.length > 0 ? to : undefined,
     fallbackPriority: fromNodemailerPriority(data.priority),
+    schedule,
   };
 }
 

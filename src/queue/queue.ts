@@ -15,9 +15,11 @@ import { currentUser } from "./host-identity.ts";
 import { LocalRouting } from "./local-routing.ts";
 import { prepareMessage, type PreparedMessage } from "./prepare.ts";
 import { parsePriority, type Priority, type PriorityName } from "./priority.ts";
+import { scheduleFrom, type Schedule, type ScheduleInput } from "./schedule.ts";
 
-/** A complete RFC 5322 message; without an envelope, recipients come from To/Cc/Bcc. */
-export interface RawMail {
+/** A complete RFC 5322 message; without an envelope, recipients come from To/Cc/Bcc. sendAt,
+ * expiresAt and idempotencyKey (as on a nodemailer message) win over the X-Mailer-* headers. */
+export interface RawMail extends ScheduleInput {
   raw: string | Uint8Array;
   envelope?: {
     from?: string | false;
@@ -27,11 +29,13 @@ export interface RawMail {
   };
 }
 
-/** nodemailer message options (composed by nodemailer), or a raw message. */
-export type MailInput = SendMailOptions | RawMail;
+/** nodemailer message options (composed by nodemailer), or a raw message; either may carry sendAt,
+ * expiresAt and idempotencyKey. */
+export type MailInput = (SendMailOptions & ScheduleInput) | RawMail;
 
-export interface EnqueueCallOptions {
-  /** Wins over the X-Mailer-Priority header and nodemailer's `priority` field. */
+export interface EnqueueCallOptions extends ScheduleInput {
+  /** Wins over the X-Mailer-Priority header and nodemailer's `priority` field. (sendAt, expiresAt and
+   * idempotencyKey here win over each message's own; a key is for one message, not a list.) */
   priority?: Priority | PriorityName;
   /** Queue every message of the call in one transaction (all or none), whatever enqueue_batch_size says. */
   oneTransaction?: boolean;
@@ -87,10 +91,14 @@ export class Queue {
    * queued), then inserted in transactions of `batchSize` messages. */
   async enqueueMany(list: readonly MailInput[], options: EnqueueCallOptions = {}): Promise<EnqueueOutcome[]> {
     const priority = options.priority === undefined ? undefined : parsePriority(options.priority, "priority");
+    if (options.idempotencyKey !== undefined && list.length > 1) {
+      throw new DataError("idempotencyKey: one key names one message; give each message of a list its own (its idempotencyKey field)");
+    }
+    const schedule = scheduleFrom(options);
     const prepared: PreparedMessage[] = [];
     for (const [index, mail] of list.entries()) {
       try {
-        prepared.push(isRawMail(mail) ? this.prepareRaw(mail, priority) : await this.prepare(mail, priority));
+        prepared.push(isRawMail(mail) ? this.prepareRaw(mail, priority, schedule) : await this.prepare(mail, priority, schedule));
       } catch (error) {
         if (list.length > 1 && error instanceof DataError) {
           const Kind = error instanceof TooLargeError ? TooLargeError : DataError;
@@ -102,15 +110,16 @@ export class Queue {
     return this.enqueuePrepared(prepared, options.oneTransaction ? prepared.length : undefined);
   }
 
-  async prepare(mail: MailInput, priority?: Priority): Promise<PreparedMessage> {
-    if (isRawMail(mail)) return this.prepareRaw(mail, priority);
+  /** `schedule`: the caller's, winning over the message's own fields and headers. */
+  async prepare(mail: MailInput, priority?: Priority, schedule: Schedule = {}): Promise<PreparedMessage> {
+    if (isRawMail(mail)) return this.prepareRaw(mail, priority, schedule);
     const { composeMail } = await import("./compose.ts");
     const captured = await composeMail(mail);
-    return this.prepareCaptured(captured, priority);
+    return this.prepareCaptured(captured, priority, schedule);
   }
 
   /** prepare() for a raw message, which needs no await (a bulk enqueue calls it per message). */
-  prepareRaw(mail: RawMail, priority?: Priority): PreparedMessage {
+  prepareRaw(mail: RawMail, priority?: Priority, schedule: Schedule = {}): PreparedMessage {
     // A copy of the caller's bytes: the prepared text may be that very array (prepareMessage). As a
     // Buffer (Buffer#slice would not copy), which the header parser reads without wrapping it.
     const raw = typeof mail.raw === "string" ? Buffer.from(mail.raw, "utf8") : Buffer.from(mail.raw);
@@ -124,17 +133,19 @@ export class Queue {
       envelopeFrom: env.from === false ? "" : env.from === undefined ? undefined : (parseAddressList(env.from, "envelope.from", this.routing.qualify)[0] ?? ""),
       envelopeTo: to.length > 0 ? to : undefined,
       priority,
+      schedule: { ...scheduleFrom(mail), ...schedule },
       routing: this.routing,
       defaultSender: this.defaultSender,
       maxSize: this.maxSize,
     });
   }
 
-  prepareCaptured(captured: import("./compose.ts").Captured, priority?: Priority): PreparedMessage {
+  prepareCaptured(captured: import("./compose.ts").Captured, priority?: Priority, schedule: Schedule = {}): PreparedMessage {
     return prepareMessage(captured.raw, {
       envelopeFrom: captured.envelopeFrom,
       envelopeTo: captured.envelopeTo,
       priority,
+      schedule: { ...captured.schedule, ...schedule },
       fallbackPriority: captured.fallbackPriority,
       routing: this.routing,
       defaultSender: this.defaultSender,
@@ -143,7 +154,8 @@ export class Queue {
   }
 
   /** One prepared message, for the paths that queue mail one at a time and must refuse it when
-   * nothing was queued: SuppressedError when every recipient is on the don't-send list. */
+   * nothing was queued: SuppressedError when every recipient is on the don't-send list. A duplicate
+   * (its idempotency key was queued already) answers with the first message's id. */
   async enqueueOne(message: PreparedMessage): Promise<EnqueueOutcome & { id: number }> {
     const [outcome] = await this.enqueuePrepared([message]);
     if (!outcome || outcome.id === null) throw new SuppressedError(outcome?.suppressed ?? []);

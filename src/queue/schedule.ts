@@ -58,6 +58,28 @@ export function checkIdempotencyKey(value: unknown, origin: string): string {
   return key;
 }
 
+/** What a caller may write: sendAt / expiresAt as a Date, ISO text or "+10m", and idempotencyKey. */
+export interface ScheduleInput {
+  sendAt?: When;
+  expiresAt?: When;
+  idempotencyKey?: string;
+}
+
+/** The caller's fields (library options, a nodemailer message's extra fields, the API's JSON),
+ * parsed; absent ones stay absent. `prefix` names them in errors ("queue: --" names them as flags). */
+export function scheduleFrom(input: ScheduleInput, prefix = "", now: Date = new Date()): Schedule {
+  const schedule: Schedule = {};
+  const name = (camel: string, flag: string) => (prefix.endsWith("--") ? `${prefix}${flag}` : `${prefix}${camel}`);
+  if (input.sendAt !== undefined && input.sendAt !== null) schedule.sendAt = parseWhen(input.sendAt, name("sendAt", "send-at"), now);
+  if (input.expiresAt !== undefined && input.expiresAt !== null) {
+    schedule.expiresAt = parseWhen(input.expiresAt, name("expiresAt", "expires-at"), now);
+  }
+  if (input.idempotencyKey !== undefined && input.idempotencyKey !== null) {
+    schedule.idempotencyKey = checkIdempotencyKey(input.idempotencyKey, name("idempotencyKey", "idempotency-key"));
+  }
+  return schedule;
+}
+
 /** The three options checked against each other and the clock. */
 export function checkSchedule(schedule: Schedule, now: Date = new Date()): Schedule {
   const { sendAt, expiresAt } = schedule;

@@ -13,6 +13,8 @@ export interface QueuedMessageInfo extends SentMessageInfo {
   accepted: string[];
   /** Recipients dropped because they are on the don't-send list. */
   rejected: string[];
+  /** Its idempotencyKey was queued already: nothing was queued, queueId is the first message's. */
+  duplicate: boolean;
 }
 
 export interface QueueTransportOptions extends OpenQueueOptions {
@@ -58,7 +60,8 @@ export function queueTransport(target: Queue | QueueTransportOptions = {}): Queu
           queueId: outcome.id,
           accepted: outcome.recipients,
           rejected: outcome.suppressed,
-          response: `250 queued as ${outcome.id}`,
+          duplicate: outcome.duplicate === true,
+          response: outcome.duplicate ? `250 already queued as ${outcome.id} (same idempotency key)` : `250 queued as ${outcome.id}`,
         };
         return info;
       })().then(

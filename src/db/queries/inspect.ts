@@ -10,6 +10,8 @@ export interface QueueSummary {
   due: Record<1 | 2 | 3, number>;
   /** status 'queued' but next_attempt_at still in the future. */
   waiting: number;
+  /** Of those, held back by a limit (limited_by set). */
+  limited: number;
   deferred: number;
   failed: number;
   /** Claimed by a worker whose lease has not expired: being delivered right now. */
@@ -31,6 +33,8 @@ export interface QueueGroup {
   n: number;
   due: number;
   claimed: number;
+  /** Queued, not due, and held back by a limit. */
+  limited: number;
   oldest: DbTime | null;
   oldestDue: DbTime | null;
   nextAttempt: DbTime | null;
@@ -48,6 +52,7 @@ export async function queueGroups(db: Db, now: DbTime): Promise<QueueGroup[]> {
       sql<number>`count(*)`.as("n"),
       sql<number>`sum(case when ${due} then 1 else 0 end)`.as("due"),
       sql<number>`sum(case when claimed_by is not null and lease_until > ${now} then 1 else 0 end)`.as("claimed"),
+      sql<number>`sum(case when limited_by is not null and next_attempt_at > ${now} then 1 else 0 end)`.as("limited"),
       sql<DbTime | null>`min(when_added)`.as("oldest"),
       sql<DbTime | null>`min(case when ${due} then when_added end)`.as("oldest_due"),
       sql<DbTime | null>`min(next_attempt_at)`.as("next_attempt"),
@@ -60,6 +65,7 @@ export async function queueGroups(db: Db, now: DbTime): Promise<QueueGroup[]> {
     n: Number(r.n),
     due: Number(r.due ?? 0),
     claimed: Number(r.claimed ?? 0),
+    limited: Number(r.limited ?? 0),
     oldest: r.oldest,
     oldestDue: r.oldest_due,
     nextAttempt: r.next_attempt,
@@ -74,6 +80,7 @@ export function summarise(groups: QueueGroup[]): QueueSummary {
   const summary: QueueSummary = {
     due: { 1: 0, 2: 0, 3: 0 },
     waiting: 0,
+    limited: 0,
     deferred: 0,
     failed: 0,
     claimed: 0,
@@ -86,6 +93,7 @@ export function summarise(groups: QueueGroup[]): QueueSummary {
       const p = row.priority as 1 | 2 | 3;
       summary.due[p] = (summary.due[p] ?? 0) + row.due;
       summary.waiting += row.n - row.due;
+      summary.limited += row.limited;
       summary.oldestDue = earliest(summary.oldestDue, row.oldestDue);
     } else if (row.status === "deferred") summary.deferred += row.n;
     else if (row.status === "failed") summary.failed += row.n;

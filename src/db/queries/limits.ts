@@ -139,13 +139,7 @@ export async function releaseSlotsOf(db: Database, holders: string[]): Promise<n
   return Number(result.numUpdatedRows);
 }
 
-export interface LimitState {
-  name: string;
-  /** Token buckets: tokens now (refill applied); daily counters: the count. */
-  tokens: number;
-}
-
-/** Every bucket and counter, with the tokens a bucket would hold now, for status. */
+/** Every bucket and counter: tokens (a day counter's count) and seconds since its last update. */
 export async function limitStates(db: Database): Promise<Array<{ name: string; tokens: number; age_s: number }>> {
   const rows = await db.kysely
     .selectFrom("mailer_ratelimit")

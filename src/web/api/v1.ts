@@ -18,6 +18,7 @@ import { showMessage } from "../../ops/show-view.ts";
 import { statusReport } from "../../ops/status-report.ts";
 import { singleAddress } from "../../queue/address.ts";
 import { PRIORITY, parsePriority, priorityName } from "../../queue/priority.ts";
+import { checkIdempotencyKey, parseWhen, type ScheduleInput } from "../../queue/schedule.ts";
 import { isRawMail, type MailInput, type Queue } from "../../queue/queue.ts";
 import type { ConsoleDeps } from "../server.ts";
 import { decodeCursor, encodeCursor } from "../cursor.ts";
@@ -33,8 +34,11 @@ export interface ApiDeps extends ConsoleDeps {
 }
 
 const MAX_LIST = 500;
-const STRUCTURED_FIELDS = new Set(["from", "to", "cc", "bcc", "reply_to", "subject", "text", "html", "attachments", "headers", "priority", "message_id"]);
-const RAW_FIELDS = new Set(["raw", "envelope", "priority"]);
+const SCHEDULE_FIELDS = ["send_at", "expires_at", "idempotency_key"];
+const STRUCTURED_FIELDS = new Set([
+  "from", "to", "cc", "bcc", "reply_to", "subject", "text", "html", "attachments", "headers", "priority", "message_id", ...SCHEDULE_FIELDS,
+]);
+const RAW_FIELDS = new Set(["raw", "envelope", "priority", ...SCHEDULE_FIELDS]);
 
 export function createApi(deps: ApiDeps) {
   const { db, config, logger } = deps;
@@ -76,7 +80,11 @@ export function createApi(deps: ApiDeps) {
       if (raw.byteLength > limit) throw problem(413, "too-large", "Request too large", `the request body is over ${limit} bytes`);
       const to = c.req.queries("to") ?? [];
       const from = c.req.query("from");
-      mails = [{ raw, envelope: to.length > 0 || from !== undefined ? { ...(to.length ? { to } : {}), ...(from !== undefined ? { from } : {}) } : undefined }];
+      mails = [{
+        raw,
+        envelope: to.length > 0 || from !== undefined ? { ...(to.length ? { to } : {}), ...(from !== undefined ? { from } : {}) } : undefined,
+        ...scheduleFields({ send_at: c.req.query("send_at"), expires_at: c.req.query("expires_at"), idempotency_key: c.req.query("idempotency_key") }, ""),
+      }];
       const priority = c.req.query("priority");
       if (priority !== undefined) mails = [withPriority(mails[0]!, priority)];
       single = true;
@@ -99,6 +107,15 @@ export function createApi(deps: ApiDeps) {
     } else {
       throw problem(415, "unsupported-media-type", "Unsupported media type", "send application/json (one message or an array) or message/rfc822 (a complete message)");
     }
+    // The Idempotency-Key request header (as payment APIs take it) names a single message's key.
+    const keyHeader = c.req.header("idempotency-key");
+    if (keyHeader !== undefined) {
+      if (!single) throw problem(400, "bad-request", "Bad request", "Idempotency-Key names one message; in an array give each its idempotency_key");
+      const given = (mails[0] as { idempotencyKey?: string }).idempotencyKey;
+      const key = checkIdempotencyKey(keyHeader, "Idempotency-Key header");
+      if (given !== undefined && given !== key) throw problem(400, "bad-request", "Bad request", "the Idempotency-Key header and idempotency_key differ");
+      mails = [{ ...mails[0]!, idempotencyKey: key }];
+    }
     // All or nothing: every message is checked before any is inserted, and one transaction (shared
     // with the requests arriving meanwhile) inserts them.
     const prepared = [];
@@ -120,10 +137,12 @@ export function createApi(deps: ApiDeps) {
     logger.debug("api: queued", { token: token.name, messages: outcomes.filter((o) => o.id !== null).length, client: c.env.ip });
     const messages = outcomes.map((o) => ({
       id: o.id, message_id: o.messageId, envelope_from: o.envelopeFrom, recipients: o.recipients, suppressed: o.suppressed,
-      priority: priorityName(o.priority),
+      priority: priorityName(o.priority), ...(o.duplicate ? { duplicate: true } : {}),
     }));
     if (single) c.header("Location", `/api/v1/messages/${outcomes[0]!.id}`);
-    return c.json({ messages }, 201);
+    // 201 when something was queued; 200 when every message was queued before (its idempotency key
+    // was seen): a retried request gets the same answer, and the ids of the first.
+    return c.json({ messages }, outcomes.every((o) => o.duplicate) ? 200 : 201);
   });
 
   api.get("/messages", need("read"), async (c) => {
@@ -297,5 +316,17 @@ export function mailFromJson(value: unknown, where: string): MailInput {
       fail('"priority" must be high, medium or low');
     }
   }
-  return mail;
+  return { ...mail, ...scheduleFields(m, where) } as MailInput;
+}
+
+/** send_at, expires_at (ISO 8601 with a zone, or "+10m") and idempotency_key, as the library's fields. */
+function scheduleFields(m: Record<string, unknown>, where: string): ScheduleInput {
+  const out: ScheduleInput = {};
+  for (const key of SCHEDULE_FIELDS) {
+    if (m[key] !== undefined && typeof m[key] !== "string") throw new DataError(`${where}"${key}" must be a string`);
+  }
+  if (m.send_at !== undefined) out.sendAt = parseWhen(m.send_at as string, `${where}send_at`);
+  if (m.expires_at !== undefined) out.expiresAt = parseWhen(m.expires_at as string, `${where}expires_at`);
+  if (m.idempotency_key !== undefined) out.idempotencyKey = checkIdempotencyKey(m.idempotency_key, `${where}idempotency_key`);
+  return out;
 }

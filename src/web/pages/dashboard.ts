@@ -5,6 +5,7 @@ import type { Hono } from "hono";
 import { fromDbTime } from "../../db/dialect.ts";
 import { claimHolders, logActivity } from "../../db/queries/browse.ts";
 import { statusReport } from "../../ops/status-report.ts";
+import { describeLimit } from "../../ops/limits-report.ts";
 import { activityChart, bucketKeys } from "../chart.ts";
 import { age, href, html, page, when } from "../html.ts";
 import { pageContext, type ConsoleDeps, type ConsoleEnv } from "../server.ts";
@@ -27,7 +28,9 @@ export function registerDashboard(app: Hono<ConsoleEnv>, deps: ConsoleDeps) {
   ${card("deferred", report.deferred, href("/messages", { status: "deferred" }), report.deferred > 0 ? "warn" : "")}
   ${card("failed", report.failed, href("/messages", { status: "failed" }), report.failed > 0 ? "bad" : "")}
   ${card("being sent (claimed)", report.claimed, null)}
-  ${card("waiting for their time", report.queued_waiting, null)}
+  ${card("scheduled (send-at)", report.scheduled, null)}
+  ${card("rate-limited", report.rate_limited, null, report.rate_limited > 0 ? "warn" : "")}
+  ${card("expired (last day)", report.log_last_day.expired, href("/log", { result: "expired", period: "24h" }), report.log_last_day.expired > 0 ? "warn" : "")}
   ${card("oldest queued", report.oldest_queued_age_s === null ? "–" : age(report.oldest_queued_age_s), null, (report.oldest_queued_age_s ?? 0) > 600 ? "warn" : "")}
 </section>
 <h2>Queued by priority</h2>
@@ -36,6 +39,13 @@ export function registerDashboard(app: Hono<ConsoleEnv>, deps: ConsoleDeps) {
   ${card("medium", report.queued_by_priority.medium, href("/messages", { status: "queued", priority: "medium" }))}
   ${card("low", report.queued_by_priority.low, href("/messages", { status: "queued", priority: "low" }))}
 </section>
+${report.limits.length === 0 ? "" : html`<h2>Limits</h2>
+<table class="limits"><thead><tr><th>limit</th><th>allows</th><th>now</th><th class="num">waiting</th><th class="num">sent last minute</th></tr></thead><tbody>
+  ${report.limits.map((l) => {
+    const { allows, now: state } = describeLimit(l);
+    return html`<tr><td>${l.name}</td><td>${allows}</td><td>${state}</td><td class="num">${l.waiting}</td><td class="num">${l.sent_last_minute}</td></tr>`;
+  })}
+</tbody></table>`}
 <h2>Activity</h2>
 ${activityChart(minutes, bucketKeys(now, "minute", 60), "Per minute, last hour")}
 ${activityChart(hours, bucketKeys(now, "hour", 24), "Per hour, last day")}

@@ -153,7 +153,8 @@ ${data ? await messageBody(data, `/messages/${id}`) : html`<p class="muted">The 
   <dt>priority</dt><dd>${message.priority}</dd>
   <dt>added</dt><dd>${when(new Date(message.when_added))}</dd>
   <dt>retries</dt><dd>${message.retry_count}</dd>
-  <dt>next attempt</dt><dd>${message.next_attempt_at ? when(new Date(message.next_attempt_at)) : "when a pass reaches it"}</dd>
+  <dt>next attempt</dt><dd>${message.next_attempt_at ? when(new Date(message.next_attempt_at)) : "when a pass reaches it"}${message.limited_by ? ` (waiting for the ${message.limited_by} limit)` : ""}</dd>
+  <dt>expires</dt><dd>${message.expires_at ? when(new Date(message.expires_at)) : "never"}</dd>
   <dt>last error</dt><dd>${message.last_error || "–"}</dd>
   <dt>claim</dt><dd>${message.claim ? `${message.claim.by} until ${message.claim.until ?? "?"}${message.claim.live ? " (being sent)" : " (expired)"}` : "none"}</dd>
   <dt>size</dt><dd>${message.size_bytes} bytes</dd>
