@@ -119,6 +119,7 @@ export class Dispatcher {
   #wake: { promise: Promise<void>; resolve(): void } | null = null;
   readonly #onAbort = () => this.#wakeUp();
   #listening = false;
+  #warmed = false;
 
   constructor(env: DispatchEnv, state: PassState) {
     this.#env = env;
@@ -213,6 +214,9 @@ export class Dispatcher {
         if (unsent.state === "expired") state.expired++;
         else state.dontSend++;
       } else {
+        // The transport first: a limit's token is taken only when the send can start at once (a cold
+        // transport would send the first messages late, bunched with the next ones).
+        if (!(await this.#transportReady())) break;
         let release: (() => Promise<void>) | undefined;
         if (this.#env.gate) {
           const admitted = await this.#admit(row, suppressed, options.leaseDeadline);
@@ -220,11 +224,11 @@ export class Dispatcher {
             run.deadlineHit = admitted === "deadline";
             break;
           }
-          if ("state" in admitted) run.result.attempts.push(admitted); // held back by a domain's limit
+          if ("state" in admitted) run.result.attempts.push(admitted); // held back, or expired meanwhile
           else release = admitted.release;
         }
         const held = this.#env.gate !== undefined && release === undefined;
-        if (!held && !(await this.#startSend(run, row, suppressed, release))) break;
+        if (!held) this.#send(run, row, suppressed, release);
       }
       // After the send started, not before: claiming ahead never delays a send.
       const left = rows.length - next - 1;
@@ -240,21 +244,23 @@ export class Dispatcher {
   }
 
   /** Starts one send; false when the transport cannot be built (the pass stops). */
-  async #startSend(run: Run, row: ClaimedRow, suppressed: Set<string>, release?: () => Promise<void>): Promise<boolean> {
-    // Also after a handler asked for a new connection: a transport that cannot be built again
-    // stops the pass, as the first build does, instead of failing each message as unexpected.
-    if (!this.#env.transport.built) {
-      try {
-        await this.#env.transport.ready();
-      } catch (error) {
-        await release?.();
-        this.#state.stop = "fatal";
-        this.#state.failure ??= error;
-        return false;
-      }
+  /** Builds the transport if it is not (the first send, or after a handler asked for a new
+   * connection); false when it cannot be built: the pass stops, as at the first build, instead of
+   * failing each message as unexpected. */
+  async #transportReady(): Promise<boolean> {
+    if (this.#env.transport.built && (!this.#env.gate || this.#warmed)) return true;
+    try {
+      await this.#env.transport.ready();
+      // Under a limit: a first send after a cold start would reach the server late, bunched with the
+      // next ones, and the server would see more than the limit in that second.
+      if (this.#env.gate) await this.#env.transport.warm();
+      this.#warmed = true;
+      return true;
+    } catch (error) {
+      this.#state.stop = "fatal";
+      this.#state.failure ??= error;
+      return false;
     }
-    this.#send(run, row, suppressed, release);
-    return true;
   }
 
   /** Waits for every send in flight; after a signal, those still running when delivery.shutdown_timeout
@@ -284,14 +290,21 @@ export class Dispatcher {
   }
 
   /** Asks the shared limits for this message: the slots it holds while it is sent (released when its
-   * send settles), a held attempt (a domain's limit: the pass goes on with the next message), or
-   * "stop"/"deadline". Waits for the fleet-wide rate, and for this worker's own sends to a domain
+   * send settles), an attempt that is not sent (held back by a domain's limit, or expired while it
+   * waited: the pass goes on with the next message), or "stop"/"deadline". Waits for the fleet-wide rate, and for this worker's own sends to a domain
    * whose concurrency they use up. */
   async #admit(row: ClaimedRow, suppressed: Set<string>, leaseDeadline: number): Promise<{ release(): Promise<void> } | Attempt | "stop" | "deadline"> {
     const env = this.#env;
     const state = this.#state;
     const recipients = splitRecipients(row.envelope_to).filter((r) => !suppressed.has(r.toLowerCase()));
     for (;;) {
+      // It may have expired while it waited for the fleet's rate or a slot.
+      const expired = this.#expired(row, suppressed);
+      if (expired) {
+        this.#report(expired, performance.now());
+        state.expired++;
+        return expired;
+      }
       let admission;
       try {
         admission = await env.gate!.admit(recipients);

@@ -49,7 +49,7 @@ export async function runLoop(options: LoopOptions): Promise<void> {
     if (signal.aborted) break;
     if (idle) {
       const ms = await idleMs(env.db, env.config.delivery.empty_queue_sleep * 1000, env.logger);
-      env.logger.debug(`sleeping for ${(ms / 1000).toFixed(3)} s before checking the queue again`);
+      env.logger.debug(`sleeping for ${Number((ms / 1000).toFixed(3))} s before checking the queue again`);
       await wake.sleep(ms, signal);
     }
   }

@@ -10,6 +10,7 @@ interface Slot {
   transport: Transport;
   inFlight: number;
   retired: boolean;
+  warmed?: boolean;
 }
 
 export class TransportHolder {
@@ -39,6 +40,14 @@ export class TransportHolder {
    * cannot go on without a transport, so that is fatal rather than a per-message failure. */
   async ready(): Promise<void> {
     await this.#slot();
+  }
+
+  /** Creates the transport if needed and runs its warm-up, once per transport built. */
+  async warm(): Promise<void> {
+    const slot = this.#ready ?? (await this.#slot());
+    if (slot.warmed) return;
+    slot.warmed = true;
+    await slot.transport.warm?.();
   }
 
   async send(message: OutgoingMessage): Promise<SendResult> {

@@ -37,6 +37,7 @@ export async function smtpTransport(config: Config, logger: Logger): Promise<Tra
   return {
     ...composing,
     send: (message) => (isPlainEnvelope(message) ? sendStored(pool, message) : composing.send(message)),
+    warm: () => openConnections(pool, b.pool),
   };
 }
 
@@ -44,6 +45,18 @@ export async function smtpTransport(config: Config, logger: Logger): Promise<Tra
  * that what arrives is what sendMail would have sent). */
 export interface SmtpPool {
   send(mail: object, callback: (error: Error | null, info?: NodemailerInfo) => void): void;
+  /** Internals the warm-up uses (checked before use): the pool's connections, and how it makes one. */
+  _connections?: unknown[];
+  _createConnection?(): { connect(callback: (error?: Error | null) => void): void };
+}
+
+/** Opens the pool's connections now (connect, greeting, EHLO, AUTH), as the pool would on its first
+ * sends, and waits for them. A connection that fails is dropped by the pool (the next send makes a new
+ * one and defers its message if that fails too), so this never throws. */
+function openConnections(pool: SmtpPool, count: number): Promise<void> {
+  if (typeof pool._createConnection !== "function" || !Array.isArray(pool._connections)) return Promise.resolve();
+  const missing = Math.max(0, count - pool._connections.length);
+  return Promise.all(Array.from({ length: missing }, () => new Promise<void>((resolve) => pool._createConnection!().connect(() => resolve())))).then(() => {});
 }
 
 /** Bare ASCII addresses, which nodemailer would pass on unchanged: anything else (an IDN domain to

@@ -35,4 +35,7 @@ export interface Transport {
   send(message: OutgoingMessage): Promise<SendResult>;
   /** Releases connections; in-flight sends finish first. */
   close(): Promise<void>;
+  /** Runs one connection's opening (connect, greeting, EHLO, AUTH) ahead of the first send, so that a
+   * rate-limited send goes out when its token is taken, not a cold start later. Never throws. */
+  warm?(): Promise<void>;
 }

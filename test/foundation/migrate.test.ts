@@ -55,6 +55,35 @@ forEachDialect((dialect, it) => {
     expect(dump).toBe(readFileSync(file, "utf8"));
   });
 
+  it("0003 upgrades a database with log rows: every row and id kept, 'expired' accepted, anything else still refused; down undoes it", async () => {
+    const { db } = await fresh(dialect);
+    const all = migrations(db.dialect);
+    const upTo = (name: string) => Object.fromEntries(Object.entries(all).filter(([n]) => n <= name));
+    await migrateToLatest(db, upTo("0002-spool-import"));
+    const row = (result: string) => ({
+      queue_id: 7, message_data: new Uint8Array([1, 2, 3]), message_id: "<m@x>", subject: "s",
+      envelope_from: "a@x", envelope_to: "b@x", when_added: db.dialect.toDb(new Date()), priority: 2, retry_count: 1, result, log_message: "m",
+    });
+    await db.kysely.insertInto("mailer_messagelog").values([row("success"), row("failure"), row("dont_send"), row("success")] as never).execute();
+    // The newest row purged: its id must not come back.
+    const top = await db.kysely.selectFrom("mailer_messagelog").select((eb) => eb.fn.max("id").as("id")).executeTakeFirstOrThrow();
+    await db.kysely.deleteFrom("mailer_messagelog").where("id", "=", top.id as number).execute();
+    const before = await db.kysely.selectFrom("mailer_messagelog").selectAll().orderBy("id").execute();
+    await migrateToLatest(db);
+    const after = await db.kysely.selectFrom("mailer_messagelog").selectAll().orderBy("id").execute();
+    expect(after).toEqual(before);
+    await db.kysely.insertInto("mailer_messagelog").values(row("expired") as never).execute();
+    // Ids go on after the highest ever used (SQLite's AUTOINCREMENT counter came through the rebuild).
+    const newest = await db.kysely.selectFrom("mailer_messagelog").select("id").where("result", "=", "expired").executeTakeFirstOrThrow();
+    expect(Number(newest.id)).toBeGreaterThan(Number(top.id));
+    await expect(db.kysely.insertInto("mailer_messagelog").values(row("bounced") as never).execute()).rejects.toThrow();
+    // The indexes are back.
+    expect(await dumpSchema(db)).toContain("mailer_messagelog_purge_idx");
+    await all["0003-schedule-limits"]!.down!(db.kysely);
+    await expect(db.kysely.insertInto("mailer_messagelog").values(row("expired") as never).execute()).rejects.toThrow();
+    expect(await db.kysely.selectFrom("mailer_messagelog").select("id").execute()).toHaveLength(3);
+  });
+
   it("a failed migration leaves the database as it was", async () => {
     const { db } = await fresh(dialect);
     await migrateToLatest(db);

@@ -12,7 +12,17 @@ import { readLines, type LineReader } from "./lines.ts";
 import { startSink, type Sink, type SinkOptions } from "./smtp-sink.ts";
 
 export type TomlValue = string | number | boolean;
-export type Sections = Partial<Record<"top" | "backend" | "delivery" | "retry" | "lock" | "queue", Record<string, TomlValue>>>;
+const SECTION_NAMES = ["backend", "delivery", "retry", "lock", "queue", "limits"] as const;
+export type Sections = Partial<Record<"top" | (typeof SECTION_NAMES)[number], Record<string, TomlValue>>> & {
+  /** [limits.domains."NAME"] tables. */
+  domainLimits?: Record<string, Record<string, TomlValue>>;
+};
+
+/** Where a spawned worker runs: another binary name and arguments in front (elsewhere() in pg-bench.ts). */
+export interface SpawnVia {
+  binary?: string;
+  prefix?: string[];
+}
 
 export interface MessageSpec {
   to?: string | string[];
@@ -35,9 +45,9 @@ export interface Bench {
   logs(): Promise<Array<Record<string, any>>>;
   run(args: string[], env?: Record<string, string>): Promise<RunResult>;
   /** Starts the binary in the background; cleanup() SIGKILLs it if it is still running. */
-  spawn(args: string[]): ReturnType<typeof spawnMailer>;
+  spawn(args: string[], via?: SpawnVia): ReturnType<typeof spawnMailer>;
   /** spawn(), with its stderr read line by line. */
-  start(args: string[]): { proc: ReturnType<typeof spawnMailer>; stderr: LineReader };
+  start(args: string[], via?: SpawnVia): { proc: ReturnType<typeof spawnMailer>; stderr: LineReader };
   /** SIGKILLs every spawned process still running, then closes the sink and drops the database. */
   cleanup(): Promise<void>;
 }
@@ -66,11 +76,15 @@ export async function bench(dialect: Dialect, extra: Sections = {}, sinkOptions:
         retry: { ...more.retry },
         lock: { path: join(dir.path, "send_mail"), ...more.lock },
         queue: { ...more.queue },
+        limits: { ...more.limits },
       };
       const lines = Object.entries(sections.top ?? {}).map(([k, v]) => `${k} = ${tomlValue(v)}`);
       lines.push("[database]", `url = ${JSON.stringify(database.url)}`);
-      for (const name of ["backend", "delivery", "retry", "lock", "queue"] as const) {
+      for (const name of SECTION_NAMES) {
         lines.push(`[${name}]`, ...Object.entries(sections[name] ?? {}).map(([k, v]) => `${k} = ${tomlValue(v)}`));
+      }
+      for (const [domain, table] of Object.entries(more.domainLimits ?? {})) {
+        lines.push(`[limits.domains.${JSON.stringify(domain)}]`, ...Object.entries(table).map(([k, v]) => `${k} = ${tomlValue(v)}`));
       }
       writeConfig(dir.path, lines.join("\n") + "\n");
     },
@@ -87,13 +101,13 @@ export async function bench(dialect: Dialect, extra: Sections = {}, sinkOptions:
     messages: () => db.kysely.selectFrom("mailer_message").selectAll().orderBy("id").execute(),
     logs: () => db.kysely.selectFrom("mailer_messagelog").selectAll().orderBy("id").execute(),
     run: (args, env = {}) => runMailer([...args, "--config", b.configPath], { cwd: dir.path, env }),
-    spawn(args) {
-      const proc = spawnMailer([...args, "--config", b.configPath], { cwd: dir.path });
+    spawn(args, via = {}) {
+      const proc = spawnMailer([...(via.prefix ?? []), ...args, "--config", b.configPath], { cwd: dir.path, binary: via.binary });
       procs.push(proc);
       return proc;
     },
-    start(args) {
-      const proc = b.spawn(args);
+    start(args, via) {
+      const proc = b.spawn(args, via);
       return { proc, stderr: readLines(proc.stderr as ReadableStream<Uint8Array>) };
     },
     async cleanup() {

@@ -11,10 +11,15 @@ export interface Received {
   /** The Subject header value (not decoded). */
   subject: string | null;
   sessionId: string;
+  /** Date.now() at this transaction's MAIL FROM. */
+  startedAt: number;
+  /** Date.now() when the sink answered the end of DATA (the transaction's end). */
+  endedAt: number;
 }
 
-/** What the sink does with a message or recipient: accept (undefined), reply with a code, drop or stall. */
-export type Reaction = undefined | { code: number; message?: string } | "drop" | "stall";
+/** What the sink does with a message or recipient: accept (undefined), reply with a code, drop,
+ * stall, or accept after a delay (a slow server: the transaction stays open that long). */
+export type Reaction = undefined | { code: number; message?: string } | "drop" | "stall" | { acceptAfterMs: number };
 
 export interface SinkOptions {
   /** Require AUTH PLAIN/LOGIN with these credentials. */
@@ -58,6 +63,7 @@ function header(raw: Buffer, name: string): string | null {
 
 export async function startSink(options: SinkOptions = {}): Promise<Sink> {
   const waiters: Array<() => void> = [];
+  const startedAt = new Map<string, number>();
   const sink: Sink = {
     host: "127.0.0.1",
     port: 0,
@@ -99,6 +105,7 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
 
   const react = (reaction: Reaction, session: SMTPServerSession, callback: (err?: Error | null) => void) => {
     if (reaction === undefined) return callback();
+    if (typeof reaction === "object" && "acceptAfterMs" in reaction) return void setTimeout(() => callback(), reaction.acceptAfterMs);
     if (reaction === "stall") return; // never answer: the client's timeout must fire
     if (reaction === "drop") {
       connectionOf(session)?._socket?.destroy();
@@ -132,6 +139,10 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
       }
       callback(new Error("Invalid username or password"));
     },
+    onMailFrom(_address, session, callback) {
+      startedAt.set(session.id, Date.now());
+      callback();
+    },
     onRcptTo(address, session, callback) {
       react(sink.onRecipient(address.address), session, callback);
     },
@@ -154,11 +165,21 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
           messageId: header(raw, "Message-ID"),
           subject: header(raw, "Subject"),
           sessionId: session.id,
+          startedAt: startedAt.get(session.id) ?? Date.now(),
+          endedAt: Date.now(),
         };
         const reaction = sink.onMessage(message);
-        if (reaction === undefined) {
+        const accepted = () => {
+          message.endedAt = Date.now();
           sink.received.push(message);
           for (const wake of waiters.splice(0)) wake();
+        };
+        if (reaction === undefined) accepted();
+        if (typeof reaction === "object" && "acceptAfterMs" in reaction) {
+          return void setTimeout(() => {
+            accepted();
+            callback();
+          }, reaction.acceptAfterMs);
         }
         react(reaction, session, callback);
       });

@@ -40,16 +40,17 @@ forEachDialect((dialect, it) => {
     expect(r.queued).toBe(5);
     expect(r.queued_by_priority).toEqual({ high: 2, medium: 2, low: 1 });
     expect(r.queued_waiting).toBe(1);
+    expect([r.scheduled, r.rate_limited, r.limits]).toEqual([1, 0, []]);
     expect(r.deferred).toBe(2);
     expect(r.failed).toBe(1);
     expect(r.claimed).toBe(1);
     near(r.oldest_queued_age_s, 3000);
     // The earliest next_attempt_at of queued/deferred rows (the failed row's is ignored).
     near((Date.parse(r.next_retry_at) - Date.now()) / 1000, -5);
-    expect(r.log).toEqual({ success: 4, failure: 2, dont_send: 1 });
-    expect(r.log_last_hour).toEqual({ success: 2, failure: 1, dont_send: 0 });
-    expect(r.log_last_day).toEqual({ success: 3, failure: 1, dont_send: 1 });
-    expect(r.schema_version).toBe("0002-spool-import");
+    expect(r.log).toEqual({ success: 4, failure: 2, dont_send: 1, expired: 0 });
+    expect(r.log_last_hour).toEqual({ success: 2, failure: 1, dont_send: 0, expired: 0 });
+    expect(r.log_last_day).toEqual({ success: 3, failure: 1, dont_send: 1, expired: 0 });
+    expect(r.schema_version).toBe("0003-schedule-limits");
     expect(r.dialect).toBe(dialect);
     expect(r.lock).toMatchObject({ enabled: true, holder: null });
   });
@@ -59,7 +60,9 @@ forEachDialect((dialect, it) => {
     expect(run.code).toBe(0);
     const out = run.stdout;
     expect(out).toMatch(/^queued \(sendable\)\s+5\s+2\s+2\s+1$/m);
-    expect(out).toMatch(/^queued \(waiting\)\s+1$/m);
+    expect(out).toMatch(/^queued \(scheduled\)\s+1$/m);
+    expect(out).toMatch(/^queued \(rate-limited\)\s+0$/m);
+    expect(out).toMatch(/^expired\s+0\s+0\s+0$/m);
     expect(out).toMatch(/^deferred\s+2$/m);
     expect(out).toMatch(/^failed\s+1$/m);
     expect(out).toMatch(/^success\s+2\s+3\s+4$/m);
@@ -69,7 +72,7 @@ forEachDialect((dialect, it) => {
     expect(out).toMatch(/^next retry\s+\S+Z \(\d+s ago\)$/m);
     expect(out).toMatch(/^in delivery\s+1 /m);
     expect(out).toMatch(/^lock\s+none$/m);
-    expect(out).toMatch(/^schema\s+0002-spool-import$/m);
+    expect(out).toMatch(/^schema\s+0003-schedule-limits$/m);
     expect(out).toMatch(new RegExp(`^database\\s+\\S+ \\(${dialect}\\)$`, "m"));
   });
 });
@@ -80,7 +83,7 @@ describe("status on an empty queue", () => {
     try {
       const r = JSON.parse((await s.run(["status", "--json"])).stdout);
       expect(r).toMatchObject({ queued: 0, deferred: 0, failed: 0, oldest_queued_age_s: null, next_retry_at: null });
-      expect(r.log).toEqual({ success: 0, failure: 0, dont_send: 0 });
+      expect(r.log).toEqual({ success: 0, failure: 0, dont_send: 0, expired: 0 });
     } finally {
       await s.cleanup();
     }

@@ -172,6 +172,50 @@ forEachDialect((dialect, it) => {
     expect((await call("DELETE", "/dont-send?address=a%40example.com", { token: tokens.admin })).status).toBe(404);
   });
 
+  it("send_at, expires_at and idempotency keys: a retried request gets 200 and the first id, queuing nothing", async () => {
+    const sendAt = new Date(Date.now() + 3_600_000).toISOString();
+    const message = { from: "app@example.org", to: "a@example.com", subject: "receipt", text: "paid", send_at: sendAt, expires_at: "+2h", idempotency_key: "order-1" };
+    const first = await call("POST", "/messages", { token: tokens.send, json: message });
+    expect(first.status).toBe(201);
+    const id = ((await first.json()) as any).messages[0].id;
+    const again = await call("POST", "/messages", { token: tokens.send, json: message });
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as any).messages[0]).toMatchObject({ id, duplicate: true });
+    // The Idempotency-Key header, on a raw message.
+    const raw = (key: string) =>
+      fetch(`${web!.url}/api/v1/messages?to=b@example.com`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${tokens.send}`, "Content-Type": "message/rfc822", "Idempotency-Key": key },
+        body: "From: app@example.org\r\nSubject: raw\r\n\r\nhi\r\n",
+      });
+    const r1 = await raw("raw-1");
+    const r2 = await raw("raw-1");
+    expect([r1.status, r2.status]).toEqual([201, 200]);
+    expect(((await r2.json()) as any).messages[0].id).toBe(((await r1.json()) as any).messages[0].id);
+    // A batch: new ones 201, each duplicate marked.
+    const batch = await call("POST", "/messages", { token: tokens.send, json: [message, { ...message, idempotency_key: "order-2" }] });
+    expect(batch.status).toBe(201);
+    expect(((await batch.json()) as any).messages.map((m: { duplicate?: boolean }) => m.duplicate ?? false)).toEqual([true, false]);
+    const db = await tq.db();
+    const rows = await db.kysely.selectFrom("mailer_message").select(["id", "next_attempt_at", "expires_at"]).orderBy("id").execute();
+    expect(rows).toHaveLength(3);
+    expect(new Date(rows[0]!.next_attempt_at as string).toISOString()).toBe(sendAt);
+    expect(rows[0]!.expires_at).not.toBeNull();
+    // Refusals: 422 problem+json, nothing queued.
+    for (const bad of [{ send_at: "tomorrow" }, { send_at: "2026-12-24T18:00" }, { expires_at: "2000-01-01T00:00:00Z" }, { idempotency_key: "" }, { send_at: 5 }]) {
+      const refused = await call("POST", "/messages", { token: tokens.send, json: { ...message, idempotency_key: "other", ...bad } });
+      expect(refused.status).toBe(422);
+      expect(refused.headers.get("content-type")).toContain("application/problem+json");
+    }
+    const twoKeys = await fetch(`${web!.url}/api/v1/messages`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${tokens.send}`, "Content-Type": "application/json", "Idempotency-Key": "x" },
+      body: JSON.stringify([message, message]),
+    });
+    expect(twoKeys.status).toBe(400);
+    expect(await db.kysely.selectFrom("mailer_message").select("id").execute()).toHaveLength(3);
+  });
+
   it("serves /metrics that a Prometheus parser reads with status --json's counts, and the OpenAPI document", async () => {
     const queued = await call("POST", "/messages", { token: tokens.send, json: [{ to: "a@example.com", text: "x", priority: "high" }, { to: "b@example.com", text: "x" }, { to: "c@example.com", text: "x" }] });
     const ids = ((await queued.json()) as any).messages.map((m: { id: number }) => m.id);
@@ -186,7 +230,7 @@ forEachDialect((dialect, it) => {
     expect(metricValue(text, "mailer_queue_oldest_age_seconds", { state: "queued" })).toBeGreaterThanOrEqual(0);
     expect(metricValue(text, "process_resident_memory_bytes")).toBeGreaterThan(1_000_000);
     expect((await fetch(`${web!.url}/healthz`)).status).toBe(200);
-    expect(await (await fetch(`${web!.url}/readyz`)).json()).toEqual({ status: "ok", schema_version: "0002-spool-import" });
+    expect(await (await fetch(`${web!.url}/readyz`)).json()).toEqual({ status: "ok", schema_version: "0003-schedule-limits" });
     const openapi = (await (await fetch(`${web!.url}/api/v1/openapi.json`)).json()) as any;
     expect(openapi.openapi).toBe("3.0.3");
     expect(Object.keys(openapi.paths)).toEqual(["/messages", "/messages/{id}", "/messages/{id}/retry", "/status", "/dont-send"]);

@@ -95,7 +95,8 @@ export function scheduleAndLimits(d: DialectInfo): Migration {
 
 /** SQLite's way to change a CHECK constraint (https://sqlite.org/lang_altertable.html, "making other
  * kinds of table schema changes"): a new table, the rows copied, the old one dropped, the new one
- * renamed, the indexes made again. Ids are kept, so the AUTOINCREMENT sequence carries on. */
+ * renamed, the indexes made again. Ids are kept, and so is the AUTOINCREMENT counter: an id once
+ * used (its row since purged) is never handed out again. */
 async function rebuildLogTable(db: Kysely<any>, d: DialectInfo, results: string[]): Promise<void> {
   const { types, now } = d;
   const columns = [
@@ -120,8 +121,14 @@ async function rebuildLogTable(db: Kysely<any>, d: DialectInfo, results: string[
     .execute();
   const list = sql.join(columns.map((c) => sql.ref(c)));
   await sql`insert into mailer_messagelog_new (${list}) select ${list} from mailer_messagelog`.execute(db);
+  const counter = await sql<{ seq: number }>`select seq from sqlite_sequence where name = 'mailer_messagelog'`.execute(db);
   await db.schema.dropTable("mailer_messagelog").execute();
   await db.schema.alterTable("mailer_messagelog_new").renameTo("mailer_messagelog").execute();
+  const seq = Number(counter.rows[0]?.seq ?? 0);
+  if (seq > 0) {
+    await sql`delete from sqlite_sequence where name = 'mailer_messagelog'`.execute(db);
+    await sql`insert into sqlite_sequence (name, seq) values ('mailer_messagelog', ${seq})`.execute(db);
+  }
   await db.schema.createIndex("mailer_messagelog_purge_idx").on("mailer_messagelog").columns(["result", "when_attempted"]).execute();
   await db.schema.createIndex("mailer_messagelog_when_attempted_idx").on("mailer_messagelog").column("when_attempted").execute();
   await db.schema.createIndex("mailer_messagelog_message_id_idx").on("mailer_messagelog").column("message_id").execute();

@@ -32,7 +32,10 @@ export async function takeToken(db: Database, name: string, perSecond: number, b
   const grant = sql<number>`case when ${available} >= 1 then 1 else 0 end`;
   const row = await db.kysely
     .updateTable("mailer_ratelimit")
-    .set({ tokens: sql`${available} - ${grant}` as never, updated_at: now as never, granted: grant as never })
+    // updated_at never goes back: on PostgreSQL a statement's timestamp is taken when it arrives, and
+    // one that arrived earlier may get the row lock later; moving the time back would credit the
+    // same interval twice.
+    .set({ tokens: sql`${available} - ${grant}` as never, updated_at: d.greatest(sql`updated_at`, now) as never, granted: grant as never })
     .where("name", "=", name)
     .returning(["tokens", "granted"])
     .executeTakeFirst();
