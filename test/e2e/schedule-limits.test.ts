@@ -7,6 +7,7 @@ import { bench, summary, type Bench } from "../helpers/engine.ts";
 import type { Received } from "../helpers/smtp-sink.ts";
 import { until } from "../helpers/wait.ts";
 import { runMailer } from "../helpers/cli.ts";
+import { startConsole } from "../helpers/web-console.ts";
 import { elsewhere } from "../pg/pg-bench.ts";
 import { enqueueMessages } from "../../src/queue/enqueue.ts";
 import { prepareMessage } from "../../src/queue/prepare.ts";
@@ -245,6 +246,19 @@ forEachDialect((dialect, it) => {
     const text = (await b.run(["status"])).stdout;
     expect(text).toMatch(/queued \(rate-limited\) +2/);
     expect(text).toMatch(/domain:slow\.test +1\/m \(burst 1\), 1 at once/);
+    // The console's dashboard and /metrics say the same.
+    const web = await startConsole(b.configPath);
+    try {
+      const dashboard = await (await fetch(`${web.url}/`)).text();
+      expect(dashboard).toMatch(/<span class="n">1<\/span><span class="k">scheduled \(send-at\)/);
+      expect(dashboard).toMatch(/<span class="n">2<\/span><span class="k">rate-limited/);
+      expect(dashboard).toContain("<td>domain:slow.test</td><td>1/m (burst 1), 1 at once</td>");
+      const metrics = await (await fetch(`${web.url}/metrics`)).text();
+      expect(metrics).toContain('mailer_queue_waiting_messages{reason="scheduled"} 1');
+      expect(metrics).toContain('mailer_queue_waiting_messages{reason="rate_limited"} 2');
+    } finally {
+      expect(await web.stop()).toBe(0);
+    }
     const held = (await b.messages()).filter((m) => m.limited_by !== null);
     expect(held.map((m) => [m.status, m.retry_count, m.limited_by])).toEqual([
       ["queued", 0, "domain:slow.test"],

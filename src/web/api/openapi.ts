@@ -5,6 +5,13 @@ const problem = { description: "A problem (RFC 9457)", content: { "application/p
 const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [String(c), problem]));
 const id = { name: "id", in: "path", required: true, schema: { type: "integer", minimum: 1 } };
 const addresses = { oneOf: [{ type: "string" }, { type: "array", items: { type: "string" } }] };
+const when = (what: string) => ({ type: "string", description: `${what}: ISO 8601 with a time zone (2026-12-24T18:00:00Z) or a delay such as +10m` });
+/** Send later, expire, deduplicate: the same three fields on both message forms. */
+const schedule = {
+  send_at: when("not sent before"),
+  expires_at: when("not sent after (dropped and logged expired)"),
+  idempotency_key: { type: "string", maxLength: 200, description: "queued already within [queue] idempotency_window: nothing is queued, the answer names the first message" },
+};
 
 export const OPENAPI = {
   openapi: "3.0.3",
@@ -37,6 +44,7 @@ export const OPENAPI = {
           headers: { type: "object", additionalProperties: { type: "string" } },
           priority: { type: "string", enum: ["high", "medium", "low"] },
           message_id: { type: "string" },
+          ...schedule,
         },
       },
       RawMessage: {
@@ -45,6 +53,7 @@ export const OPENAPI = {
           raw: { type: "string", description: "a complete RFC 5322 message" },
           envelope: { type: "object", additionalProperties: false, properties: { from: { type: "string" }, to: addresses } },
           priority: { type: "string", enum: ["high", "medium", "low"] },
+          ...schedule,
         },
       },
       Message: { oneOf: [{ $ref: "#/components/schemas/StructuredMessage" }, { $ref: "#/components/schemas/RawMessage" }] },
@@ -55,6 +64,7 @@ export const OPENAPI = {
           message_id: { type: "string" }, envelope_from: { type: "string" },
           recipients: { type: "array", items: { type: "string" } }, suppressed: { type: "array", items: { type: "string" } },
           priority: { type: "string" },
+          duplicate: { type: "boolean", description: "true: its idempotency key was queued already; id is the first message's and nothing new was queued" },
         },
       },
     },
@@ -67,10 +77,14 @@ export const OPENAPI = {
           required: true,
           content: {
             "application/json": { schema: { oneOf: [{ $ref: "#/components/schemas/Message" }, { type: "array", items: { $ref: "#/components/schemas/Message" } }] } },
-            "message/rfc822": { schema: { type: "string", format: "binary" }, description: "query: to (repeatable), from, priority" },
+            "message/rfc822": { schema: { type: "string", format: "binary" }, description: "query: to (repeatable), from, priority, send_at, expires_at, idempotency_key" },
           },
         },
+        parameters: [
+          { name: "Idempotency-Key", in: "header", schema: { type: "string", maxLength: 200 }, description: "the idempotency key of a single message (not an array)" },
+        ],
         responses: {
+          "200": { description: "Every message was queued before (same idempotency key): nothing new queued; the ids are the first messages'", content: { "application/json": { schema: { type: "object", properties: { messages: { type: "array", items: { $ref: "#/components/schemas/Queued" } } } } } } },
           "201": { description: "Queued", content: { "application/json": { schema: { type: "object", properties: { messages: { type: "array", items: { $ref: "#/components/schemas/Queued" } } } } } } },
           ...errors(400, 401, 403, 413, 415, 422, 503),
         },

@@ -32,6 +32,11 @@ export function queueMetrics(db: Database, clock: () => Date): Registry {
     name: "mailer_log_entries_per_minute", help: "Log rows per minute over the last 5 minutes, by result (sent, deferred or failed, dropped)",
     labelNames: ["result"], registers,
   });
+  const waiting = new Gauge({
+    name: "mailer_queue_waiting_messages",
+    help: "Queued messages not due yet, by reason: scheduled (send-at, automatic retry) or rate_limited (held back by a [limits] limit)",
+    labelNames: ["reason"], registers,
+  });
   const ready = new Gauge({ name: "mailer_database_up", help: "1 when the last scrape could read the database", registers });
 
   // One collect for all of them: prom-client calls each metric's collect, and these share two statements.
@@ -45,6 +50,10 @@ export function queueMetrics(db: Database, clock: () => Date): Registry {
         const windows = await logWindowCounts(db.kysely, db.dialect.toDb(new Date(now.getTime() - 300_000)), db.dialect.toDb(new Date(now.getTime() - 86_400_000)));
         messages.reset();
         oldest.reset();
+        const limited = groups.reduce((n, g) => n + (g.status === "queued" ? g.limited : 0), 0);
+        const notDue = groups.reduce((n, g) => n + (g.status === "queued" ? g.n - g.due : 0), 0);
+        waiting.set({ reason: "scheduled" }, notDue - limited);
+        waiting.set({ reason: "rate_limited" }, limited);
         for (const state of STATES) for (const p of PRIORITIES) messages.set({ state, priority: p }, 0);
         const oldestBy: Record<string, DbTime | null | undefined> = { queued: null, deferred: null, failed: null, claimed: null };
         for (const g of groups) {
@@ -76,7 +85,7 @@ export function queueMetrics(db: Database, clock: () => Date): Registry {
         ready.set(0);
       }
     })().finally(() => setTimeout(() => (collecting = null), 0)));
-  for (const metric of [messages, oldest, log, perMinute, ready]) (metric as unknown as { collect: () => Promise<void> }).collect = collectAll;
+  for (const metric of [messages, oldest, log, perMinute, waiting, ready]) (metric as unknown as { collect: () => Promise<void> }).collect = collectAll;
   processMetrics(registry);
   return registry;
 }
