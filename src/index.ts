@@ -12,6 +12,9 @@ export { queueTransport, type QueueTransport, type QueueTransportOptions, type Q
 export type { EnqueueOutcome } from "./queue/enqueue.ts";
 export { PRIORITY, parsePriority, priorityName, type Priority, type PriorityName } from "./queue/priority.ts";
 export { PRIORITY_HEADER, prepareMessage, type PreparedMessage, type PrepareOptions } from "./queue/prepare.ts";
+export {
+  SEND_AT_HEADER, EXPIRES_AT_HEADER, IDEMPOTENCY_KEY_HEADER, parseWhen, type Schedule, type ScheduleInput, type When,
+} from "./queue/schedule.ts";
 export { loadConfig } from "./config/load.ts";
 export type { Config } from "./config/types.ts";
 export { createLogger, type Logger, type LogLevel } from "./log.ts";

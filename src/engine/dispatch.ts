@@ -30,6 +30,9 @@ export interface PassState {
   held: number;
   /** When each message held in this pass is due again (epoch ms), until the pass has waited past it. */
   heldUntil: number[];
+  /** The fleet's rate gives its next token later than the batch's lease allows waiting (epoch ms):
+   * the batch goes back, and the pass sleeps until then before it claims again. */
+  rateWaitUntil: number | null;
   stop: StopReason | null;
   /** Why the pass must end non-zero (handler broke its contract, transport could not be built). */
   failure: unknown;
@@ -72,7 +75,7 @@ export interface BatchRun {
 }
 
 export const newPassState = (): PassState => ({
-  sent: 0, deferred: 0, failed: 0, dontSend: 0, expired: 0, held: 0, heldUntil: [], stop: null, failure: null,
+  sent: 0, deferred: 0, failed: 0, dontSend: 0, expired: 0, held: 0, heldUntil: [], rateWaitUntil: null, stop: null, failure: null,
 });
 
 /** max_deferred = 0 reads as "stop at the first deferral" (django-mailer would stop after any first
@@ -318,7 +321,10 @@ export class Dispatcher {
           return admission;
         case "wait":
           // The fleet-wide rate holds every message alike: wait here, as for throttle.
-          if (env.clock().getTime() + admission.ms >= leaseDeadline) return "deadline";
+          if (env.clock().getTime() + admission.ms >= leaseDeadline) {
+            state.rateWaitUntil = env.clock().getTime() + admission.ms;
+            return "deadline";
+          }
           await sleep(admission.ms, env.signal);
           if (!(await this.withinLimits())) return "stop";
           continue;

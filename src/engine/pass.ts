@@ -23,7 +23,7 @@ import type { EngineObserver } from "./observer.ts";
 import type { Outcome } from "./outcome.ts";
 import { buildRecord } from "./record.ts";
 import { retryPolicy } from "./retry-policy.ts";
-import { beforePass } from "./upkeep.ts";
+import { afterFirstClaim, beforeClaims } from "./upkeep.ts";
 import { LimitGate, limitPlan, planIsEmpty } from "../limits/gate.ts";
 import { releaseSlotsOf } from "../db/queries/limits.ts";
 import { waitOrAbort } from "./shutdown.ts";
@@ -232,12 +232,13 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
 
   let thrown: unknown = null;
   try {
-    await beforePass(db, config, clock(), logger);
+    await beforeClaims(db, config, clock(), logger);
     // Dead workers' claims are looked for once the first batch is under way (or the first claim
     // found nothing): off the path from a notification to the first send, and on PostgreSQL on the
     // connection the claim gave back. What they free is claimed from the next claim on.
     let deadClaims: Promise<number> | null = null;
     let deadClaimsSeen = false;
+    let upkeep: Promise<void> | null = null;
     const scanDeadClaims = () => {
       const scan = releaseDeadClaims(db, logger);
       scan.catch(() => {}); // awaited below
@@ -246,6 +247,16 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
     let previous: Promise<void> = Promise.resolve();
     try {
       while (await dispatcher.withinLimits()) {
+        if (state.rateWaitUntil !== null) {
+          // A slow fleet rate (say 20/h): the released batch is claimed again when a token is due,
+          // not at once and over and over.
+          await untilSettled(recording);
+          const wait = state.rateWaitUntil - clock().getTime();
+          state.rateWaitUntil = null;
+          logger.debug(`waiting ${Math.max(0, wait)} ms for the fleet's rate (limits.rate)`);
+          if (wait > 0) await sleep(wait, options.signal);
+          continue;
+        }
         const size = pipelined ? Math.min(claimBatch, dispatcher.allowance) : 1;
         const taken = ahead;
         ahead = null;
@@ -266,16 +277,19 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
         if (batch.rows.length === 0) {
           // ... unless dead workers' claims, looked for after the first claim, were released since.
           deadClaims ??= scanDeadClaims();
+          upkeep ??= afterFirstClaim(db, config, clock(), logger);
           if (!deadClaimsSeen && (await deadClaims) > 0) {
             deadClaimsSeen = true;
             continue;
           }
           // ... or messages a domain's limit held back are to be waited for (send-mail).
-          const now = clock().getTime();
-          state.heldUntil = state.heldUntil.filter((t) => t > now);
           if (options.waitForLimits && state.heldUntil.length > 0) {
+            // Until they are recorded the held messages are still ours, out of the claim's reach.
             await untilSettled(recording);
-            const wait = state.heldUntil.reduce((a, b) => Math.min(a, b)) - clock().getTime();
+            const now = clock().getTime();
+            const wait = state.heldUntil.reduce((a, b) => Math.min(a, b)) - now;
+            // Those due now are claimable from here on: claim again; the rest are waited for.
+            state.heldUntil = state.heldUntil.filter((t) => t > now);
             logger.debug(`waiting ${Math.max(0, wait)} ms for messages held back by a limit`);
             if (wait > 0) await sleep(wait, options.signal);
             continue;
@@ -294,6 +308,7 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
         // the processor (a notified message's send is the latency runmailer-pg is measured by).
         if (pipelined && batch.rows.length < size) await untilSettled(run.done);
         deadClaims ??= scanDeadClaims();
+        upkeep ??= afterFirstClaim(db, config, clock(), logger);
         const recorded = record(batch, run);
         if (!pipelined) {
           await untilSettled(recorded);
@@ -327,6 +342,7 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
     await dropAhead();
     await recording;
     await deadClaims?.catch((error) => void (thrown ??= error));
+    await upkeep;
     await (await offThread)?.close().catch((error) => logger.debug(`closing the database worker thread: ${errorText(error)}`));
     if (thrown !== null) throw thrown;
     if (recordError !== null) throw recordError;

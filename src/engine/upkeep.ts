@@ -1,11 +1,13 @@
-// What a pass does before it claims anything: deferred messages due again go back to the queue
-// ([retry] auto), expired ones leave it with an `expired` log row, and old idempotency keys and day
-// counters are forgotten.
+// A pass's housekeeping. Before it claims: deferred messages due again go back to the queue ([retry]
+// auto). Once its first claim is made (off the path from a notification to the first send, which
+// runmailer-pg's latency is measured by; claims skip expired messages anyway): expired messages leave
+// the queue with an `expired` log row, and old idempotency keys and day counters are forgotten.
 import type { Config } from "../config/types.ts";
 import type { Database } from "../db/connect.ts";
 import { expireDue } from "../db/queries/expiry.ts";
 import { pruneKeys } from "../db/queries/idempotency.ts";
 import { pruneDailyCounters } from "../db/queries/limits.ts";
+import { errorText } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { requeueDue } from "./retry-policy.ts";
 
@@ -13,8 +15,20 @@ import { requeueDue } from "./retry-policy.ts";
 const PRUNE_EVERY_MS = 60_000;
 const lastPruned = new Map<string, number>();
 
-export async function beforePass(db: Database, config: Config, now: Date, logger: Logger): Promise<void> {
+export async function beforeClaims(db: Database, config: Config, now: Date, logger: Logger): Promise<void> {
   await requeueDue(db, config, now, logger);
+}
+
+/** Never throws: housekeeping that fails is logged and done by a later pass. */
+export async function afterFirstClaim(db: Database, config: Config, now: Date, logger: Logger): Promise<void> {
+  try {
+    await expireAndPrune(db, config, now, logger);
+  } catch (error) {
+    logger.warn(`expiring messages or pruning old keys failed (a later pass tries again): ${errorText(error)}`);
+  }
+}
+
+async function expireAndPrune(db: Database, config: Config, now: Date, logger: Logger): Promise<void> {
   const expired = await expireDue(db, now, config.delivery.log_message_data);
   if (expired > 0) logger.info(`${expired} message(s) expired unsent (logged as expired)`);
   if (now.getTime() - (lastPruned.get(db.url) ?? -Infinity) < PRUNE_EVERY_MS) return;

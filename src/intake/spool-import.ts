@@ -96,7 +96,13 @@ function readOne(env: SpoolImportEnv, dir: string, name: string, routing: Routin
     // submitter wrote is used only for an account the password file does not list (a directory service).
     const known = loginOf(file.uid);
     const login = known === `uid${file.uid}` && isLocalName(file.login) ? file.login : known;
-    const message = prepareSubmission({ ...file.submission, submitter: { uid: file.uid, login } }, { routing, maxSize: config.queue.max_size });
+    const message = prepareSubmission({ ...file.submission, submitter: { uid: file.uid, login } }, {
+      routing,
+      maxSize: config.queue.max_size,
+      // As of its submission: a message whose expiry passed while it waited in the spool is queued
+      // and then logged expired, not set aside as bad.
+      now: file.submittedAt,
+    });
     return { message, file };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;

@@ -101,6 +101,8 @@ export interface SpoolFile {
   uid: number;
   /** The login the submitter's sendmail wrote down (trusted only where the password file has no entry). */
   login: string;
+  /** When it was dropped (its mtime, never later than now): "+10m" and expiry count from then. */
+  submittedAt: Date;
   submission: Omit<Submission, "submitter">;
 }
 
@@ -126,7 +128,8 @@ export function readSpoolFile(dir: string, name: string, maxSize: number): Spool
       if (got === 0) throw new BadSpoolFile(`${name}: shorter than its size`);
       done += got;
     }
-    return { name, uid: stat.uid, ...parseSpoolBytes(name, bytes) };
+    const submittedAt = new Date(Math.min(stat.mtimeMs, Date.now()));
+    return { name, uid: stat.uid, submittedAt, ...parseSpoolBytes(name, bytes) };
   } finally {
     closeSync(fd);
   }

@@ -69,5 +69,6 @@ export function prepareSubmission(sub: Submission, options: PrepareSubmissionOpt
     routing,
     trace: receivedTrace(sub, options.now),
     maxSize: options.maxSize,
+    now: options.now,
   });
 }

@@ -46,7 +46,12 @@ export async function limitsReport(db: Database, limits: Config["limits"], now: 
       .select(sql<number>`count(*)`.as("n"))
       .where("result", "=", "success")
       .where("when_attempted", ">=", minuteAgo);
-    if (domain !== null) q = q.where(sql`lower(envelope_to)`, "like", `%@${domain.replace(/[\\%_]/g, "\\$&")}%`);
+    if (domain !== null) {
+      // envelope_to is "a@x, b@y": the domain ends an address, before a comma or at the end. (A
+      // domain name has no % and no _ that LIKE would take as wildcards.)
+      const at = `%@${domain}`;
+      q = q.where((eb) => eb.or([eb(sql`lower(envelope_to)`, "like", at), eb(sql`lower(envelope_to)`, "like", `${at},%`)]));
+    }
     return Number((await q.executeTakeFirst())?.n ?? 0);
   };
   const waitingRows = await db.kysely

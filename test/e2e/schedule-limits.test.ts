@@ -8,6 +8,8 @@ import type { Received } from "../helpers/smtp-sink.ts";
 import { until } from "../helpers/wait.ts";
 import { runMailer } from "../helpers/cli.ts";
 import { startConsole } from "../helpers/web-console.ts";
+import { chmodSync, mkdirSync, readdirSync } from "node:fs";
+import { join } from "node:path";
 import { elsewhere } from "../pg/pg-bench.ts";
 import { enqueueMessages } from "../../src/queue/enqueue.ts";
 import { prepareMessage } from "../../src/queue/prepare.ts";
@@ -95,15 +97,34 @@ forEachDialect((dialect, it) => {
     expect(pass.code).toBe(0);
     expect(summary(pass.stdout).sent).toBe(1);
     expect(b.sink.received.map((m) => m.subject)).toEqual(["fresh"]);
-    const logs = await b.logs();
-    expect(logs.map((l) => [l.subject, l.result])).toEqual([["stale", "expired"], ["fresh", "success"]]);
-    expect(logs[0]!.log_message).toMatch(/^expired at .* before it was sent$/);
+    const logs = (await b.logs()).sort((x, y) => x.subject.localeCompare(y.subject));
+    expect(logs.map((l) => [l.subject, l.result])).toEqual([["fresh", "success"], ["stale", "expired"]]);
+    expect(logs[1]!.log_message).toMatch(/^expired at .* before it was sent$/);
     expect(await b.messages()).toEqual([]);
     const status = JSON.parse((await b.run(["status", "--json"])).stdout);
     expect(status.log.expired).toBe(1);
     const purged = await b.run(["purge-mail-log", "0", "-r", "expired"]);
     expect(purged.stdout).toBe("1 log entries deleted\n");
     expect((await b.logs()).map((l) => l.result)).toEqual(["success"]);
+  });
+
+  it("through the spool: a message whose expiry passed while it waited there is logged expired, not set aside", async () => {
+    b = await bench(dialect);
+    const spool = join(b.dir, "spool");
+    mkdirSync(spool);
+    chmodSync(spool, 0o3733);
+    b.configure({ queue: { spool, aliases: "", default_domain: "example.org" } });
+    const raw = (subject: string, expires: string) => `From: app@example.org\nTo: a@example.com\nSubject: ${subject}\nX-Mailer-Expires-At: ${expires}\n\nhi\n`;
+    for (const [subject, expires] of [["short-lived", "+1s"], ["long-lived", "+1h"]]) {
+      const dropped = await runMailer(["sendmail", "-t", "--config", b.configPath], { cwd: b.dir, stdin: raw(subject!, expires!) });
+      expect(dropped.code).toBe(0);
+    }
+    await Bun.sleep(1200);
+    const pass = await b.run(["send-mail"]);
+    expect(pass.code).toBe(0);
+    expect(b.sink.received.map((m) => m.subject)).toEqual(["long-lived"]);
+    expect((await b.logs()).map((l) => [l.subject, l.result]).sort()).toEqual([["long-lived", "success"], ["short-lived", "expired"]]);
+    expect(readdirSync(spool)).toEqual([]);
   });
 
   it("a message that expires while it waits for the fleet's rate is not sent", async () => {
@@ -163,6 +184,37 @@ forEachDialect((dialect, it) => {
     const sentBy = started.map((s) => s.stderr.lines.reduce((n, l) => n + Number(/\b(\d+) sent, \d+ deferred/.exec(l)?.[1] ?? 0), 0));
     expect(sentBy.reduce((x, y) => x + y, 0)).toBe(1000);
     expect(sentBy.every((n) => n > 0)).toBe(true);
+  });
+
+  it("status: a message sent later counts as old from its send-at time, not from when it was queued", async () => {
+    b = await bench(dialect);
+    await b.enqueue({ subject: "queued an hour ago for 5 s ago" });
+    const toDb = b.db.dialect.toDb;
+    await b.db.kysely
+      .updateTable("mailer_message")
+      .set({ when_added: toDb(new Date(Date.now() - 3_600_000)), next_attempt_at: toDb(new Date(Date.now() - 5000)) })
+      .execute();
+    const status = JSON.parse((await b.run(["status", "--json"])).stdout);
+    expect(status.queued).toBe(1);
+    expect(status.oldest_queued_age_s).toBeGreaterThanOrEqual(4);
+    expect(status.oldest_queued_age_s).toBeLessThan(60);
+  });
+
+  it("a fleet rate slower than the lease allows waiting: the batch goes back and the pass sleeps for the token", async () => {
+    // lease 2 s: no send of a batch starts after 1 s; a token every 3 s (20/m) is later than that.
+    b = await bench(dialect, { delivery: { lease: 2 }, limits: { rate: "20/m" } });
+    await b.enqueue({ subject: "first" });
+    await b.enqueue({ subject: "second" });
+    const pass = await b.run(["send-mail", "--log-level", "debug"]);
+    expect(pass.code).toBe(0);
+    expect(summary(pass.stdout).sent).toBe(2);
+    const [first, second] = b.sink.received;
+    expect(second!.startedAt - first!.startedAt).toBeGreaterThanOrEqual(2900);
+    // It slept for the token rather than claiming and releasing the message again and again.
+    const waits = pass.stderr.split("\n").filter((l) => l.includes("for the fleet's rate"));
+    expect(waits.length).toBeGreaterThanOrEqual(1);
+    expect(waits.length).toBeLessThanOrEqual(2);
+    expect(pass.stderr.split("\n").filter((l) => /claim/i.test(l)).length).toBeLessThan(10);
   });
 
   it("a domain's rate holds that domain's mail back without deferring it, and does not slow the others", async () => {

@@ -16,7 +16,8 @@ export interface QueueSummary {
   failed: number;
   /** Claimed by a worker whose lease has not expired: being delivered right now. */
   claimed: number;
-  /** when_added of the oldest sendable message. */
+  /** Since when the longest-waiting sendable message has been sendable: its send-at (or a limit's
+   * hold) when it had one, else when it was added. */
   oldestDue: DbTime | null;
   /** The earliest next_attempt_at among queued and deferred rows that have one. */
   nextAttempt: DbTime | null;
@@ -54,7 +55,9 @@ export async function queueGroups(db: Db, now: DbTime): Promise<QueueGroup[]> {
       sql<number>`sum(case when claimed_by is not null and lease_until > ${now} then 1 else 0 end)`.as("claimed"),
       sql<number>`sum(case when limited_by is not null and next_attempt_at > ${now} then 1 else 0 end)`.as("limited"),
       sql<DbTime | null>`min(when_added)`.as("oldest"),
-      sql<DbTime | null>`min(case when ${due} then when_added end)`.as("oldest_due"),
+      // Since it became sendable: a message sent later (or held by a limit) that just came due is
+      // not "old" (status --check --max-age and the QueueStalled alert would cry wolf).
+      sql<DbTime | null>`min(case when ${due} then coalesce(next_attempt_at, when_added) end)`.as("oldest_due"),
       sql<DbTime | null>`min(next_attempt_at)`.as("next_attempt"),
     ])
     .groupBy(["status", "priority"])

@@ -270,7 +270,7 @@ export function mailFromJson(value: unknown, where: string): MailInput {
   const m = value as Record<string, unknown>;
   const raw = "raw" in m;
   for (const key of Object.keys(m)) {
-    if (!(raw ? RAW_FIELDS : STRUCTURED_FIELDS).has(key)) fail(raw ? `"${key}" cannot be given with "raw" (only envelope and priority)` : `unknown field "${key}"`);
+    if (!(raw ? RAW_FIELDS : STRUCTURED_FIELDS).has(key)) fail(raw ? `"${key}" cannot be given with "raw" (only envelope, priority, send_at, expires_at and idempotency_key)` : `unknown field "${key}"`);
   }
   let mail: MailInput;
   if (raw) {
