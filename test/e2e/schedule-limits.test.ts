@@ -64,6 +64,7 @@ forEachDialect((dialect, it) => {
     await stderr.waitFor(/sleeping|pass finished/);
     const [message] = await b.sink.waitFor(1, 10_000);
     expect(message!.subject).toBe("later");
+    console.log(`send-at, ${worker}: delivered ${message!.startedAt - sendAt.getTime()} ms after its time`);
     expect(message!.startedAt).toBeGreaterThanOrEqual(sendAt.getTime());
     expect(message!.startedAt - sendAt.getTime()).toBeLessThan(1000);
     // The header that asked for it does not travel (nor would X-Mailer-Send-At).
