@@ -3,6 +3,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import toml from "toml";
 import { ConfigError } from "../errors.ts";
+import { maskUrl } from "../db/mask-url.ts";
 import { KEYS, SECTIONS, envName, keyPath, type KeySpec, type Value } from "./schema.ts";
 import { closest } from "./suggest.ts";
 import { keyLines } from "./toml-lines.ts";
@@ -47,7 +48,10 @@ export function locateConfig(options: LoadOptions): string | null {
   return null;
 }
 
-function describe(value: unknown): string {
+/** A value as quoted in an error. A secret's value is never quoted, only its kind: a password
+ * written as a TOML number (`password = 87654321`) must not reach a log or a terminal. */
+function describe(value: unknown, secret = false): string {
+  if (secret) return typeof value === "string" ? "a string" : Array.isArray(value) ? "an array" : value !== null && typeof value === "object" ? "a table" : `a ${typeof value}`;
   if (typeof value === "string") return JSON.stringify(value);
   if (Array.isArray(value)) return "an array";
   if (value !== null && typeof value === "object") return "a table";
@@ -198,7 +202,8 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
     }
     const parsed = spec.parse(raw, envValue !== undefined);
     if ("expected" in parsed) {
-      problems.push({ area: spec.section ?? spec.key, text: `${origin}: ${path}: expected ${parsed.expected}, got ${describe(raw)}` });
+      const secret = spec.key === "password";
+      problems.push({ area: spec.section ?? spec.key, text: `${origin}: ${path}: expected ${parsed.expected}, got ${describe(raw, secret)}` });
       values.set(path, fallback);
       continue;
     }
@@ -304,10 +309,10 @@ export function resolveDatabaseUrl(url: string, base: string): { url: string } |
       new URL(url);
       return { url };
     } catch {
-      return { problem: `not a valid postgres URL: ${JSON.stringify(url.replace(/:[^:@/]*@/, ":***@"))}` };
+      return { problem: `not a valid postgres URL: ${JSON.stringify(maskUrl(url).replace(/:[^:@/]*@/, ":***@"))}` };
     }
   }
-  return { problem: `expected sqlite:PATH, sqlite::memory: or postgres://…, got ${JSON.stringify(url)}` };
+  return { problem: `expected sqlite:PATH, sqlite::memory: or postgres://…, got ${JSON.stringify(maskUrl(url))}` };
 }
 
 /** database.url with the password from password_env or password_file put in (a postgres URL only;

@@ -15,6 +15,7 @@ import { dirname } from "node:path";
 import { ConfigError, PermissionError, TempFailError, errorText } from "../errors.ts";
 import { openSqlite } from "../runtime.ts";
 import { POSTGRES, SQLITE, type DialectInfo } from "./dialect.ts";
+import { maskUrl } from "./mask-url.ts";
 import type { Schema } from "./schema.ts";
 
 export interface Database {
@@ -44,7 +45,7 @@ export interface OpenOptions {
   maxConnections?: number;
 }
 
-export const maskUrl = (url: string) => url.replace(/(\/\/[^:/@]*:)[^@]*@/, "$1***@");
+export { maskUrl };
 
 /** SQLite transactions begin IMMEDIATE: the write lock is taken up front, so two writers queue on
  * busy_timeout instead of failing with SQLITE_BUSY when a read lock would be upgraded. */

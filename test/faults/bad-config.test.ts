@@ -76,3 +76,21 @@ test("a bad value from the environment names the variable", async () => {
   expect(run.stderr).toContain("environment MAILER_BACKEND_PORT: backend.port: expected an integer from 1 to 65535");
   expect(run.stderr).toContain("environment MAILER_RETRY_MIN_BACKOFF: retry.min_backoff: expected a duration");
 });
+
+test("no secret is echoed in a config error or warning: a password of the wrong type, a database URL that is refused", async () => {
+  const secrets = ["87654321", "s3cret-pw", "t0ps3cret"];
+  const files: Array<[string, string, string]> = [
+    ["a numeric password (an error: send-mail uses [backend])", "[backend]\npassword = 87654321\n", "backend.password: expected a string, got a number"],
+    ["a password that is a table (a warning: send-mail does not use [smtpd])", '[smtpd]\npassword = { value = "s3cret-pw" }\n', "smtpd.password: expected a string, got a table"],
+    ["a database URL of an unknown scheme", '[database]\nurl = "mssql://app:s3cret-pw@db.internal/mail"\n', 'got "mssql://app:***@db.internal/mail"'],
+    ["a malformed postgres URL", '[database]\nurl = "postgres://app:t0ps3cret@[db/mail"\n', "not a valid postgres URL"],
+  ];
+  for (const [what, text, mentions] of files) {
+    const path = join(dir.path, "secret.toml");
+    writeFileSync(path, text);
+    const run = await runMailer(["send-mail", "--config", path], { cwd: dir.path });
+    const output = run.stdout + run.stderr;
+    expect({ what, mentions: output.includes(mentions) }).toEqual({ what, mentions: true });
+    for (const secret of secrets) expect({ what, leaks: output.includes(secret) }).toEqual({ what, leaks: false });
+  }
+});
