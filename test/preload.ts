@@ -15,6 +15,9 @@ if (!reachable && process.env.CI) {
 }
 
 afterAll(() => {
+  for (const reason of (globalThis as { __mailerSkipped?: string[] }).__mailerSkipped ?? []) {
+    process.stderr.write(`\n*** SKIPPED (cannot run on this machine): ${reason} ***\n`);
+  }
   const skipped = (globalThis as { __mailerPgSkipped?: number }).__mailerPgSkipped ?? 0;
   if (skipped > 0) {
     process.stderr.write(

@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import nodemailer from "nodemailer";
 import { runMailer, writeConfig } from "../helpers/cli.ts";
-import { forEachDialect, pgAvailable } from "../helpers/dialects.ts";
+import { forEachDialect, pgAvailable, testFor } from "../helpers/dialects.ts";
 import { parse, testQueue, type TestQueue } from "../helpers/intake.ts";
 import { pythonSend, smtpConversation, startSmtpd, type SmtpdProcess } from "../helpers/smtpd-process.ts";
 import { startTcpProxy } from "../helpers/tcp-proxy.ts";
@@ -135,8 +135,7 @@ describe("smtpd", () => {
 });
 
 describe("smtpd with the database unavailable", () => {
-  test("PostgreSQL going away: 451 so the client retries, then queued again once it is back", async () => {
-    if (!pgAvailable) return;
+  testFor("postgres")("PostgreSQL going away: 451 so the client retries, then queued again once it is back", async () => {
     const tq = await testQueue("postgres");
     const target = new URL(tq.url);
     const proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
