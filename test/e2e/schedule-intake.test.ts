@@ -109,6 +109,15 @@ forEachDialect((dialect, it) => {
     expect(replies[0]).toBe(`250 2.0.0 OK: queued as ${id}\r\n`);
     expect(replies[1]).toBe(`250 2.0.0 OK: already queued as ${id} (same idempotency key)\r\n`);
     expect(await stored(tq)).toHaveLength(1);
+    // swaks, a real SMTP client, run as an unprivileged user, sends the same key a third time.
+    const asNobody = process.getuid?.() === 0 ? ["runuser", "-u", "nobody", "--"] : [];
+    const swaks = Bun.spawnSync([
+      ...asNobody, "swaks", "--server", "127.0.0.1", "--port", String(smtpd.port), "--from", "app@example.org", "--to", "a@example.com",
+      "--header", "X-Mailer-Idempotency-Key: smtp-1", "--header", "X-Mailer-Send-At: +1h", "--body", "hi",
+    ]);
+    expect(swaks.exitCode).toBe(0);
+    expect(swaks.stdout.toString()).toContain(`<-  250 2.0.0 OK: already queued as ${id} (same idempotency key)`);
+    expect(await stored(tq)).toHaveLength(1);
   });
 
   it("50 processes queuing one idempotency key at once queue exactly one message and all print its id", async () => {
