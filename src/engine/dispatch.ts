@@ -300,9 +300,9 @@ export class Dispatcher {
     const env = this.#env;
     const state = this.#state;
     const recipients = splitRecipients(row.envelope_to).filter((r) => !suppressed.has(r.toLowerCase()));
-    for (;;) {
-      // It may have expired while it waited for the fleet's rate or a slot.
-      const expired = this.#expired(row, suppressed);
+    for (let waited = false; ; waited = true) {
+      // It may have expired while it waited for the fleet's rate or a slot (start() checked before).
+      const expired = waited ? this.#expired(row, suppressed) : null;
       if (expired) {
         this.#report(expired, performance.now());
         state.expired++;

@@ -236,9 +236,15 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
     // Dead workers' claims are looked for once the first batch is under way (or the first claim
     // found nothing): off the path from a notification to the first send, and on PostgreSQL on the
     // connection the claim gave back. What they free is claimed from the next claim on.
-    let deadClaims: Promise<number> | null = null;
+    let deadClaims = null as Promise<number> | null; // assigned by afterFirst()
     let deadClaimsSeen = false;
-    let upkeep: Promise<void> | null = null;
+    let upkeep = null as Promise<void> | null; // assigned by afterFirst()
+    /** Once, after the first claim: the dead workers' claims, and expiry and pruning (upkeep.ts). */
+    const afterFirst = (): Promise<number> => {
+      const scan = (deadClaims ??= scanDeadClaims());
+      upkeep ??= afterFirstClaim(db, config, clock(), logger);
+      return scan;
+    };
     const scanDeadClaims = () => {
       const scan = releaseDeadClaims(db, logger);
       scan.catch(() => {}); // awaited below
@@ -276,9 +282,8 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
         // lease deadline passes, and both are handled below) ...
         if (batch.rows.length === 0) {
           // ... unless dead workers' claims, looked for after the first claim, were released since.
-          deadClaims ??= scanDeadClaims();
-          upkeep ??= afterFirstClaim(db, config, clock(), logger);
-          if (!deadClaimsSeen && (await deadClaims) > 0) {
+          const released = afterFirst();
+          if (!deadClaimsSeen && (await released) > 0) {
             deadClaimsSeen = true;
             continue;
           }
@@ -307,8 +312,7 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
         // sends, so the next statements wait until they are done rather than compete with them for
         // the processor (a notified message's send is the latency runmailer-pg is measured by).
         if (pipelined && batch.rows.length < size) await untilSettled(run.done);
-        deadClaims ??= scanDeadClaims();
-        upkeep ??= afterFirstClaim(db, config, clock(), logger);
+        void afterFirst();
         const recorded = record(batch, run);
         if (!pipelined) {
           await untilSettled(recorded);

@@ -64,7 +64,12 @@ export function parseQueueArgs(argv: string[]): QueueArgs {
   const str = (k: string) => values[k] as string | undefined;
   const list = (k: string) => (values[k] as string[] | undefined) ?? [];
   const priority = optionPriority(str("priority"));
-  const schedule = asUsage(() => scheduleFrom({ sendAt: str("send-at"), expiresAt: str("expires-at"), idempotencyKey: str("idempotency-key") }, "queue: --"));
+  const schedule = asUsage(() =>
+    scheduleFrom(
+      { sendAt: str("send-at"), expiresAt: str("expires-at"), idempotencyKey: str("idempotency-key") },
+      { sendAt: "queue: --send-at", expiresAt: "queue: --expires-at", idempotencyKey: "queue: --idempotency-key" },
+    ),
+  );
   return {
     config: str("config"),
     logFormat: str("log-format"),

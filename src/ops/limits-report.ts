@@ -5,7 +5,7 @@ import { sql } from "kysely";
 import type { Config } from "../config/types.ts";
 import type { Database } from "../db/connect.ts";
 import { dailyName, limitStates, slotsInUse } from "../db/queries/limits.ts";
-import { FLEET_RATE, domainLimitName, limitPlan } from "../limits/gate.ts";
+import { FLEET_RATE, domainLimitName, limitPlan, planIsEmpty } from "../limits/gate.ts";
 
 export interface LimitReport {
   /** "rate" (fleet-wide), "daily", or "domain:gmail.com". */
@@ -33,6 +33,8 @@ const blank = (name: string): LimitReport => ({
 
 export async function limitsReport(db: Database, limits: Config["limits"], now: Date): Promise<LimitReport[]> {
   const plan = limitPlan(limits);
+  // No limits, no statements: status, the dashboard and the API's /status ask on every request.
+  if (planIsEmpty(plan)) return [];
   const reports: LimitReport[] = [];
   const states = new Map((await limitStates(db)).map((s) => [s.name, s]));
   const bucketTokens = (name: string, perSecond: number, burst: number) => {

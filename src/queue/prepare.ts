@@ -18,11 +18,11 @@ import { newMessageId } from "./message-id.ts";
 import { PRIORITY, parsePriority, type Priority } from "./priority.ts";
 import {
   EXPIRES_AT_HEADER,
+  HEADER_NAMES,
   IDEMPOTENCY_KEY_HEADER,
   SEND_AT_HEADER,
-  checkIdempotencyKey,
   checkSchedule,
-  parseWhen,
+  scheduleFrom,
   type Schedule,
 } from "./schedule.ts";
 
@@ -157,23 +157,13 @@ export function prepareMessage(raw: Uint8Array, options: PrepareOptions = {}): P
 
 /** The caller's options, else the headers'; a bad header value fails even when the caller's wins. */
 function scheduleOf(fields: HeaderField[], given: Schedule, now: Date): Schedule {
-  const header = (name: string) => firstValue(fields, name);
-  const sendAtText = header(SEND_AT_HEADER);
-  const expiresAtText = header(EXPIRES_AT_HEADER);
-  const keyText = header(IDEMPOTENCY_KEY_HEADER);
-  const fromHeaders: Schedule = {
-    ...(sendAtText !== null ? { sendAt: parseWhen(sendAtText, SEND_AT_HEADER, now) } : {}),
-    ...(expiresAtText !== null ? { expiresAt: parseWhen(expiresAtText, EXPIRES_AT_HEADER, now) } : {}),
-    ...(keyText !== null ? { idempotencyKey: checkIdempotencyKey(keyText, IDEMPOTENCY_KEY_HEADER) } : {}),
-  };
-  const schedule: Schedule = {};
-  const sendAt = given.sendAt ?? fromHeaders.sendAt;
-  const expiresAt = given.expiresAt ?? fromHeaders.expiresAt;
-  const idempotencyKey = given.idempotencyKey ?? fromHeaders.idempotencyKey;
-  if (sendAt) schedule.sendAt = sendAt;
-  if (expiresAt) schedule.expiresAt = expiresAt;
-  if (idempotencyKey) schedule.idempotencyKey = idempotencyKey;
-  return checkSchedule(schedule, now);
+  const header = (name: string) => firstValue(fields, name) ?? undefined;
+  const fromHeaders = scheduleFrom(
+    { sendAt: header(SEND_AT_HEADER), expiresAt: header(EXPIRES_AT_HEADER), idempotencyKey: header(IDEMPOTENCY_KEY_HEADER) },
+    HEADER_NAMES,
+    now,
+  );
+  return checkSchedule({ ...fromHeaders, ...given }, now);
 }
 
 /** How many fields at the top are trace fields (Received:, Return-Path:). */

@@ -65,17 +65,19 @@ export interface ScheduleInput {
   idempotencyKey?: string;
 }
 
-/** The caller's fields (library options, a nodemailer message's extra fields, the API's JSON),
- * parsed; absent ones stay absent. `prefix` names them in errors ("queue: --" names them as flags). */
-export function scheduleFrom(input: ScheduleInput, prefix = "", now: Date = new Date()): Schedule {
+/** What each path calls the three options, for its error messages. */
+export type ScheduleNames = Record<keyof ScheduleInput, string>;
+export const LIBRARY_NAMES: ScheduleNames = { sendAt: "sendAt", expiresAt: "expiresAt", idempotencyKey: "idempotencyKey" };
+export const HEADER_NAMES: ScheduleNames = { sendAt: SEND_AT_HEADER, expiresAt: EXPIRES_AT_HEADER, idempotencyKey: IDEMPOTENCY_KEY_HEADER };
+
+/** The options as a path gives them (library fields, a nodemailer message's extra fields, flags,
+ * headers, the API's JSON), parsed; absent ones (undefined or null) stay absent. */
+export function scheduleFrom(input: ScheduleInput, names: ScheduleNames = LIBRARY_NAMES, now: Date = new Date()): Schedule {
   const schedule: Schedule = {};
-  const name = (camel: string, flag: string) => (prefix.endsWith("--") ? `${prefix}${flag}` : `${prefix}${camel}`);
-  if (input.sendAt !== undefined && input.sendAt !== null) schedule.sendAt = parseWhen(input.sendAt, name("sendAt", "send-at"), now);
-  if (input.expiresAt !== undefined && input.expiresAt !== null) {
-    schedule.expiresAt = parseWhen(input.expiresAt, name("expiresAt", "expires-at"), now);
-  }
+  if (input.sendAt !== undefined && input.sendAt !== null) schedule.sendAt = parseWhen(input.sendAt, names.sendAt, now);
+  if (input.expiresAt !== undefined && input.expiresAt !== null) schedule.expiresAt = parseWhen(input.expiresAt, names.expiresAt, now);
   if (input.idempotencyKey !== undefined && input.idempotencyKey !== null) {
-    schedule.idempotencyKey = checkIdempotencyKey(input.idempotencyKey, name("idempotencyKey", "idempotency-key"));
+    schedule.idempotencyKey = checkIdempotencyKey(input.idempotencyKey, names.idempotencyKey);
   }
   return schedule;
 }

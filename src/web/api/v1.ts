@@ -18,7 +18,7 @@ import { showMessage } from "../../ops/show-view.ts";
 import { statusReport } from "../../ops/status-report.ts";
 import { singleAddress } from "../../queue/address.ts";
 import { PRIORITY, parsePriority, priorityName } from "../../queue/priority.ts";
-import { checkIdempotencyKey, parseWhen, type ScheduleInput } from "../../queue/schedule.ts";
+import { checkIdempotencyKey, scheduleFrom, type ScheduleInput } from "../../queue/schedule.ts";
 import { isRawMail, type MailInput, type Queue } from "../../queue/queue.ts";
 import type { ConsoleDeps } from "../server.ts";
 import { decodeCursor, encodeCursor } from "../cursor.ts";
@@ -321,12 +321,11 @@ export function mailFromJson(value: unknown, where: string): MailInput {
 
 /** send_at, expires_at (ISO 8601 with a zone, or "+10m") and idempotency_key, as the library's fields. */
 function scheduleFields(m: Record<string, unknown>, where: string): ScheduleInput {
-  const out: ScheduleInput = {};
   for (const key of SCHEDULE_FIELDS) {
     if (m[key] !== undefined && typeof m[key] !== "string") throw new DataError(`${where}"${key}" must be a string`);
   }
-  if (m.send_at !== undefined) out.sendAt = parseWhen(m.send_at as string, `${where}send_at`);
-  if (m.expires_at !== undefined) out.expiresAt = parseWhen(m.expires_at as string, `${where}expires_at`);
-  if (m.idempotency_key !== undefined) out.idempotencyKey = checkIdempotencyKey(m.idempotency_key, `${where}idempotency_key`);
-  return out;
+  return scheduleFrom(
+    { sendAt: m.send_at as string | undefined, expiresAt: m.expires_at as string | undefined, idempotencyKey: m.idempotency_key as string | undefined },
+    { sendAt: `${where}send_at`, expiresAt: `${where}expires_at`, idempotencyKey: `${where}idempotency_key` },
+  );
 }

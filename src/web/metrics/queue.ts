@@ -4,7 +4,7 @@
 import { Gauge, Registry } from "prom-client";
 import type { Database } from "../../db/connect.ts";
 import { fromDbTime } from "../../db/dialect.ts";
-import { earliest, logWindowCounts, queueGroups } from "../../db/queries/inspect.ts";
+import { earliest, logWindowCounts, queueGroups, summarise } from "../../db/queries/inspect.ts";
 import { LOG_RESULTS, type DbTime } from "../../db/schema.ts";
 import { priorityName } from "../../queue/priority.ts";
 import { processMetrics } from "./process.ts";
@@ -50,8 +50,8 @@ export function queueMetrics(db: Database, clock: () => Date): Registry {
         const windows = await logWindowCounts(db.kysely, db.dialect.toDb(new Date(now.getTime() - 300_000)), db.dialect.toDb(new Date(now.getTime() - 86_400_000)));
         messages.reset();
         oldest.reset();
-        const limited = groups.reduce((n, g) => n + (g.status === "queued" ? g.limited : 0), 0);
-        const notDue = groups.reduce((n, g) => n + (g.status === "queued" ? g.n - g.due : 0), 0);
+        // Folded as `status` folds them (summarise), so the two cannot drift apart.
+        const { waiting: notDue, limited } = summarise(groups);
         waiting.set({ reason: "scheduled" }, notDue - limited);
         waiting.set({ reason: "rate_limited" }, limited);
         for (const state of STATES) for (const p of PRIORITIES) messages.set({ state, priority: p }, 0);
