@@ -9,14 +9,15 @@
 // whatever was inserted while nobody listened.
 //
 // NOTIFY is only a latency hint: the caller's beat keeps polling authoritative, so a lost
-// notification delays mail by at most one beat and a listener that cannot work falls back to polling.
+// notification delays mail by at most one beat and a listener that cannot work falls back to polling
+// (and keeps trying LISTEN, so one slow test notification after a restart is not for life).
 import { randomBytes } from "node:crypto";
 import postgres from "postgres";
 import { classifyDatabaseError } from "../db/connect.ts";
 import { TempFailError, errorText } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { sleep } from "../runtime.ts";
-import { DEFAULT_BACKOFF, backoffDelay } from "./backoff.ts";
+import { type BackoffOptions, DEFAULT_BACKOFF, backoffDelay } from "./backoff.ts";
 
 export interface ListenerOptions {
   url: string;
@@ -42,6 +43,12 @@ const PROBE_TIMEOUT_MS = 5_000;
 const HEALTH_CHECK_MS = 30_000;
 /** A connection that stayed up this long starts its next reconnect from the first backoff step. */
 const STABLE_MS = 60_000;
+/** While polling, LISTEN is tried again from 2-4 s on, doubling to at most every 5 min: quick enough
+ * to return soon after a slow restart, rare enough to be no load when a pooler rules it out. */
+const POLLING_RETRY: BackoffOptions = { baseMs: 4_000, capMs: 300_000 };
+
+/** LISTEN is in place but cannot be relied on: the worker polls until a later try proves it works. */
+class ListenUnusable extends Error {}
 
 interface Session {
   sql: postgres.Sql;
@@ -84,24 +91,28 @@ export class Listener {
     const { logger, channel } = this.#options;
     let attempt = 0;
     let again = false;
+    /** Set while LISTEN is known not to work (no test notification, or a refusal): the worker polls,
+     * and LISTEN is tried again on the slower POLLING_RETRY backoff, never given up for good. */
+    let polling = false;
     while (!this.#stop.signal.aborted) {
       const session = this.#open();
       let upSince = 0;
       try {
         await session.sql.unsafe(`listen "${channel.replace(/"/g, '""')}"`);
         if (!(await this.#probeRoundTrip(session))) {
-          this.#fallBack(
+          throw new ListenUnusable(
             `a test notification sent through another connection did not arrive within ${PROBE_TIMEOUT_MS / 1000} s ` +
               "(a transaction-mode pooler such as PgBouncer drops them)",
           );
-          return;
         }
         upSince = performance.now();
         // After any failed attempt (even at start, when the first pass ran without LISTEN) mail
         // may have been committed unheard: the caller runs a pass.
         const catchUp = again || attempt > 0;
-        if (catchUp) logger.info(`LISTEN connection restored (reconnect attempt ${attempt}); listening on channel ${channel}`);
+        if (polling) logger.info(`LISTEN/NOTIFY works again (attempt ${attempt}); listening on channel ${channel}, no longer polling`);
+        else if (catchUp) logger.info(`LISTEN connection restored (reconnect attempt ${attempt}); listening on channel ${channel}`);
         else logger.info(`listening for new mail on channel ${channel}`);
+        polling = false;
         this.#options.onListening(catchUp);
         again = true;
         this.#settleFirst();
@@ -113,13 +124,20 @@ export class Listener {
         if (performance.now() - upSince >= STABLE_MS) attempt = 0;
       } catch (error) {
         if (this.#stop.signal.aborted) return;
-        // A server that is down, restarting or refusing connections is worth waiting for; anything
-        // else (a proxy refusing LISTEN, a permission error) will not mend by retrying.
-        if (!(classifyDatabaseError(error, "") instanceof TempFailError)) {
-          this.#fallBack(`LISTEN failed: ${errorText(error)}`);
-          return;
-        }
-        logger.warn(`LISTEN connection unavailable: ${errorText(error)}`);
+        // A server that is down, restarting or refusing connections is worth waiting for at the
+        // quick pace; anything else (no test notification, a proxy refusing LISTEN, a permission
+        // error) means polling for now, and another try on the slow pace: a pooler can be
+        // reconfigured, and a test notification that was merely slow after a restart arrives next time.
+        const unusable =
+          error instanceof ListenUnusable ? error.message
+          : classifyDatabaseError(error, "") instanceof TempFailError ? null
+          : `LISTEN failed: ${errorText(error)}`;
+        if (unusable === null) logger.warn(`LISTEN connection unavailable: ${errorText(error)}`);
+        else if (!polling) {
+          this.#fallBack(unusable);
+          polling = true;
+          attempt = 0;
+        } else logger.warn(`LISTEN/NOTIFY still cannot work: ${unusable}; still polling`);
       } finally {
         this.#session = null;
         this.#options.onDown?.();
@@ -127,8 +145,9 @@ export class Listener {
       }
       this.#settleFirst();
       attempt++;
-      const delay = backoffDelay(attempt, DEFAULT_BACKOFF);
-      logger.warn(`reconnecting the LISTEN connection in ${(delay / 1000).toFixed(2)} s (attempt ${attempt})`);
+      const delay = backoffDelay(attempt, polling ? POLLING_RETRY : DEFAULT_BACKOFF);
+      if (polling) logger.info(`trying LISTEN again in ${(delay / 1000).toFixed(1)} s (attempt ${attempt})`);
+      else logger.warn(`reconnecting the LISTEN connection in ${(delay / 1000).toFixed(2)} s (attempt ${attempt})`);
       await sleep(delay, this.#stop.signal);
     }
   }
@@ -202,8 +221,8 @@ export class Listener {
   #fallBack(why: string): void {
     this.#options.logger.error(
       `LISTEN/NOTIFY cannot work on this connection: ${why}. Falling back to polling every ` +
-        "delivery.empty_queue_sleep seconds; for instant delivery point runmailer-pg at PostgreSQL directly " +
-        "or through a session-mode pooler.",
+        "delivery.empty_queue_sleep seconds and trying LISTEN again now and then; for instant delivery point " +
+        "runmailer-pg at PostgreSQL directly or through a session-mode pooler.",
     );
   }
 }

@@ -94,6 +94,27 @@ describe("runmailer-pg", () => {
     expect(proxy.dropped).toBeGreaterThan(0);
   });
 
+  it("keeps trying LISTEN while polling, and returns to it once notifications arrive again", async () => {
+    b = await pgBench({ delivery: { empty_queue_sleep: 60 } });
+    const url = new URL(b.url);
+    proxy = await startNotifyDroppingProxy(url.hostname, Number(url.port || 5432));
+    url.port = String(proxy.port);
+    b.configure({ delivery: { empty_queue_sleep: 60 } }, url.toString());
+    const w = b.spawn(["runmailer-pg", ...DEBUG]);
+    await w.stderr.waitFor(/LISTEN\/NOTIFY cannot work/, 15_000);
+    await w.stderr.waitFor(/trying LISTEN again in/);
+    // What a slow test notification after a restart looks like, then the server answering in time.
+    proxy.dropping = false;
+    const back = await w.stderr.waitFor(/LISTEN\/NOTIFY works again/, 20_000);
+    expect(JSON.parse(back).level).toBe("info");
+    await w.stderr.waitFor(finished("reconnect"));
+    // With a 60 s beat, only the notification can deliver this within seconds.
+    await b.enqueue(1, "heard");
+    await b.sink.waitFor(1, 5_000);
+    expect(passes(w, "notify").length).toBeGreaterThanOrEqual(1);
+    expect(passes(w, "beat")).toHaveLength(0);
+  });
+
   it("SIGTERM during a send: the send finishes and is recorded, the rest released, exit 0", async () => {
     b = await pgBench({ delivery: { empty_queue_sleep: 60 }, backend: { timeout: 1 } });
     await b.enqueue(2, "sig");

@@ -9,12 +9,14 @@ const NOTIFICATION = 0x41; // 'A'
 export interface Proxy {
   port: number;
   dropped: number;
+  /** Set to false to let notifications through again (the pooler was fixed, the server recovered). */
+  dropping: boolean;
   close(): Promise<void>;
 }
 
 export async function startNotifyDroppingProxy(host: string, port: number): Promise<Proxy> {
   const sockets = new Set<Socket>();
-  const proxy: Proxy = { port: 0, dropped: 0, close: async () => {} };
+  const proxy: Proxy = { port: 0, dropped: 0, dropping: true, close: async () => {} };
   const server = createServer((client) => {
     const upstream = connect(port, host);
     for (const s of [client, upstream]) {
@@ -33,7 +35,7 @@ export async function startNotifyDroppingProxy(host: string, port: number): Prom
       while (pending.length - at >= 5) {
         const size = 1 + pending.readInt32BE(at + 1);
         if (pending.length - at < size) break;
-        if (pending[at] === NOTIFICATION) proxy.dropped++;
+        if (pending[at] === NOTIFICATION && proxy.dropping) proxy.dropped++;
         else keep.push(pending.subarray(at, at + size));
         at += size;
       }
