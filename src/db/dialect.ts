@@ -33,6 +33,9 @@ export interface DialectInfo {
   /** A time column cut to the minute or hour, as UTC text "YYYY-MM-DDTHH:MM" / "YYYY-MM-DDTHH"
    * (the console's activity chart groups log rows by it). */
   bucket(column: string, unit: "minute" | "hour"): RawBuilder<string>;
+  /** DDL for triggers named `name` that run `statement` after any INSERT, UPDATE or DELETE on
+   * `table` (whoever makes it: the CLI, an app's plain SQL), and the DDL that drops them. */
+  changeTriggers(table: string, name: string, statement: string): { create: string[]; drop: string[] };
 }
 
 export const SQLITE: DialectInfo = {
@@ -48,6 +51,14 @@ export const SQLITE: DialectInfo = {
   toDb: (date) => date.toISOString(),
   // The stored text is already UTC ISO-8601: its first 16 (13) characters are the minute (hour).
   bucket: (column, unit) => sql<string>`substr(${sql.ref(column)}, 1, ${sql.lit(unit === "minute" ? 16 : 13)})`,
+  // SQLite has row triggers only: one per kind of change.
+  changeTriggers: (table, name, statement) => {
+    const kinds = ["insert", "update", "delete"];
+    return {
+      create: kinds.map((k) => `create trigger ${name}_${k} after ${k} on ${table} begin ${statement}; end`),
+      drop: kinds.map((k) => `drop trigger if exists ${name}_${k}`),
+    };
+  },
 };
 
 export const POSTGRES: DialectInfo = {
@@ -63,6 +74,14 @@ export const POSTGRES: DialectInfo = {
   bucket: (column, unit) =>
     // A literal, not a parameter: GROUP BY must see the very expression the SELECT list has.
     sql<string>`to_char(${sql.ref(column)} at time zone 'UTC', ${sql.lit(unit === "minute" ? 'YYYY-MM-DD"T"HH24:MI' : 'YYYY-MM-DD"T"HH24')})`,
+  // One statement-level trigger: a change of many rows runs the statement once.
+  changeTriggers: (table, name, statement) => ({
+    create: [
+      `create function ${name}() returns trigger language plpgsql as $$ begin ${statement}; return null; end $$`,
+      `create trigger ${name} after insert or update or delete or truncate on ${table} for each statement execute function ${name}()`,
+    ],
+    drop: [`drop trigger if exists ${name} on ${table}`, `drop function if exists ${name}()`],
+  }),
 };
 
 export function fromDbTime(value: DbTime): Date;

@@ -54,6 +54,16 @@ export interface DontSendTable {
   when_added: ColumnType<DbTime, DbTime | undefined, DbTime>;
 }
 
+export interface CounterTable {
+  name: string;
+  value: number;
+}
+
+export interface RecordedBatchTable {
+  key: string;
+  recorded_at: ColumnType<DbTime, DbTime | undefined, DbTime>;
+}
+
 export interface SpoolImportTable {
   name: string;
   imported_at: ColumnType<DbTime, DbTime | undefined, DbTime>;
@@ -84,6 +94,8 @@ export interface LimitSlotTable {
 }
 
 export interface Schema {
+  mailer_counter: CounterTable;
+  mailer_recordedbatch: RecordedBatchTable;
   mailer_idempotencykey: IdempotencyKeyTable;
   mailer_ratelimit: RateLimitTable;
   mailer_limitslot: LimitSlotTable;

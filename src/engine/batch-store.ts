@@ -5,12 +5,13 @@ import type { Database } from "../db/connect.ts";
 import { claimBatch, recordBatch, type BatchRecord, type ClaimedRow } from "../db/queries/claims.ts";
 import { suppressedAmong } from "../db/queries/dont-send.ts";
 import { splitRecipients } from "../db/queries/messages.ts";
+import type { DontSendSnapshot } from "./dont-send-check.ts";
 
 export interface ClaimedBatch {
   /** In queue order. */
   rows: ClaimedRow[];
-  /** The lower-cased recipients of those rows that are on the don't-send list. */
-  suppressed: Set<string>;
+  /** The lower-cased recipients of those rows that are on the don't-send list, and its counter. */
+  dontSend: DontSendSnapshot;
 }
 
 export interface BatchStore {
@@ -25,10 +26,11 @@ export interface BatchStore {
 export function localStore(db: Database, worker: string, only?: readonly number[]): BatchStore {
   return {
     async claim(size, now, leaseUntil) {
-      const { rows, dontSendListed } = await claimBatch(db, worker, size, now, leaseUntil, only);
-      if (!dontSendListed) return { rows, suppressed: new Set() };
+      const { rows, dontSendListed, dontSendVersion: version } = await claimBatch(db, worker, size, now, leaseUntil, only);
+      if (!dontSendListed) return { rows, dontSend: { suppressed: new Set(), version } };
       try {
-        return { rows, suppressed: await suppressedAmong(db.kysely, rows.flatMap((r) => splitRecipients(r.envelope_to))) };
+        const suppressed = await suppressedAmong(db.kysely, rows.flatMap((r) => splitRecipients(r.envelope_to)));
+        return { rows, dontSend: { suppressed, version } };
       } catch (error) {
         // Nothing was sent yet: give the batch back.
         await recordBatch(db, worker, { logs: [], remove: [], change: [], release: rows.map((r) => r.id) }).catch(() => {});

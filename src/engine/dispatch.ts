@@ -17,6 +17,7 @@ import { sleep } from "../runtime.ts";
 import { attemptDelivery, suppressedOnly, unsentAttempt, type Attempt, type AttemptEnv } from "./attempt.ts";
 import { logOutcome, outcomeOf, type Outcome } from "./outcome.ts";
 import { settleInFlight } from "./shutdown.ts";
+import type { DontSendCheck, DontSendSnapshot } from "./dont-send-check.ts";
 
 export type StopReason = "max_batch" | "max_deferred" | "daily_limit" | "signal" | "handler" | "fatal";
 
@@ -56,6 +57,8 @@ export interface DispatchEnv extends AttemptEnv {
   shutdownTimeout?: number;
   /** The shared limits of [limits], when any is set. */
   gate?: LimitGate;
+  /** Reads the don't-send list again right before each send (without it, the batch's lookup holds). */
+  dontSend?: DontSendCheck;
 }
 
 export interface BatchResult {
@@ -192,8 +195,9 @@ export class Dispatcher {
   /** Starts the batch's sends in order as places free up; returns once each row is started or the
    * batch stopped (a limit, a signal, its lease deadline). Its sends may still be in flight: the
    * returned run's `done` says when its outcomes are all known. */
-  async start(rows: ClaimedRow[], suppressed: Set<string>, options: StartOptions): Promise<BatchRun> {
+  async start(rows: ClaimedRow[], dontSend: DontSendSnapshot, options: StartOptions): Promise<BatchRun> {
     const state = this.#state;
+    const { suppressed } = dontSend;
     let resolve!: (result: BatchResult) => void;
     const done = new Promise<BatchResult>((r) => (resolve = r));
     const run: Run = {
@@ -231,7 +235,19 @@ export class Dispatcher {
           else release = admitted.release;
         }
         const held = this.#env.gate !== undefined && release === undefined;
-        if (!held) this.#send(run, row, suppressed, release);
+        if (!held) {
+          // The list as it is now, after any wait for a limit: an address added since the claim is
+          // not mailed.
+          const listed = await this.#listedNow(row, dontSend);
+          const dropped = listed && listed !== suppressed ? suppressedOnly(row, listed) : null;
+          if (!listed || dropped) await release?.();
+          if (!listed) break;
+          if (dropped) {
+            this.#report(dropped, performance.now());
+            run.result.attempts.push(dropped);
+            state.dontSend++;
+          } else this.#send(run, row, listed, release);
+        }
       }
       // After the send started, not before: claiming ahead never delays a send.
       const left = rows.length - next - 1;
@@ -281,6 +297,19 @@ export class Dispatcher {
       if (run.closed) continue;
       run.closed = true;
       run.resolve(run.result);
+    }
+  }
+
+  /** The lower-cased recipients of `row` on the don't-send list now; null when the list cannot be
+   * read (the pass stops, as for any database failure before a send, and the row is released). */
+  async #listedNow(row: ClaimedRow, batch: DontSendSnapshot): Promise<Set<string> | null> {
+    if (!this.#env.dontSend) return batch.suppressed;
+    try {
+      return await this.#env.dontSend.listedFor(row, batch);
+    } catch (error) {
+      this.#state.stop = "fatal";
+      this.#state.failure ??= error;
+      return null;
     }
   }
 

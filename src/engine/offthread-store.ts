@@ -59,8 +59,8 @@ export async function offThreadStore(options: OffThreadOptions): Promise<BatchSt
   return {
     async claim(size: number, now: Date, leaseUntil: Date): Promise<ClaimedBatch> {
       if (broken) return fallback.claim(size, now, leaseUntil);
-      const reply = await call<{ rows: Packed<ClaimedRow>; suppressed: string[] }>("claim", { size, now, leaseUntil });
-      return { rows: unpackRows(reply.rows), suppressed: new Set(reply.suppressed) };
+      const reply = await call<{ rows: Packed<ClaimedRow>; suppressed: string[]; version: number }>("claim", { size, now, leaseUntil });
+      return { rows: unpackRows(reply.rows), dontSend: { suppressed: new Set(reply.suppressed), version: reply.version } };
     },
     async record(record: BatchRecord): Promise<void> {
       // A record the thread died in the middle of fails as any database error would (the pass

@@ -19,6 +19,7 @@ import { Dispatcher, newPassState, unstartedRun, type BatchRun, type Limits, typ
 import { loadErrorHandler, type ErrorHandler } from "./error-handler.ts";
 import { keepLeases, type LeaseKeeper } from "./lease-keeper.ts";
 import { offThreadStore } from "./offthread-store.ts";
+import { DontSendCheck, type DontSendSnapshot } from "./dont-send-check.ts";
 import type { EngineObserver } from "./observer.ts";
 import type { Outcome } from "./outcome.ts";
 import { buildRecord } from "./record.ts";
@@ -140,6 +141,7 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
   const dispatchEnv = {
     transport, handler, logger, limits, concurrency: config.backend.pool, signal: options.signal, clock, onOutcome,
     policy: retryPolicy(config), shutdownTimeout: config.delivery.shutdown_timeout, gate,
+    dontSend: new DontSendCheck(db),
   };
   const leaseMs = config.delivery.lease * 1000;
   const dispatcher = new Dispatcher(dispatchEnv, state);
@@ -173,13 +175,13 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
   const claim = async (size: number): Promise<Claimed> => {
     const now = clock();
     const claimStarted = performance.now();
-    const { rows, suppressed } = await store.claim(size, now, new Date(now.getTime() + leaseMs));
+    const { rows, dontSend } = await store.claim(size, now, new Date(now.getTime() + leaseMs));
     observer?.claimed((performance.now() - claimStarted) / 1000, rows.length);
-    if (rows.length === 0) return { rows, suppressed, leaseDeadline: 0, keeper: null };
+    if (rows.length === 0) return { rows, dontSend, leaseDeadline: 0, keeper: null };
     if (rows.length === claimBatch && pipelined && !offThread && db.reopenable && !options.only) offload();
     // A slow send renews the batch's leases until its outcomes are known (lease-keeper.ts).
     const keeper = keepLeases({ db, worker, ids: rows.map((r) => r.id), leaseMs, clock, logger });
-    return { rows, suppressed, leaseDeadline: now.getTime() + leaseMs / 2, keeper };
+    return { rows, dontSend, leaseDeadline: now.getTime() + leaseMs / 2, keeper };
   };
 
   // Batches are recorded one after another, each in one transaction, once all of its sends settled.
@@ -301,7 +303,7 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
           }
           break;
         }
-        const run = await dispatcher.start(batch.rows, batch.suppressed, {
+        const run = await dispatcher.start(batch.rows, batch.dontSend, {
           leaseDeadline: batch.leaseDeadline,
           lowWater: Math.ceil(batch.rows.length / 2),
           onLowWater: pipelined
@@ -367,7 +369,7 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
 
 interface Claimed {
   rows: ClaimedRow[];
-  suppressed: Set<string>;
+  dontSend: DontSendSnapshot;
   /** No send of the batch starts past this instant (half its lease: see dispatch.ts). */
   leaseDeadline: number;
   keeper: LeaseKeeper | null;

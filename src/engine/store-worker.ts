@@ -29,7 +29,7 @@ async function handle({ op, args }: Request): Promise<[unknown, ArrayBuffer[]]> 
     case "claim": {
       const batch = await store!.claim(args.size, args.now, args.leaseUntil);
       const rows = packRows(batch.rows);
-      return [{ rows, suppressed: [...batch.suppressed] }, [rows.blob]];
+      return [{ rows, suppressed: [...batch.dontSend.suppressed], version: batch.dontSend.version }, [rows.blob]];
     }
     case "record":
       await store!.record(unpackRecord(args as PackedRecord));

@@ -8,7 +8,7 @@
 // hold up other domains: its message is put back on the queue until the limit allows it
 // (next_attempt_at, with limited_by naming the limit), and the pass goes on with the rest.
 import type { Config } from "../config/types.ts";
-import type { Database } from "../db/connect.ts";
+import { classifyDatabaseError, type Database } from "../db/connect.ts";
 import {
   acquireSlot,
   countDaily,
@@ -129,6 +129,15 @@ export class LimitGate {
   /** May this message (to these recipients, the don't-send list applied) go now? On "go" it holds
    * the slots it took until release() is called, once its send has settled. */
   async admit(recipients: string[]): Promise<Admission> {
+    try {
+      return await this.#admit(recipients);
+    } catch (error) {
+      // As for any statement of a pass: a database that is down is "try again", not a bug.
+      throw classifyDatabaseError(error, this.#db.displayUrl) ?? error;
+    }
+  }
+
+  async #admit(recipients: string[]): Promise<Admission> {
     const db = this.#db;
     const plan = this.#plan;
     const domains = this.#domainLimits(recipients);

@@ -90,7 +90,7 @@ for (const dialect of ["sqlite", "postgres"] as const) {
     const status = JSON.parse(run.stdout);
     assertEqual([status.queued, status.deferred, status.oldest_queued_age_s], [0, 0, null], "queued, deferred, oldest");
     assertEqual(status.log, { success: 0, failure: 0, dont_send: 0, expired: 0 }, "log");
-    assertEqual(status.schema_version, "0003-schedule-limits", "schema_version");
+    assertEqual(status.schema_version, "0004-send-time-checks", "schema_version");
   });
 
   await step(`${dialect}: status, list and show see a row written with plain SQL`, async () => {

@@ -6,7 +6,7 @@ import postgres from "postgres";
 import { testFor } from "../helpers/dialects.ts";
 import { runMailer, writeConfig } from "../helpers/cli.ts";
 import { PG_URL, tempDir } from "../helpers/db.ts";
-import { startNotifyDroppingProxy, type Proxy } from "../pg/notify-dropping-proxy.ts";
+import { startNotifyDroppingProxy, type NotifyDroppingProxy } from "../pg/pg-proxy.ts";
 import { until } from "../helpers/wait.ts";
 import { pgBench, type PgBench, type Worker } from "../pg/pg-bench.ts";
 
@@ -14,7 +14,7 @@ const it = testFor("postgres");
 const DEBUG = ["--log-format", "json", "--log-level", "debug"];
 
 let b: PgBench | null = null;
-let proxy: Proxy | null = null;
+let proxy: NotifyDroppingProxy | null = null;
 const finally_: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   await b?.cleanup();

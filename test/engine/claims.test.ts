@@ -2,7 +2,8 @@
 // lease expiry, what is never claimed, and recording guarded by the claim.
 import { afterEach, expect } from "bun:test";
 import { openDatabase, type Database } from "../../src/db/connect.ts";
-import { claimBatch, hasSendable, recordBatch } from "../../src/db/queries/claims.ts";
+import { claimBatch, hasSendable, pruneRecordKeys, recordBatch } from "../../src/db/queries/claims.ts";
+import { dontSendVersion } from "../../src/db/queries/dont-send.ts";
 import { forEachDialect } from "../helpers/dialects.ts";
 import { bench, type Bench } from "../helpers/engine.ts";
 
@@ -75,5 +76,45 @@ forEachDialect((dialect, it) => {
     });
     expect((await b.messages()).map((r) => r.claimed_by)).toEqual(["b:1:y"]);
     expect(await b.logs()).toHaveLength(1);
+  });
+
+  it("a record committed once writes nothing when it is written again with its key; old keys are pruned", async () => {
+    b = await bench(dialect);
+    const ids = [await b.enqueue(), await b.enqueue()];
+    const { rows } = await claimBatch(b.db, "a:1:x", 10, new Date(), later(300));
+    const log = (id: number) => ({
+      queue_id: id, message_data: null, message_id: null, subject: "", envelope_from: "", envelope_to: "",
+      when_added: rows[0]!.when_added, priority: 2, retry_count: 0, result: "success" as const, log_message: "",
+    });
+    const record = { key: "batch-1", logs: [log(ids[0]!)], remove: [ids[0]!], change: [], release: [ids[1]!] };
+    await recordBatch(b.db, "a:1:x", record);
+    // The same record again (its first commit's acknowledgement was lost): nothing more is written.
+    await claimBatch(b.db, "a:1:x", 10, new Date(), later(300));
+    await recordBatch(b.db, "a:1:x", record);
+    expect(await b.logs()).toHaveLength(1);
+    expect((await b.messages()).map((m) => m.claimed_by)).toEqual(["a:1:x"]);
+    // Another key is another record.
+    await recordBatch(b.db, "a:1:x", { key: "batch-2", logs: [log(ids[1]!)], remove: [ids[1]!], change: [], release: [] });
+    expect(await b.logs()).toHaveLength(2);
+    expect(await pruneRecordKeys(b.db, later(-60))).toBe(0);
+    expect(await pruneRecordKeys(b.db, later(60))).toBe(2);
+  });
+
+  it("the don't-send counter moves with every change to the list, whoever makes it", async () => {
+    b = await bench(dialect);
+    const version = () => dontSendVersion(b!.db.kysely);
+    const seen = [await version()];
+    const list = b.db.kysely;
+    await list.insertInto("mailer_dontsendentry").values({ to_address: "a@example.com" }).execute();
+    seen.push(await version());
+    await list.updateTable("mailer_dontsendentry").set({ to_address: "b@example.com" }).execute();
+    seen.push(await version());
+    await list.deleteFrom("mailer_dontsendentry").execute();
+    seen.push(await version());
+    expect(new Set(seen).size).toBe(4);
+    expect(seen).toEqual([...seen].sort((x, y) => x - y));
+    // A claim reports the counter it saw.
+    await b.enqueue();
+    expect((await claimBatch(b.db, "a:1:x", 10, new Date(), later(300))).dontSendVersion).toBe(seen[3]!);
   });
 });

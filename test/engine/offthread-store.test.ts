@@ -56,7 +56,7 @@ test("an error from the thread keeps the code that tells a database outage from 
 test("a database the thread cannot open fails offThreadStore with the database's error", async () => {
   const dir = tempDir();
   cleanups.push(() => dir.cleanup());
-  const unused: BatchStore = { claim: async () => ({ rows: [], suppressed: new Set() }), record: async () => {}, close: async () => {} };
+  const unused: BatchStore = { claim: async () => ({ rows: [], dontSend: { suppressed: new Set(), version: 0 } }), record: async () => {}, close: async () => {} };
   const opening = offThreadStore({ url: `sqlite:${dir.path}/no/such/dir/q.db`, busyTimeout: 100, worker: "w", fallback: unused });
   await expect(opening).rejects.toThrow(/unable to open|cannot open|no such/i);
 });
@@ -66,7 +66,7 @@ test("when the thread dies, the call in flight fails like a database error and t
   const fallback: BatchStore = {
     async claim() {
       calls.push("claim");
-      return { rows: [row(7, bytes("from the fallback"))], suppressed: new Set() };
+      return { rows: [row(7, bytes("from the fallback"))], dontSend: { suppressed: new Set(), version: 0 } };
     },
     async record() {
       calls.push("record");

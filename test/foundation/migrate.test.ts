@@ -84,6 +84,22 @@ forEachDialect((dialect, it) => {
     expect(await db.kysely.selectFrom("mailer_messagelog").select("id").execute()).toHaveLength(3);
   });
 
+  it("0004 counts don't-send changes from its first day, and its down leaves a list that still takes entries", async () => {
+    const { db } = await fresh(dialect);
+    const all = migrations(db.dialect);
+    await migrateToLatest(db, Object.fromEntries(Object.entries(all).filter(([n]) => n <= "0003-schedule-limits")));
+    await db.kysely.insertInto("mailer_dontsendentry").values({ to_address: "old@example.com" }).execute();
+    await migrateToLatest(db);
+    const counter = () => db.kysely.selectFrom("mailer_counter").select("value").where("name", "=", "dont_send").executeTakeFirstOrThrow();
+    expect(Number((await counter()).value)).toBe(0);
+    await db.kysely.insertInto("mailer_dontsendentry").values({ to_address: "new@example.com" }).execute();
+    expect(Number((await counter()).value)).toBe(1);
+    await all["0004-send-time-checks"]!.down!(db.kysely);
+    await db.kysely.insertInto("mailer_dontsendentry").values({ to_address: "after@example.com" }).execute();
+    expect(await db.kysely.selectFrom("mailer_dontsendentry").select("to_address").execute()).toHaveLength(3);
+    expect(await dumpSchema(db)).not.toContain("mailer_dontsend_changed");
+  });
+
   it("a failed migration leaves the database as it was", async () => {
     const { db } = await fresh(dialect);
     await migrateToLatest(db);

@@ -38,8 +38,9 @@ export interface Bench {
   db: Database;
   sink: Sink;
   configPath: string;
-  /** Rewrites mailer.toml: the base settings plus `extra`. */
-  configure(extra?: Sections): void;
+  /** Rewrites mailer.toml: the base settings plus `extra`; the workers reach the database at `url`
+   * (a proxy in front of it) when given. */
+  configure(extra?: Sections, url?: string): void;
   enqueue(spec?: MessageSpec): Promise<number>;
   messages(): Promise<Array<Record<string, any>>>;
   logs(): Promise<Array<Record<string, any>>>;
@@ -68,7 +69,7 @@ export async function bench(dialect: Dialect, extra: Sections = {}, sinkOptions:
     db,
     sink,
     configPath: join(dir.path, "mailer.toml"),
-    configure(more: Sections = {}) {
+    configure(more: Sections = {}, url = database.url) {
       const sections: Sections = {
         top: { ...more.top },
         backend: { type: "smtp", host: sink.host, port: sink.port, timeout: 2, ...more.backend },
@@ -79,7 +80,7 @@ export async function bench(dialect: Dialect, extra: Sections = {}, sinkOptions:
         limits: { ...more.limits },
       };
       const lines = Object.entries(sections.top ?? {}).map(([k, v]) => `${k} = ${tomlValue(v)}`);
-      lines.push("[database]", `url = ${JSON.stringify(database.url)}`);
+      lines.push("[database]", `url = ${JSON.stringify(url)}`);
       for (const name of SECTION_NAMES) {
         lines.push(`[${name}]`, ...Object.entries(sections[name] ?? {}).map(([k, v]) => `${k} = ${tomlValue(v)}`));
       }

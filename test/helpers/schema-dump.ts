@@ -16,11 +16,16 @@ export async function dumpSchema(db: Database): Promise<string> {
   const checks = await sql<{ conname: string; def: string }>`
     select conrelid::regclass::text || '.' || conname as conname, pg_get_constraintdef(oid) as def from pg_constraint
     where connamespace = current_schema()::regnamespace and contype = 'c' order by 1`.execute(db.kysely);
+  // The triggers the migrations make (runmailer-pg's NOTIFY trigger is installed by the worker, not here).
+  const triggers = await sql<{ tgname: string; def: string }>`
+    select tgname, pg_get_triggerdef(t.oid) as def from pg_trigger t join pg_class c on c.oid = t.tgrelid
+    where c.relnamespace = current_schema()::regnamespace and not t.tgisinternal order by tgname`.execute(db.kysely);
   return [
     ...columns.rows.map(
       (c) => `column ${c.table_name}.${c.column_name} ${c.data_type}${c.is_nullable === "NO" ? " not null" : ""}${c.column_default ? ` default ${c.column_default.replace(/nextval\('[^']+'::regclass\)/, "nextval(seq)")}` : ""}`,
     ),
     ...indexes.rows.map((i) => `index ${i.indexname}: ${i.indexdef}`),
     ...checks.rows.map((c) => `check ${c.conname}: ${c.def}`),
+    ...triggers.rows.map((t) => `trigger ${t.tgname}: ${t.def}`),
   ].join("\n") + "\n";
 }

@@ -18,8 +18,21 @@ export interface Received {
 }
 
 /** What the sink does with a message or recipient: accept (undefined), reply with a code, drop,
- * stall, or accept after a delay (a slow server: the transaction stays open that long). */
-export type Reaction = undefined | { code: number; message?: string } | "drop" | "stall" | { acceptAfterMs: number };
+ * stall, or accept after a delay or once a promise settles (a slow server: the transaction stays
+ * open that long). */
+export type Reaction =
+  | undefined
+  | { code: number; message?: string }
+  | "drop"
+  | "stall"
+  | { acceptAfterMs: number }
+  | { acceptWhen: Promise<unknown> };
+
+type Delayed = { acceptAfterMs: number } | { acceptWhen: Promise<unknown> };
+const isDelayed = (reaction: Reaction): reaction is Delayed =>
+  typeof reaction === "object" && ("acceptAfterMs" in reaction || "acceptWhen" in reaction);
+const delayOf = (reaction: Delayed): Promise<unknown> =>
+  "acceptWhen" in reaction ? reaction.acceptWhen.catch(() => {}) : new Promise((r) => setTimeout(r, reaction.acceptAfterMs));
 
 export interface SinkOptions {
   /** Require AUTH PLAIN/LOGIN with these credentials. */
@@ -105,7 +118,7 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
 
   const react = (reaction: Reaction, session: SMTPServerSession, callback: (err?: Error | null) => void) => {
     if (reaction === undefined) return callback();
-    if (typeof reaction === "object" && "acceptAfterMs" in reaction) return void setTimeout(() => callback(), reaction.acceptAfterMs);
+    if (isDelayed(reaction)) return void delayOf(reaction).then(() => callback());
     if (reaction === "stall") return; // never answer: the client's timeout must fire
     if (reaction === "drop") {
       connectionOf(session)?._socket?.destroy();
@@ -175,11 +188,11 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
           for (const wake of waiters.splice(0)) wake();
         };
         if (reaction === undefined) accepted();
-        if (typeof reaction === "object" && "acceptAfterMs" in reaction) {
-          return void setTimeout(() => {
+        if (isDelayed(reaction)) {
+          return void delayOf(reaction).then(() => {
             accepted();
             callback();
-          }, reaction.acceptAfterMs);
+          });
         }
         react(reaction, session, callback);
       });

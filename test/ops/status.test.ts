@@ -50,7 +50,7 @@ forEachDialect((dialect, it) => {
     expect(r.log).toEqual({ success: 4, failure: 2, dont_send: 1, expired: 0 });
     expect(r.log_last_hour).toEqual({ success: 2, failure: 1, dont_send: 0, expired: 0 });
     expect(r.log_last_day).toEqual({ success: 3, failure: 1, dont_send: 1, expired: 0 });
-    expect(r.schema_version).toBe("0003-schedule-limits");
+    expect(r.schema_version).toBe("0004-send-time-checks");
     expect(r.dialect).toBe(dialect);
     expect(r.lock).toMatchObject({ enabled: true, holder: null });
   });
@@ -72,7 +72,7 @@ forEachDialect((dialect, it) => {
     expect(out).toMatch(/^next retry\s+\S+Z \(\d+s ago\)$/m);
     expect(out).toMatch(/^in delivery\s+1 /m);
     expect(out).toMatch(/^lock\s+none$/m);
-    expect(out).toMatch(/^schema\s+0003-schedule-limits$/m);
+    expect(out).toMatch(/^schema\s+0004-send-time-checks$/m);
     expect(out).toMatch(new RegExp(`^database\\s+\\S+ \\(${dialect}\\)$`, "m"));
   });
 });

@@ -230,7 +230,7 @@ forEachDialect((dialect, it) => {
     expect(metricValue(text, "mailer_queue_oldest_age_seconds", { state: "queued" })).toBeGreaterThanOrEqual(0);
     expect(metricValue(text, "process_resident_memory_bytes")).toBeGreaterThan(1_000_000);
     expect((await fetch(`${web!.url}/healthz`)).status).toBe(200);
-    expect(await (await fetch(`${web!.url}/readyz`)).json()).toEqual({ status: "ok", schema_version: "0003-schedule-limits" });
+    expect(await (await fetch(`${web!.url}/readyz`)).json()).toEqual({ status: "ok", schema_version: "0004-send-time-checks" });
     const openapi = (await (await fetch(`${web!.url}/api/v1/openapi.json`)).json()) as any;
     expect(openapi.openapi).toBe("3.0.3");
     expect(Object.keys(openapi.paths)).toEqual(["/messages", "/messages/{id}", "/messages/{id}/retry", "/status", "/dont-send"]);

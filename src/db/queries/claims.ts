@@ -7,6 +7,7 @@ import type { DbTime, MessageStatus, MessageTable, Schema } from "../schema.ts";
 import { fromDbTime } from "../dialect.ts";
 import { chunks } from "./chunks.ts";
 import { insertLogs, type NewLogRow } from "./logs.ts";
+import { dontSendVersionExpression } from "./dont-send.ts";
 
 export type ClaimedRow = Selectable<MessageTable>;
 
@@ -28,6 +29,8 @@ export interface Claim {
   /** The don't-send list had entries when the rows were claimed (false when no row was claimed): the
    * usual case (it is empty) then costs no statement of its own before the first send of a batch. */
   dontSendListed: boolean;
+  /** The don't-send list's change counter as of the claim (dont-send.ts dontSendVersion). */
+  dontSendVersion: number;
 }
 
 /** Claims up to `limit` messages in queue order (priority, age, id) for `worker`, in one statement.
@@ -42,7 +45,7 @@ export async function claimBatch(
   /** Only these messages (the console's "send now"); at most a few thousand. */
   only?: readonly number[],
 ): Promise<Claim> {
-  if (limit <= 0 || only?.length === 0) return { rows: [], dontSendListed: false };
+  if (limit <= 0 || only?.length === 0) return { rows: [], dontSendListed: false, dontSendVersion: -1 };
   const nowDb = db.dialect.toDb(now);
   let pick = db.kysely
     .selectFrom("mailer_message")
@@ -56,19 +59,25 @@ export async function claimBatch(
   if (db.dialect.capabilities.skipLocked) pick = pick.forUpdate().skipLocked();
   // An uncorrelated subquery: evaluated once per statement, not once per row.
   const listed = sql<unknown>`exists (select 1 from mailer_dontsendentry)`.as("dont_send_listed");
-  const rows: Array<ClaimedRow & { dont_send_listed?: unknown }> = await db.kysely
+  const rows: Array<ClaimedRow & { dont_send_listed?: unknown; dont_send_version?: unknown }> = await db.kysely
     .updateTable("mailer_message")
     .set({ claimed_by: worker, lease_until: db.dialect.toDb(leaseUntil), limited_by: null })
     .where("id", "in", pick)
     .returningAll()
     .returning(listed)
+    .returning(dontSendVersionExpression.as("dont_send_version"))
     .execute();
   // RETURNING gives no order: restore the queue order the pass dispatches in (each time parsed once,
   // not once per comparison).
   const added = new Map(rows.map((r) => [r, fromDbTime(r.when_added).getTime()]));
   rows.sort((a, b) => a.priority - b.priority || added.get(a)! - added.get(b)! || Number(a.id) - Number(b.id));
   // PostgreSQL says true/false, SQLite 1/0.
-  return { rows, dontSendListed: rows.length > 0 && Boolean(Number(rows[0]!.dont_send_listed)) };
+  const first = rows[0];
+  return {
+    rows,
+    dontSendListed: first !== undefined && Boolean(Number(first.dont_send_listed)),
+    dontSendVersion: first === undefined ? -1 : Number(first.dont_send_version),
+  };
 }
 
 /** Is there anything a pass could claim right now? (runmailer decides whether to sleep.) */
@@ -153,6 +162,9 @@ export interface RowChange {
 }
 
 export interface BatchRecord {
+  /** Unique to this record (made once, kept across its retries): a retry of a commit that happened
+   * but whose acknowledgement was lost finds it and writes nothing a second time. */
+  key?: string;
   logs: NewLogRow[];
   /** Delivered (or dropped as don't-send): the row goes. */
   remove: number[];
@@ -162,12 +174,31 @@ export interface BatchRecord {
   release: number[];
 }
 
+/** False when a record with this key was committed already. */
+async function claimRecordKey(trx: Transaction<Schema>, key: string): Promise<boolean> {
+  const fresh = await trx
+    .insertInto("mailer_recordedbatch")
+    .values({ key })
+    .onConflict((oc) => oc.column("key").doNothing())
+    .returning("key")
+    .executeTakeFirst();
+  return fresh !== undefined;
+}
+
+/** Forgets the keys of records older than `cutoff` (their retries are long over). */
+export async function pruneRecordKeys(db: Database, cutoff: Date): Promise<number> {
+  const result = await db.kysely.deleteFrom("mailer_recordedbatch").where("recorded_at", "<", db.dialect.toDb(cutoff)).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
+
 /** One transaction for a whole batch. Every row statement is guarded by `claimed_by = worker`: if our
  * lease expired and another worker took the message, its state is theirs to record. The log rows are
- * written regardless, because what they record (an attempt we made) did happen. */
+ * written regardless, because what they record (an attempt we made) did happen, but once: a record
+ * with a `key` already committed writes nothing. */
 export async function recordBatch(db: Database, worker: string, record: BatchRecord): Promise<void> {
   if (record.logs.length + record.remove.length + record.change.length + record.release.length === 0) return;
   await db.kysely.transaction().execute(async (trx: Transaction<Schema>) => {
+    if (record.key !== undefined && !(await claimRecordKey(trx, record.key))) return;
     for (const part of chunks(record.logs)) await insertLogs(trx, part);
     for (const part of chunks(record.remove)) {
       await trx.deleteFrom("mailer_message").where("id", "in", part).where("claimed_by", "=", worker).execute();

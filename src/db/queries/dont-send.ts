@@ -2,6 +2,7 @@
 import type { Kysely, Transaction } from "kysely";
 import { sql } from "kysely";
 import type { Schema } from "../schema.ts";
+import { DONT_SEND_COUNTER } from "../migrations/0004-send-time-checks.ts";
 
 type Db = Kysely<Schema> | Transaction<Schema>;
 
@@ -21,6 +22,16 @@ export async function suppressedAmong(db: Db, addresses: string[]): Promise<Set<
   }
   return found;
 }
+
+/** The list's change counter (bumped by a trigger on every change): equal readings mean the list is
+ * as it was. -1 when the counter row is missing (a reading that never moves: the batch's list holds). */
+export async function dontSendVersion(db: Db): Promise<number> {
+  const row = await db.selectFrom("mailer_counter").select("value").where("name", "=", DONT_SEND_COUNTER).executeTakeFirst();
+  return row === undefined ? -1 : Number(row.value);
+}
+
+/** The same reading as a scalar subquery, for a statement that returns it with other things. */
+export const dontSendVersionExpression = sql<number>`coalesce((select value from mailer_counter where name = ${sql.lit(DONT_SEND_COUNTER)}), -1)`;
 
 /** True when the list is empty: the common case skips the lookup entirely. */
 export async function dontSendListIsEmpty(db: Db): Promise<boolean> {

@@ -1,0 +1,64 @@
+// The don't-send list as of the moment a message is sent (SPEC §4.6), not as of its batch's claim.
+//
+// A batch is claimed with the list's change counter and the listed recipients among its rows. Right
+// before each message's SMTP transaction the counter is read again: unchanged (the usual case), the
+// batch's lookup still holds; moved, this message's recipients are looked up afresh. Reads are
+// shared: sends starting together wait for one read that began after all of them asked, so a pool of
+// N connections costs about one small read per send at most, never a stale answer.
+import { classifyDatabaseError, type Database } from "../db/connect.ts";
+import { dontSendVersion, suppressedAmong } from "../db/queries/dont-send.ts";
+import type { ClaimedRow } from "../db/queries/claims.ts";
+import { splitRecipients } from "../db/queries/messages.ts";
+
+/** The list as a batch was claimed: its listed recipients (lower-cased), and the counter then. */
+export interface DontSendSnapshot {
+  suppressed: Set<string>;
+  version: number;
+}
+
+export class DontSendCheck {
+  readonly #db: Database;
+  /** The read in flight, if any. */
+  #reading: Promise<number> | null = null;
+  /** The read that starts once the one in flight is over: it answers everyone who asked meanwhile. */
+  #queued: Promise<number> | null = null;
+
+  constructor(db: Database) {
+    this.#db = db;
+  }
+
+  /** The recipients of `row` on the list now (lower-cased). A database that fails here fails as
+   * database errors do (TempFailError: the worker waits and tries again), not as a bug. */
+  async listedFor(row: ClaimedRow, batch: DontSendSnapshot): Promise<Set<string>> {
+    try {
+      if ((await this.#version()) === batch.version) return batch.suppressed;
+      return await suppressedAmong(this.#db.kysely, splitRecipients(row.envelope_to));
+    } catch (error) {
+      throw classifyDatabaseError(error, this.#db.displayUrl) ?? error;
+    }
+  }
+
+  /** The counter as read by a statement that started after this call. */
+  #version(): Promise<number> {
+    if (this.#reading === null) return this.#read();
+    // The read in flight may have started before this caller asked: wait for the next one.
+    this.#queued ??= this.#reading.then(
+      () => this.#next(),
+      () => this.#next(),
+    );
+    return this.#queued;
+  }
+
+  #next(): Promise<number> {
+    this.#queued = null;
+    return this.#read();
+  }
+
+  #read(): Promise<number> {
+    const reading = dontSendVersion(this.#db.kysely).finally(() => {
+      if (this.#reading === reading) this.#reading = null;
+    });
+    this.#reading = reading;
+    return reading;
+  }
+}
