@@ -1,6 +1,5 @@
 // The one module that knows which JavaScript runtime it is on. Everything Bun-only (or Deno-only)
 // lives here so the rest of the sources run unchanged on both.
-import { hostname } from "node:os";
 import type { SqliteDatabase } from "kysely";
 import { ConfigError } from "./errors.ts";
 
@@ -92,15 +91,7 @@ function bindable(params: ReadonlyArray<unknown>): SqliteValue[] {
   return params.map((p) => (typeof p === "boolean" ? (p ? 1 : 0) : p === undefined ? null : (p as SqliteValue)));
 }
 
-/** True when `pid` names a live process on this host (EPERM still means it exists). */
-/** Whether the process that left `host:pid` on a lock or a claim is gone. Only this host can tell (a
- * PID means nothing on another machine: false there); for our own PID, what was left is gone when this
- * process no longer holds it (`heldHere` false). The rule the file lock and the dead-claim scan share. */
-export function ownerGone(host: string, pid: number, heldHere: () => boolean): boolean {
-  if (host !== hostname()) return false;
-  return pid === process.pid ? !heldHere() : !processExists(pid);
-}
-
+/** True when `pid` names a live process in this PID namespace (EPERM still means it exists). */
 export function processExists(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {

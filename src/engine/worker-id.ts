@@ -1,16 +1,17 @@
-// A worker's identity in mailer_message.claimed_by: `host:pid:random`. The host and PID let any later
-// pass on the same host see that a claim's owner is gone (SIGKILL, OOM, power cut) and release its
-// batch at once instead of waiting for the lease; the random part tells apart two workers that had
-// the same PID (a restarted container is PID 1 again).
+// A worker's identity in mailer_message.claimed_by: `host:pid:boot.pidns.random`. Host, PID and scope
+// (process-identity.ts) let a later pass in the same boot and PID namespace see that a claim's owner
+// is gone (SIGKILL, OOM) and release its batch at once instead of waiting for the lease; a claim from
+// an earlier boot is released too; any other owner (another host, another container's namespace) is
+// left to its lease. The random part tells apart two workers that had the same PID.
 import { randomBytes } from "node:crypto";
-import { hostname } from "node:os";
-import { ownerGone } from "../runtime.ts";
+import { liveness, thisProcess, type ProcessIdentity } from "../process-identity.ts";
 
 /** Identities created by this process and not yet retired: never judged dead by our own passes. */
 const live = new Set<string>();
 
 export function newWorkerId(): string {
-  const id = `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
+  const { host, pid, boot, pidns } = thisProcess();
+  const id = `${host}:${pid}:${boot}.${pidns}.${randomBytes(4).toString("hex")}`;
   live.add(id);
   return id;
 }
@@ -19,17 +20,21 @@ export function retireWorkerId(id: string): void {
   live.delete(id);
 }
 
-export function parseWorkerId(id: string): { host: string; pid: number; tag: string } | null {
+/** `tag` is the part after the PID; an identity written by an older mailer (`host:pid:random`) has
+ * no scope (boot and pidns ""). */
+export function parseWorkerId(id: string): (ProcessIdentity & { tag: string }) | null {
   // From the right: a host name may (rarely) contain ':' but the PID and tag never do.
   const match = /^(.*):(\d+):([^:]*)$/.exec(id);
-  return match ? { host: match[1]!, pid: Number(match[2]), tag: match[3]! } : null;
+  if (!match) return null;
+  const tag = match[3]!;
+  const scoped = /^([0-9a-f]*)\.(\d*)\.[^.]*$/.exec(tag);
+  return { host: match[1]!, pid: Number(match[2]), tag, boot: scoped?.[1] ?? "", pidns: scoped?.[2] ?? "" };
 }
 
-/** The owners among `owners` that ran on this host and whose process is gone. Other hosts' claims
- * are left to their lease: a PID means nothing across machines. */
+/** The owners among `owners` that are known to be gone. */
 export function deadLocalOwners(owners: string[]): string[] {
   return owners.filter((owner) => {
     const parsed = parseWorkerId(owner);
-    return parsed !== null && ownerGone(parsed.host, parsed.pid, () => live.has(owner));
+    return parsed !== null && liveness(parsed, () => live.has(owner)) === "gone";
   });
 }

@@ -1,15 +1,15 @@
 // Who holds the send lock, read from the lock file the way an operator would `cat` it: the file
 // holds JSON {host, pid, started}. Reading never takes or touches the lock.
 import { readFileSync } from "node:fs";
-import { hostname } from "node:os";
 import { lockFileFor } from "../lock/file-lock.ts";
-import { processExists } from "../runtime.ts";
+import { liveness } from "../process-identity.ts";
 
 export interface LockHolder {
   host: string | null;
   pid: number | null;
   started: string | null;
-  /** Whether that pid is alive; null when the holder is on another host (it cannot be checked from here). */
+  /** Whether that process is alive; null when it cannot be checked from here (another host, another
+   * container's PID namespace). */
   alive: boolean | null;
   /** Set when the file exists but is not the JSON a mailer writes. */
   unreadable?: string;
@@ -46,7 +46,11 @@ function parseHolder(text: string): LockHolder {
   const host = typeof record.host === "string" ? record.host : null;
   const pid = typeof record.pid === "number" && Number.isInteger(record.pid) ? record.pid : null;
   const started = typeof record.started === "string" || typeof record.started === "number" ? String(record.started) : null;
-  // Only a pid on this host can be probed; one from another host (a shared NFS lock) is unknown.
-  const alive = pid !== null && host === hostname() ? processExists(pid) : null;
+  // Only a process in this boot and PID namespace on this host can be probed (process-identity.ts).
+  const boot = typeof record.boot === "string" ? record.boot : "";
+  const pidns = typeof record.pidns === "string" ? record.pidns : "";
+  // Reading never holds the lock, so a holder with our own PID is an earlier life: gone.
+  const judged = pid !== null && host !== null ? liveness({ host, pid, boot, pidns }, () => false) : "unknown";
+  const alive = judged === "unknown" ? null : judged === "alive";
   return { host, pid, started, alive };
 }

@@ -3,6 +3,8 @@
 import { afterEach, expect } from "bun:test";
 import { existsSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
+import { utimesSync } from "node:fs";
+import { processScope } from "../../src/process-identity.ts";
 import { join } from "node:path";
 import { forEachDialect } from "../helpers/dialects.ts";
 import { bench, summary, type Bench } from "../helpers/engine.ts";
@@ -14,8 +16,9 @@ afterEach(async () => {
 });
 
 const lockFile = (bench: Bench) => join(bench.dir, "send_mail.lock");
-const writeLock = (bench: Bench, owner: { host: string; pid: number }) =>
-  writeFileSync(lockFile(bench), JSON.stringify({ ...owner, started: new Date().toISOString() }));
+/** A lock as a mailer in this boot and PID namespace writes it (`scope` overrides boot or pidns). */
+const writeLock = (bench: Bench, owner: { host: string; pid: number }, scope: Partial<{ boot: string; pidns: string }> = {}) =>
+  writeFileSync(lockFile(bench), JSON.stringify({ ...owner, started: new Date().toISOString(), ...processScope(), ...scope }));
 
 /** A PID that just ended (a recycled PID this quickly is not a realistic worry). */
 function deadPid(): number {
@@ -57,6 +60,22 @@ forEachDialect((dialect, it) => {
     expect(run.code).toBe(0);
     expect(run.stderr).toContain("lock held by elsewhere.example:");
     expect(b.sink.received).toHaveLength(0);
+  });
+
+  it("a lock from a container with our host name is respected while it beats, and taken over 60 s after its last beat", async () => {
+    b = await bench(dialect);
+    // PID 1 of another PID namespace: by host and PID alone, our own cron job's PID 1 would call it dead.
+    writeLock(b, { host: hostname(), pid: 1 }, { pidns: "1" });
+    await b.enqueue();
+    const held = await b.run(["send-mail"]);
+    expect(held.code).toBe(0);
+    expect(held.stderr).toContain(`lock held by ${hostname()}:1`);
+    expect(b.sink.received).toHaveLength(0);
+    const lastBeat = new Date(Date.now() - 61_000);
+    utimesSync(lockFile(b), lastBeat, lastBeat);
+    const run = await b.run(["send-mail"]);
+    expect(run.stderr).toContain("took over a stale lock");
+    expect(summary(run.stdout).sent).toBe(1);
   });
 
   it("wait_timeout N waits for the lock to be freed, then sends", async () => {

@@ -6,7 +6,7 @@ import { testFor } from "../helpers/dialects.ts";
 import { summary } from "../helpers/engine.ts";
 import { deliveries } from "../helpers/smtp-sink.ts";
 import { until } from "../helpers/wait.ts";
-import { elsewhere, pgBench, type PgBench, type Worker } from "../pg/pg-bench.ts";
+import { elsewhere, ownPidNamespace, pgBench, type PgBench, type Worker } from "../pg/pg-bench.ts";
 
 const it = testFor("postgres");
 let b: PgBench | null = null;
@@ -34,6 +34,31 @@ const reportedSent = (w: Worker) =>
   w.stderr.lines.reduce((n, l) => n + Number(/\b(\d+) sent, \d+ deferred/.exec(l)?.[1] ?? 0), 0);
 
 describe("scale-out", () => {
+  it("2 runmailer-pg in separate PID namespaces under one host name (containers) drain 2,000 messages: none sent twice", async () => {
+    b = await pgBench({
+      delivery: { claim_batch: 20, empty_queue_sleep: 60 },
+      backend: { pool: 2 },
+      lock: { use_file_lock: false },
+    });
+    // Each worker is PID 1 of its own namespace: by host and PID alone, each takes the other's claims
+    // for an earlier life of its own PID, and releases them while they are being sent.
+    b.react = () => ({ acceptAfterMs: 2 });
+    const bench = b;
+    const daemons = [bench.spawn(["runmailer-pg"], ownPidNamespace()), bench.spawn(["runmailer-pg"], ownPidNamespace())];
+    // 20 commits: each wakes both workers for a pass, and each pass looks for dead workers' claims.
+    for (let i = 0; i < 20; i++) {
+      await bench.enqueue(100);
+      await Bun.sleep(50);
+    }
+    await until(() => queueEmpty(bench), "the queue to drain", 90_000);
+    await until(async () => bench.sink.received.length >= 2000, "the last sends to be accepted", 10_000);
+    const counts = deliveries(b.sink.received);
+    expect(counts.size).toBe(2000);
+    expect([...counts.values()].filter((n) => n !== 1)).toEqual([]);
+    expect(daemons.map((d) => reportedSent(d) > 0)).toEqual([true, true]);
+    expect(daemons.flatMap((d) => d.stderr.lines.filter((l) => l.includes("claimed by worker(s) that are gone")))).toEqual([]);
+  });
+
   it("4 workers (2 runmailer-pg, 2 send-mail) drain 2,000 messages: every Message-ID delivered exactly once", async () => {
     b = await pgBench({
       delivery: { claim_batch: 20, empty_queue_sleep: 60 },

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { hostname } from "node:os";
+import { processScope } from "../../src/process-identity.ts";
 import { forEachDialect, pgAvailable } from "../helpers/dialects.ts";
 import { addLog, addMessage, seededDatabase, type Seeded } from "./seed.ts";
 
@@ -99,7 +100,7 @@ describe("status reads the lock file", () => {
   const lockOf = async () => JSON.parse((await s.run(["status", "--json"])).stdout).lock;
 
   test("a live holder on this host", async () => {
-    writeFileSync(s.lockFile, JSON.stringify({ host: hostname(), pid: process.pid, started: "2026-01-01T00:00:00Z" }));
+    writeFileSync(s.lockFile, JSON.stringify({ host: hostname(), pid: process.pid, started: "2026-01-01T00:00:00Z", ...processScope() }));
     expect((await lockOf()).holder).toEqual({ host: hostname(), pid: process.pid, started: "2026-01-01T00:00:00Z", alive: true });
     const text = (await s.run(["status"])).stdout;
     expect(text).toMatch(new RegExp(`^lock\\s+pid ${process.pid} on ${hostname()} since 2026-01-01T00:00:00Z \\(alive\\)$`, "m"));
@@ -108,14 +109,16 @@ describe("status reads the lock file", () => {
   test("a dead holder on this host is reported as stale", async () => {
     const gone = Bun.spawn(["true"]);
     await gone.exited;
-    writeFileSync(s.lockFile, JSON.stringify({ host: hostname(), pid: gone.pid, started: "2026-01-01T00:00:00Z" }));
+    writeFileSync(s.lockFile, JSON.stringify({ host: hostname(), pid: gone.pid, started: "2026-01-01T00:00:00Z", ...processScope() }));
     expect((await lockOf()).holder.alive).toBe(false);
     expect((await s.run(["status"])).stdout).toMatch(/^lock\s+pid \d+ .*\(DEAD: stale/m);
   });
 
-  test("a holder on another host cannot be probed", async () => {
+  test("a holder on another host, or in another PID namespace under our host name, cannot be probed", async () => {
     writeFileSync(s.lockFile, JSON.stringify({ host: "elsewhere.example", pid: process.pid, started: "x" }));
     expect((await lockOf()).holder).toMatchObject({ host: "elsewhere.example", alive: null });
+    writeFileSync(s.lockFile, JSON.stringify({ host: hostname(), pid: 1, started: "x", ...processScope(), pidns: "1" }));
+    expect((await lockOf()).holder).toMatchObject({ host: hostname(), pid: 1, alive: null });
   });
 
   test("a lock file that is not JSON is reported, not fatal", async () => {

@@ -130,6 +130,14 @@ export async function pgBench(sections: Sections = {}, url?: string): Promise<Pg
   return b;
 }
 
+/** A worker in a container of its own that shares this host's name (host networking, a shared
+ * hostname, Kubernetes hostNetwork pods): its own PID namespace, where it is PID 1 (as is every
+ * other such worker). --kill-child: killing unshare kills the worker too. */
+export const ownPidNamespace = () => ({
+  binary: "unshare",
+  prefix: ["--pid", "--fork", "--mount-proc", "--kill-child", BINARY],
+});
+
 /** A worker on "another host": its own UTS namespace with another hostname, so this host's workers
  * cannot judge its PID and must wait for its lease (needs root, as CI and the dev machines run). */
 export const elsewhere = (host: string) => ({
