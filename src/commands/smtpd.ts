@@ -2,7 +2,9 @@
 // SIGTERM/SIGINT: stop accepting, finish the messages in flight, exit 0 (a second signal: exit now).
 import { openContext, type GlobalOptions } from "../context.ts";
 import { ConfigError, TempFailError, errorText } from "../errors.ts";
-import { checkRelayPolicy, parseListen } from "../intake/listen.ts";
+import { checkRelayPolicy, isLoopback, parseListen } from "../intake/listen.ts";
+import { loadTls, watchTls, type TlsFiles } from "../intake/smtpd-tls.ts";
+import type { Config } from "../config/types.ts";
 import { createIntake } from "../intake/smtp-intake.ts";
 import { queueTarget } from "../intake/submit-target.ts";
 import { Queue } from "../queue/queue.ts";
@@ -24,6 +26,15 @@ export async function run(_args: string[], options: GlobalOptions & { listen?: s
       allowOpenRelay: smtpd.allow_open_relay,
       force: options.force === true,
     });
+    const tlsFiles = tlsFilesOf(smtpd);
+    const loopback = isLoopback(listen.host);
+    if (auth && !loopback && !tlsFiles) {
+      throw new ConfigError(
+        `smtpd.user is set on a non-loopback listen (${listen.host}): AUTH is offered only over TLS there, ` +
+          "so set smtpd.tls_cert and smtpd.tls_key (a password must not cross the network in clear)",
+      );
+    }
+    const tls = tlsFiles ? { ...loadTls(tlsFiles), implicit: smtpd.secure } : undefined;
 
     const queue = new Queue(ctx.config, ctx.logger);
     ctx.onClose(() => queue.close());
@@ -36,7 +47,10 @@ export async function run(_args: string[], options: GlobalOptions & { listen?: s
       ctx.logger.warn("database unavailable; accepting connections and replying 451 until it is back", { error: error.message });
     }
 
-    const intake = createIntake({ target: queueTarget(queue), logger: ctx.logger, auth, allowFrom: smtpd.allow_from });
+    const intake = createIntake({
+      target: queueTarget(queue), logger: ctx.logger, auth, allowFrom: smtpd.allow_from, tls, authBeforeTls: loopback,
+    });
+    if (tlsFiles) ctx.onClose(watchTls(tlsFiles, (material) => intake.updateTls(material), ctx.logger));
     // The first SIGTERM/SIGINT stops gracefully, a second one exits at once (shared with send-mail).
     const stop = stopOnSignals(ctx.logger);
     ctx.onClose(() => stop.dispose());
@@ -50,6 +64,7 @@ export async function run(_args: string[], options: GlobalOptions & { listen?: s
       address: `${bound.host}:${bound.port}`,
       port: bound.port,
       login_required: auth !== undefined,
+      tls: tls === undefined ? "none" : tls.implicit ? "implicit" : "starttls",
       max_size: ctx.config.queue.max_size,
     });
     await new Promise((resolve) => stop.signal.addEventListener("abort", resolve, { once: true }));
@@ -60,4 +75,17 @@ export async function run(_args: string[], options: GlobalOptions & { listen?: s
   } finally {
     await ctx.close();
   }
+}
+
+/** Both files or neither; implicit TLS needs them. */
+function tlsFilesOf(smtpd: Config["smtpd"]): TlsFiles | null {
+  const { tls_cert: cert, tls_key: key } = smtpd;
+  if ((cert === "") !== (key === "")) {
+    throw new ConfigError(`smtpd.${cert === "" ? "tls_cert" : "tls_key"} is missing: set both smtpd.tls_cert and smtpd.tls_key, or neither`);
+  }
+  if (cert === "") {
+    if (smtpd.secure) throw new ConfigError("smtpd.secure (implicit TLS) needs smtpd.tls_cert and smtpd.tls_key");
+    return null;
+  }
+  return { cert, key };
 }

@@ -38,6 +38,7 @@ const EXAMPLES: Record<string, Value> = {
   "backend.module": "./transport.ts",
   "queue.spool": "/var/spool/mailer",
   "limits.daily": 50000,
+  "backend.tls": "required",
 };
 
 function line(spec: KeySpec): string {

@@ -15,6 +15,8 @@ export interface Config {
     host: string;
     port: number;
     secure: boolean;
+    /** null: required when `user` is set, else opportunistic (transports/smtp.ts tlsPolicy). */
+    tls: "opportunistic" | "required" | null;
     tls_verify: boolean;
     user: string;
     /** Resolved from password, password_env or password_file; never logged. */
@@ -78,6 +80,10 @@ export interface Config {
     password: string;
     allow_from: string[];
     allow_open_relay: boolean;
+    /** "" = no TLS. */
+    tls_cert: string;
+    tls_key: string;
+    secure: boolean;
   };
   web: {
     listen: string;

@@ -14,6 +14,7 @@ import { allowList, type ListenAddress } from "./listen.ts";
 import { StdioSocket } from "./stdio-socket.ts";
 import type { SubmitTarget } from "./submit-target.ts";
 import type { Submitter } from "./submission.ts";
+import type { TlsMaterial } from "./smtpd-tls.ts";
 
 export interface IntakeOptions {
   target: SubmitTarget;
@@ -26,6 +27,11 @@ export interface IntakeOptions {
   allowFrom: string[];
   /** Greeting host name. */
   name?: string;
+  /** A certificate: STARTTLS is offered, or (implicit) every connection starts with TLS. */
+  tls?: TlsMaterial & { implicit: boolean };
+  /** AUTH is offered before TLS (loopback listens, `sendmail -bs`); otherwise only once the session
+   * is encrypted, so a password never crosses a network in clear. Default true. */
+  authBeforeTls?: boolean;
 }
 
 export interface Intake {
@@ -35,6 +41,8 @@ export interface Intake {
   serveStdio(input: Readable, output: Writable): Promise<void>;
   /** Stop accepting, let messages in flight finish (up to graceMs), then close idle sessions with 421. */
   close(graceMs?: number): Promise<void>;
+  /** A renewed certificate, for the connections from now on. */
+  updateTls(material: TlsMaterial): void;
 }
 
 /** rejectOversized: smtp-server replies 552 itself once the stream ends over `size`. */
@@ -65,16 +73,23 @@ export function createIntake(options: IntakeOptions): Intake {
   let busy = 0;
   let closing = false;
 
+  const tls = options.tls;
+  const disabledCommands = [
+    // Without a certificate there is no STARTTLS (smtp-server would offer its built-in, public one).
+    ...(tls === undefined || tls.implicit ? ["STARTTLS"] : []),
+    ...(options.auth ? [] : ["AUTH"]),
+  ];
+  const authBeforeTls = options.authBeforeTls ?? true;
   const server = new SMTPServer({
     name: options.name,
     banner: "mailer queue intake",
     logger: false,
-    // No certificate is configured, so no STARTTLS; AUTH is then plain text, which is why the
-    // listen address defaults to loopback.
-    disabledCommands: options.auth ? ["STARTTLS"] : ["STARTTLS", "AUTH"],
+    secure: tls?.implicit ?? false,
+    ...(tls ? { key: tls.key, cert: tls.cert } : {}),
+    disabledCommands,
     authMethods: ["PLAIN", "LOGIN"],
     authOptional: !options.auth,
-    allowInsecureAuth: true,
+    allowInsecureAuth: options.authBeforeTls ?? true,
     size: target.maxSize,
     rejectOversized: true,
     closeTimeout: 1000,
@@ -82,10 +97,17 @@ export function createIntake(options: IntakeOptions): Intake {
     disableReverseLookup: true,
     onConnect(session, callback) {
       if (closing) return callback(reply(421, "4.3.2 shutting down, try again later"));
+      // Not even advertised before TLS: a client that sees AUTH may send its password in the very
+      // command (AUTH PLAIN <credentials>) before it learns that TLS was required.
+      if (!authBeforeTls && !session.secure) session.disabledCommands = [...disabledCommands, "AUTH"];
       if (allowed && !allowed(session.remoteAddress)) {
         logger.warn("refused a client not in smtpd.allow_from", { remote: session.remoteAddress });
         return callback(reply(554, `5.7.1 ${session.remoteAddress} may not submit here`));
       }
+      callback();
+    },
+    onSecure(_socket, session, callback) {
+      session.disabledCommands = disabledCommands;
       callback();
     },
     onAuth(auth, _session, callback) {
@@ -181,6 +203,9 @@ export function createIntake(options: IntakeOptions): Intake {
         server.connect(stream as never, { remoteAddress: "127.0.0.1", localAddress: "127.0.0.1" });
       });
       await Promise.allSettled([...inFlight]);
+    },
+    updateTls(material) {
+      server.updateSecureContext({ key: material.key, cert: material.cert });
     },
     async close(graceMs = 30_000) {
       // New sessions and transactions get 421 from here on; messages already in DATA are finished

@@ -9,15 +9,26 @@ import { fromNodemailer, normaliseResult, type NodemailerInfo } from "./nodemail
 import { nodemailerLogger } from "./nodemailer-log.ts";
 import type { OutgoingMessage, Transport } from "./types.ts";
 
+/** Whether the connection must be encrypted before AUTH and mail (Postfix's smtp_tls_security_level
+ * encrypt) or may go in clear when the server offers no STARTTLS (may). With credentials the default
+ * is required: a STARTTLS stripped on the way (a downgrade attack, a misconfigured relay) must not
+ * make us hand over the password and the mail in clear. */
+export function tlsPolicy(backend: Config["backend"]): "opportunistic" | "required" {
+  return backend.tls ?? (backend.user !== "" ? "required" : "opportunistic");
+}
+
 export async function smtpTransport(config: Config, logger: Logger): Promise<Transport> {
   const nodemailer = await import("nodemailer");
   const b = config.backend;
   const ms = Math.round(b.timeout * 1000);
+  const requireTls = !b.secure && tlsPolicy(b) === "required";
   const transporter = nodemailer.createTransport({
     pool: true,
     host: b.host,
     port: b.port,
     secure: b.secure,
+    // Sends STARTTLS even when it is not offered, and fails (ETLS) before AUTH or MAIL if it does not work.
+    requireTLS: requireTls,
     auth: b.user ? { user: b.user, pass: b.password } : undefined,
     maxConnections: b.pool,
     maxMessages: Infinity,
@@ -31,14 +42,24 @@ export async function smtpTransport(config: Config, logger: Logger): Promise<Tra
     logger: logger.level === "debug" ? (nodemailerLogger(logger) as never) : false,
     debug: logger.level === "debug",
   });
-  logger.debug("smtp transport ready", { host: b.host, port: b.port, pool: b.pool });
+  logger.debug("smtp transport ready", { host: b.host, port: b.port, pool: b.pool, tls: b.secure ? "implicit" : tlsPolicy(b) });
   const composing = fromNodemailer("smtp", transporter as never);
   const pool = (transporter as unknown as { transporter: SmtpPool }).transporter;
+  const send = (message: OutgoingMessage) => (isPlainEnvelope(message) ? sendStored(pool, message) : composing.send(message));
   return {
     ...composing,
-    send: (message) => (isPlainEnvelope(message) ? sendStored(pool, message) : composing.send(message)),
+    send: requireTls ? (message) => send(message).catch((error) => Promise.reject(explainTlsRefusal(error))) : send,
     warm: () => openConnections(pool, b.pool),
   };
+}
+
+/** nodemailer's words for a failed STARTTLS, with what it means here: nothing went out in clear. */
+function explainTlsRefusal(error: unknown): unknown {
+  const e = error as { code?: unknown; message?: unknown };
+  if (e?.code !== "ETLS" || typeof e.message !== "string") return error;
+  e.message = `${e.message}: the server did not offer STARTTLS or it failed, and backend.tls = "required" ` +
+    "(the default with a user) sends neither AUTH nor mail in clear";
+  return error;
 }
 
 /** nodemailer's pool below Mail#sendMail (nodemailer is pinned; test/engine/smtp-stored.test.ts checks

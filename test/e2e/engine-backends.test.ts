@@ -126,7 +126,11 @@ test("module backend: a factory that throws, or builds nothing usable, is a conf
 });
 
 test("smtp AUTH with the password from the environment; a wrong one defers (EAUTH)", async () => {
-  b = await bench("sqlite", { backend: { user: "mailer", password_env: "TEST_SMTP_PASSWORD" } }, { auth: { user: "mailer", pass: "s3cret" } });
+  b = await bench(
+    "sqlite",
+    { backend: { user: "mailer", password_env: "TEST_SMTP_PASSWORD", tls_verify: false } },
+    { auth: { user: "mailer", pass: "s3cret" }, tls: "starttls" },
+  );
   await b.enqueue();
   const ok = await b.run(["send-mail"], { TEST_SMTP_PASSWORD: "s3cret" });
   expect(summary(ok.stdout).sent).toBe(1);
@@ -138,9 +142,9 @@ test("smtp AUTH with the password from the environment; a wrong one defers (EAUT
 });
 
 test("smtp AUTH with the password from a file", async () => {
-  b = await bench("sqlite", {}, { auth: { user: "mailer", pass: "from-file" } });
+  b = await bench("sqlite", {}, { auth: { user: "mailer", pass: "from-file" }, tls: "starttls" });
   writeFileSync(join(b.dir, "smtp-password"), "from-file\n");
-  b.configure({ backend: { user: "mailer", password_file: "./smtp-password" } });
+  b.configure({ backend: { user: "mailer", password_file: "./smtp-password", tls_verify: false } });
   await b.enqueue();
   expect(summary((await b.run(["send-mail"])).stdout).sent).toBe(1);
 });

@@ -5,6 +5,7 @@ import { existsSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BINARY, runMailer } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/db.ts";
+import { testIf } from "../helpers/dialects.ts";
 import { parse, testQueue, type TestQueue } from "../helpers/intake.ts";
 
 const SYMFONY_AUTOLOAD = "/usr/share/php/Symfony/Component/Mailer/autoload.php";
@@ -74,7 +75,7 @@ describe("sendmail -bs", () => {
     expect((await tq.rows()).map((r) => r.envelopeTo)).toEqual([["ok@example.com"]]);
   });
 
-  test.skipIf(!has("/usr/bin/swaks"))("swaks --pipe speaks to it as to any SMTP server", async () => {
+  testIf(has("/usr/bin/swaks"), "swaks is not installed")("swaks --pipe speaks to it as to any SMTP server", async () => {
     const proc = Bun.spawn(
       ["swaks", "--pipe", `${BINARY} sendmail --config ${tq.config} -bs`, "--from", "swaks@example.com", "--to", "ops@example.com",
         "--header", "Subject: from swaks", "--body", "hello from swaks"],
@@ -87,7 +88,7 @@ describe("sendmail -bs", () => {
     expect([row!.envelopeFrom, row!.envelopeTo, (await parse(row!.raw)).subject]).toEqual(["swaks@example.com", ["ops@example.com"], "from swaks"]);
   });
 
-  test.skipIf(!has(SYMFONY_AUTOLOAD))("Symfony Mailer's SendmailTransport (-bs) sends through it", async () => {
+  testIf(has(SYMFONY_AUTOLOAD), "php-symfony-mailer is not installed")("Symfony Mailer's SendmailTransport (-bs) sends through it", async () => {
     const dir = tempDir();
     try {
       const script = join(dir.path, "send.php");

@@ -41,8 +41,8 @@ const leaked = (text: string) => LEAKS.filter((form) => text.includes(form));
 
 forEachDialect((dialect, it) => {
   it("the SMTP password appears in no log line (debug, text and json), no status, show or list output, no log row", async () => {
-    b = await bench(dialect, {}, { auth: { user: "app", pass: "the-right-one" } });
-    b.configure({ backend: { user: "app", password: PASSWORD } });
+    b = await bench(dialect, {}, { auth: { user: "app", pass: "the-right-one" }, tls: "starttls" });
+    b.configure({ backend: { user: "app", password: PASSWORD, tls_verify: false } });
     chmodSync(b.configPath, 0o600);
     const id = await b.enqueue({ subject: "auth fails" });
     const outputs: string[] = [];

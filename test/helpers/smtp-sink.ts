@@ -15,6 +15,8 @@ export interface Received {
   startedAt: number;
   /** Date.now() when the sink answered the end of DATA (the transaction's end). */
   endedAt: number;
+  /** The session was encrypted (implicit TLS or STARTTLS). */
+  secure: boolean;
 }
 
 /** What the sink does with a message or recipient: accept (undefined), reply with a code, drop,
@@ -54,6 +56,8 @@ export interface Sink {
   /** Sees the first chunk of each DATA stream; true drops the connection there, mid-DATA. */
   dropMidData: (firstChunk: Buffer) => boolean;
   connections: number;
+  /** AUTH commands seen (whatever their outcome): a client that must not log in sends none. */
+  authAttempts: number;
   /** Closes every open connection from the server's side, as a server does to idle clients. */
   dropConnections(): void;
   waitFor(count: number, timeoutMs?: number): Promise<Received[]>;
@@ -85,6 +89,7 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
     onRecipient: () => undefined,
     dropMidData: () => false,
     connections: 0,
+    authAttempts: 0,
     dropConnections() {
       for (const connection of (server as unknown as { connections: Set<any> }).connections ?? []) connection._socket?.destroy();
     },
@@ -147,6 +152,7 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
       callback();
     },
     onAuth(auth, _session, callback) {
+      sink.authAttempts++;
       if (options.auth && auth.username === options.auth.user && auth.password === options.auth.pass) {
         return callback(null, { user: auth.username });
       }
@@ -180,6 +186,7 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
           sessionId: session.id,
           startedAt: startedAt.get(session.id) ?? Date.now(),
           endedAt: Date.now(),
+          secure: session.secure === true,
         };
         const reaction = sink.onMessage(message);
         const accepted = () => {

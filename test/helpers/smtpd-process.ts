@@ -11,8 +11,8 @@ export function startSmtpd(config: string, args: string[] = ["--listen", "127.0.
 }
 
 /** A raw SMTP conversation: each command returns the complete (possibly multi-line) reply. */
-export async function smtpConversation(port: number) {
-  const socket: Socket = connect(port, "127.0.0.1");
+export async function smtpConversation(port: number, host = "127.0.0.1") {
+  const socket: Socket = connect(port, host);
   let buffer = "";
   const waiting: Array<() => void> = [];
   socket.on("data", (d) => {

@@ -93,12 +93,12 @@ test("a database change switches queues cleanly; one that cannot be opened keeps
 test("SIGHUP reloads: a rotated password_file applies without a restart, and no password is logged", async () => {
   // The sink's credentials are changed in place below, as a server's would be rotated.
   const auth = { user: "mailer", pass: "first-secret-1" };
-  b = await runtimeBench({ auth });
+  b = await runtimeBench({ auth, tls: "starttls" });
   const [a] = b.sinks;
   const q = await b.queue("queue");
   const secretFile = join(b.dir, "smtp-password");
   writeFileSync(secretFile, "first-secret-1\n");
-  b.write(toml(q.url, a, `user = "mailer"\npassword_file = ${JSON.stringify(secretFile)}`));
+  b.write(toml(q.url, a, `user = "mailer"\npassword_file = ${JSON.stringify(secretFile)}\ntls_verify = false`));
   const w = b.start(["runmailer", "--log-level", "debug"]);
   await w.stderr.waitFor(/runmailer started/);
   await q.enqueue("with the first password");

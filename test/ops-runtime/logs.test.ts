@@ -68,10 +68,10 @@ test("text format shows the same fields as key=value, one line per outcome", asy
 
 test("no password in any output: AUTH at debug level, password from the environment, right and wrong", async () => {
   const password = "env-secret-pw-42";
-  b = await runtimeBench({ auth: { user: "mailer", pass: password } });
+  b = await runtimeBench({ auth: { user: "mailer", pass: password }, tls: "starttls" });
   const q = await b.queue("queue");
   await q.enqueue("authenticated");
-  b.write(toml(q.url, b.sinks[0], 'user = "mailer"\npassword_env = "SMTP_PASSWORD"'));
+  b.write(toml(q.url, b.sinks[0], 'user = "mailer"\npassword_env = "SMTP_PASSWORD"\ntls_verify = false'));
   const forms = [password, Buffer.from(password).toString("base64"), Buffer.from(`\0mailer\0${password}`).toString("base64")];
   for (const format of ["json", "text"]) {
     const ok = await sendMail(b, ["--log-level", "debug", "--log-format", format], { SMTP_PASSWORD: password });
