@@ -84,35 +84,69 @@ export function unsentAttempt(row: ClaimedRow, suppressed: Set<string>, state: "
   };
 }
 
-export async function attemptDelivery(env: AttemptEnv, row: ClaimedRow, suppressed: Set<string>): Promise<Attempt> {
+/** `recheck`: the don't-send list read again as the send starts (null: it could not be read). The
+ * SMTP transaction runs meanwhile, but its text is held back until the answer is in: if a recipient
+ * was listed since the claim, the transaction is abandoned before its end (nothing delivered) and
+ * the message goes again to those left, or is dropped as don't-send; if the list could not be read,
+ * the message is given back untouched. */
+export async function attemptDelivery(
+  env: AttemptEnv,
+  row: ClaimedRow,
+  suppressed: Set<string>,
+  recheck?: Promise<Set<string> | null>,
+): Promise<Attempt> {
   const recipients = splitRecipients(row.envelope_to);
   const to = recipients.filter((r) => !suppressed.has(r.toLowerCase()));
   const attempt: Attempt = {
     row, raw: row.message_data, messageId: row.message_id, delivered: [], deliveredNote: "",
     suppressed: recipients.filter((r) => suppressed.has(r.toLowerCase())), remaining: to, state: "done", error: "",
   };
-  let failure: unknown;
+  if (to.length === 0) return decide(env, attempt, new Error("message has no recipients (envelope_to is empty)"));
   try {
-    if (to.length === 0) throw new Error("message has no recipients (envelope_to is empty)");
     Object.assign(attempt, withMessageId(row));
+  } catch (error) {
+    return decide(env, attempt, error);
+  }
+  const hold = recheck?.then((listed) => listed !== null && !to.some((r) => listed.has(r.toLowerCase())));
+  const failure = await send(env, attempt, to, hold);
+  if (failure === null) return attempt;
+  if (!hold || (await hold)) return decide(env, attempt, failure);
+  // Abandoned before the end of its text: nobody got it.
+  const listed = await recheck!;
+  if (listed === null) {
+    attempt.state = "released";
+    return attempt;
+  }
+  const left = recipients.filter((r) => !listed.has(r.toLowerCase()));
+  attempt.suppressed = recipients.filter((r) => listed.has(r.toLowerCase()));
+  attempt.remaining = left;
+  if (left.length === 0) return attempt; // every recipient is on the list now: dont_send
+  const again = await send(env, attempt, left);
+  return again === null ? attempt : decide(env, attempt, again);
+}
+
+/** One SMTP transaction to `to`; null when it went through (partial refusals become the failure). */
+async function send(env: AttemptEnv, attempt: Attempt, to: string[], hold?: Promise<boolean>): Promise<unknown> {
+  const { row } = attempt;
+  try {
     if (logsAt(env.logger, "debug")) env.logger.debug("sending", { id: row.id, message_id: attempt.messageId, to });
     const result = await env.transport.send({
       envelope: { from: row.envelope_from, to },
       raw: attempt.raw,
       id: row.id,
       messageId: attempt.messageId,
+      hold,
     });
     const rejected = new Set(result.rejected.map((r) => r.toLowerCase()));
     attempt.delivered = to.filter((r) => !rejected.has(r.toLowerCase()));
     attempt.remaining = to.filter((r) => rejected.has(r.toLowerCase()));
-    if (attempt.remaining.length === 0) return attempt;
+    if (attempt.remaining.length === 0) return null;
     // Partial rejection: the accepted recipients have it and must never get it again; only the
     // refused ones stay owed, and the handler decides about them.
-    failure = refusalError(attempt.remaining, result.rejectedReasons ?? []);
+    return refusalError(attempt.remaining, result.rejectedReasons ?? []);
   } catch (error) {
-    failure = error;
+    return error;
   }
-  return decide(env, attempt, failure);
 }
 
 async function decide(env: AttemptEnv, attempt: Attempt, failure: unknown): Promise<Attempt> {

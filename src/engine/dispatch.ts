@@ -235,19 +235,7 @@ export class Dispatcher {
           else release = admitted.release;
         }
         const held = this.#env.gate !== undefined && release === undefined;
-        if (!held) {
-          // The list as it is now, after any wait for a limit: an address added since the claim is
-          // not mailed.
-          const listed = await this.#listedNow(row, dontSend);
-          const dropped = listed && listed !== suppressed ? suppressedOnly(row, listed) : null;
-          if (!listed || dropped) await release?.();
-          if (!listed) break;
-          if (dropped) {
-            this.#report(dropped, performance.now());
-            run.result.attempts.push(dropped);
-            state.dontSend++;
-          } else this.#send(run, row, listed, release);
-        }
+        if (!held) this.#send(run, row, dontSend, release);
       }
       // After the send started, not before: claiming ahead never delays a send.
       const left = rows.length - next - 1;
@@ -376,10 +364,13 @@ export class Dispatcher {
     }
   }
 
-  #send(run: Run, row: ClaimedRow, suppressed: Set<string>, release?: () => Promise<void>): void {
+  #send(run: Run, row: ClaimedRow, dontSend: DontSendSnapshot, release?: () => Promise<void>): void {
     const state = this.#state;
     const startedAt = performance.now();
-    const sending = attemptDelivery(this.#env, row, suppressed);
+    // The list as it is now, after any wait for a limit, read while the transaction starts: an
+    // address added since the claim is not mailed.
+    const recheck = this.#env.dontSend ? this.#listedNow(row, dontSend) : undefined;
+    const sending = attemptDelivery(this.#env, row, dontSend.suppressed, recheck);
     // The send's limit slots are free again before anyone waiting for this send wakes up.
     const task: Promise<void> = (release ? sending.finally(release) : sending)
       .then((attempt) => this.#settle(run, attempt, startedAt))
@@ -428,6 +419,7 @@ export class Dispatcher {
       state.failure ??= attempt.handlerFailure;
     }
     if (attempt.delivered.length > 0) state.sent++;
+    else if (attempt.state === "done" && attempt.suppressed.length > 0) state.dontSend++; // listed as it was sent
     if (attempt.state === "deferred") state.deferred++;
     if (attempt.state === "failed") state.failed++;
   }

@@ -15,6 +15,7 @@ export type ErrorKind =
   | "recipient-5xx"
   | "message-5xx"
   | "message-too-large"
+  | "unsupported"
   | "server-5xx"
   | "rejected"
   | "auth"
@@ -37,6 +38,10 @@ export const ERROR_CLASSES: Record<ErrorKind, ErrorClass> = {
   "recipient-5xx": { temporary: "on_5xx", means: "the server refused every remaining recipient with a 5xx" },
   "message-5xx": { temporary: "on_5xx", means: "the server refused the message at the end of DATA (5xx)" },
   "message-too-large": { temporary: "on_5xx", means: "the message is larger than the server's announced SIZE" },
+  unsupported: {
+    temporary: "on_5xx",
+    means: "the message needs what the server does not offer (SMTPUTF8 for a non-ASCII address, 8BITMIME for a non-ASCII header)",
+  },
   "server-5xx": { temporary: true, means: "a 5xx at greeting, EHLO or AUTH: about the server or our config" },
   rejected: { temporary: true, means: "refused without an SMTP reply code (a custom transport, an invalid address)" },
   auth: { temporary: true, means: "authentication failed or is required: fix the credentials" },
@@ -92,6 +97,7 @@ export function errorKind(error: unknown): ErrorKind {
   }
   // nodemailer refuses, before MAIL FROM, a message over the size the server announced in EHLO.
   if (code === "EMESSAGE" && command === "MAIL FROM" && reply === null) return "message-too-large";
+  if (code === "EUNSUPPORTED") return "unsupported";
   if (code === "EENVELOPE" || code === "EMESSAGE") return "rejected";
   if (code !== "" && /^E[A-Z]+$/.test(code)) return "connection";
   if (typeof e.syscall === "string") return "connection";

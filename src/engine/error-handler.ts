@@ -52,6 +52,7 @@ export type ErrorHandler = (
 const DELIVERY_CODES = new Set([
   "EAUTH", "ENOAUTH", "EOAUTH2", "EENVELOPE", "EMESSAGE", "ECONNECTION", "ETIMEDOUT", "ESOCKET", "EDNS",
   "EPROTOCOL", "ETLS", "EREQUIRETLS", "ESENDMAIL", "EMAXLIMIT", "EMAXRECIPIENTS", "EPROXY", "ESTREAM",
+  "EUNSUPPORTED",
 ]);
 
 /** True for the errors a delivery is expected to meet: SMTP replies, the network, the peer process.

@@ -1,8 +1,7 @@
 // Owns the pass's transport: created on the first send (so an empty pass never loads nodemailer),
 // replaced when the error handler asks for a new connection, closed at the end of the pass. A
 // replaced transport is closed only once its in-flight sends have finished.
-import type { Transport } from "../transports/types.ts";
-import type { OutgoingMessage, SendResult } from "../transports/types.ts";
+import { HeldBack, type OutgoingMessage, type SendResult, type Transport } from "../transports/types.ts";
 
 export type TransportFactory = () => Promise<Transport>;
 
@@ -52,7 +51,12 @@ export class TransportHolder {
 
   async send(message: OutgoingMessage): Promise<SendResult> {
     // Once built, the transport is handed the message in the same tick (no await in between).
-    const slot = this.#ready ?? (await this.#slot());
+    let slot = this.#ready ?? (await this.#slot());
+    if (message.hold && !slot.transport.holdsText) {
+      if (!(await message.hold)) throw new HeldBack();
+      message = { ...message, hold: undefined };
+      slot = this.#ready ?? (await this.#slot()); // it may have been replaced meanwhile
+    }
     slot.inFlight++;
     try {
       return await slot.transport.send(message);

@@ -1,13 +1,18 @@
 // SMTP through nodemailer's connection pool. Connections stay open as long as the transport (maxMessages
 // = Infinity): recycling them every 100 messages costs about 4x throughput (SPEC §1). The engine
 // keeps at most `pool` sends in flight, so nodemailer's own queue stays empty.
+import { isAscii } from "node:buffer";
 import { Readable } from "node:stream";
+import { domainToASCII } from "node:url";
+import { errorText } from "../errors.ts";
+import { sleep } from "../runtime.ts";
+import { to7bit } from "./seven-bit.ts";
 import { asBuffer } from "../bytes.ts";
 import type { Config } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import { fromNodemailer, normaliseResult, type NodemailerInfo } from "./nodemailer-adapter.ts";
 import { nodemailerLogger } from "./nodemailer-log.ts";
-import type { OutgoingMessage, Transport } from "./types.ts";
+import { HeldBack, type OutgoingMessage, type Transport } from "./types.ts";
 
 /** Whether the connection must be encrypted before AUTH and mail (Postfix's smtp_tls_security_level
  * encrypt) or may go in clear when the server offers no STARTTLS (may). With credentials the default
@@ -45,9 +50,18 @@ export async function smtpTransport(config: Config, logger: Logger): Promise<Tra
   logger.debug("smtp transport ready", { host: b.host, port: b.port, pool: b.pool, tls: b.secure ? "implicit" : tlsPolicy(b) });
   const composing = fromNodemailer("smtp", transporter as never);
   const pool = (transporter as unknown as { transporter: SmtpPool }).transporter;
-  const send = (message: OutgoingMessage) => (isPlainEnvelope(message) ? sendStored(pool, message) : composing.send(message));
+  const send = async (original: OutgoingMessage) => {
+    const message = await fitForServer(pool, original);
+    return isPlainEnvelope(message) ? sendStored(pool, message) : composeAfterHold(message);
+  };
+  // sendMail composes from a MIME tree: its text cannot be held mid-transaction, so it starts after.
+  const composeAfterHold = async (message: OutgoingMessage) => {
+    if (message.hold && !(await message.hold)) throw new HeldBack();
+    return composing.send({ ...message, hold: undefined });
+  };
   return {
     ...composing,
+    holdsText: true,
     send: requireTls ? (message) => send(message).catch((error) => Promise.reject(explainTlsRefusal(error))) : send,
     warm: () => openConnections(pool, b.pool),
   };
@@ -80,27 +94,92 @@ function openConnections(pool: SmtpPool, count: number): Promise<void> {
   return Promise.all(Array.from({ length: missing }, () => new Promise<void>((resolve) => pool._createConnection!().connect(() => resolve())))).then(() => {});
 }
 
+/** The message as this server can take it (RFC 6152, RFC 6531), or a clear refusal:
+ * - a domain in Unicode, with an ASCII local part, goes as punycode (xn--…), which every server takes;
+ * - a non-ASCII local part needs SMTPUTF8: without it the message is refused (EUNSUPPORTED), where
+ *   nodemailer would send the UTF-8 bytes anyway, in breach of the protocol;
+ * - a text with 8-bit bytes goes with BODY=8BITMIME where 8BITMIME is offered, and is re-encoded to
+ *   7 bits (seven-bit.ts) where it is not.
+ * The server's EHLO answer is read from a pooled connection only when the message needs it. */
+export async function fitForServer(pool: SmtpPool, message: OutgoingMessage): Promise<OutgoingMessage & { eightBit: boolean }> {
+  const envelope = { from: asciiDomain(message.envelope.from), to: message.envelope.to.map(asciiDomain) };
+  const utf8 = [envelope.from, ...envelope.to].some((a) => !isAscii(Buffer.from(a)));
+  const eightBit = !isAscii(message.raw);
+  if (!utf8 && !eightBit) return { ...message, envelope, eightBit: false };
+  const offers = await serverExtensions(pool);
+  if (utf8 && !offers.has("SMTPUTF8")) {
+    throw unsupported("the server does not offer SMTPUTF8, which an address with a non-ASCII local part needs (RFC 6531)");
+  }
+  if (!eightBit || offers.has("8BITMIME")) return { ...message, envelope, eightBit };
+  try {
+    return { ...message, envelope, raw: to7bit(message.raw), eightBit: false };
+  } catch (error) {
+    throw unsupported(errorText(error));
+  }
+}
+
+const unsupported = (text: string) => Object.assign(new Error(text), { code: "EUNSUPPORTED", command: "MAIL FROM" });
+
+/** `local@domain` with the domain in punycode when only the domain is non-ASCII. */
+function asciiDomain(address: string): string {
+  const at = address.lastIndexOf("@");
+  if (at < 0 || isAscii(Buffer.from(address))) return address;
+  const domain = domainToASCII(address.slice(at + 1));
+  return domain === "" ? address : `${address.slice(0, at)}@${domain}`;
+}
+
+/** The extensions a pooled connection's EHLO answer named; a connection is opened to ask if none is up. */
+async function serverExtensions(pool: SmtpPool): Promise<Set<string>> {
+  const read = () => {
+    for (const resource of pool._connections ?? []) {
+      const r = resource as { _connected?: boolean; connection?: { _supportedExtensions?: unknown } };
+      const named = r?.connection?._supportedExtensions;
+      if (r?._connected && Array.isArray(named)) return new Set(named.map(String));
+    }
+    return null;
+  };
+  const known = read();
+  if (known) return known;
+  if ((pool._connections?.length ?? 0) === 0) await openConnections(pool, 1);
+  // Connections still opening (a cold start with sends in flight): wait for the first to be up.
+  for (let waited = 0; waited < 5_000 && (pool._connections?.length ?? 0) > 0; waited += 20) {
+    const named = read();
+    if (named) return named;
+    await sleep(20);
+  }
+  // None known (the server could not be reached): assume the least, which is always safe to send.
+  return read() ?? new Set();
+}
+
 /** Bare ASCII addresses, which nodemailer would pass on unchanged: anything else (an IDN domain to
  * punycode, a display name in a hand-written row) goes through sendMail, which normalises it. */
 const PLAIN_ADDRESS = /^[!-;=?-~]+$/;
 export const isPlainEnvelope = ({ envelope }: OutgoingMessage) =>
   (envelope.from === "" || PLAIN_ADDRESS.test(envelope.from)) && envelope.to.every((a) => PLAIN_ADDRESS.test(a));
 
+async function* heldText(hold: Promise<boolean>, text: Buffer): AsyncGenerator<Buffer> {
+  if (!(await hold)) throw new HeldBack();
+  yield text;
+}
+
 /** A stored text straight onto a pooled connection. For raw text, sendMail builds a MIME tree, parses
  * the envelope's addresses again and pipes the text through three streams, all to send the same
  * bytes: a third of the processor time of a pass went there. Here the pool gets the envelope and a
  * stream of the bytes; the connection dot-stuffs them and ends the text with a line break as it
  * always does (errors, retries on a dropped connection and the result are the pool's own). */
-export function sendStored(pool: SmtpPool, message: OutgoingMessage): Promise<ReturnType<typeof normaliseResult>> {
+export function sendStored(pool: SmtpPool, message: OutgoingMessage & { eightBit?: boolean }): Promise<ReturnType<typeof normaliseResult>> {
   const text = asBuffer(message.raw);
   const messageId = message.messageId ?? "";
   const mail = {
     data: {},
     message: {
-      getEnvelope: () => ({ from: message.envelope.from, to: [...message.envelope.to] }),
+      // use8BitMime: BODY=8BITMIME on MAIL FROM (fitForServer set it only where the server offers it).
+      getEnvelope: () => ({ from: message.envelope.from, to: [...message.envelope.to], use8BitMime: message.eightBit === true }),
       messageId: () => messageId,
       getHeader: (name: string) => (name.toLowerCase() === "message-id" ? messageId : undefined),
-      createReadStream: () => Readable.from([text]),
+      // Held: MAIL FROM and RCPT TO go out now, the text once the hold says so (or an error ends the
+      // transaction before its final dot, and the pool closes that connection).
+      createReadStream: () => Readable.from(message.hold ? heldText(message.hold, text) : [text]),
     },
   };
   return new Promise((resolve, reject) =>

@@ -15,6 +15,11 @@ export interface OutgoingMessage {
   /** The queue id, when there is one; the file backend uses it in the file name. */
   id?: number;
   messageId?: string;
+  /** The text may go out only once this resolves true; false (or a rejection) means: abandon the
+   * transaction before the end of its text, so that nothing is delivered, and fail the send. A
+   * transport with `holdsText` starts the transaction meanwhile; for any other, the send starts
+   * once it has resolved (TransportHolder). */
+  hold?: Promise<boolean>;
 }
 
 export interface SendResult {
@@ -38,4 +43,13 @@ export interface Transport {
   /** Runs one connection's opening (connect, greeting, EHLO, AUTH) ahead of the first send, so that a
    * rate-limited send goes out when its token is taken, not a cold start later. Never throws. */
   warm?(): Promise<void>;
+  /** Honours OutgoingMessage.hold itself (while the envelope is being sent). */
+  readonly holdsText?: boolean;
+}
+
+/** What a send fails with when its hold said no before it started. */
+export class HeldBack extends Error {
+  constructor() {
+    super("not sent: held back before the transaction started");
+  }
 }

@@ -60,7 +60,13 @@ describe("error classes", () => {
 
   test("only refusals of the message itself can be permanent", () => {
     const permanentKinds = Object.entries(ERROR_CLASSES).filter(([, c]) => c.temporary === "on_5xx").map(([k]) => k);
-    expect(permanentKinds.sort()).toEqual(["message-5xx", "message-too-large", "recipient-5xx", "sender-5xx"]);
+    expect(permanentKinds.sort()).toEqual(["message-5xx", "message-too-large", "recipient-5xx", "sender-5xx", "unsupported"]);
+  });
+
+  test("a message the server cannot take as it is (EUNSUPPORTED) is its own kind, a delivery error", () => {
+    const error = Object.assign(new Error("the server does not offer SMTPUTF8"), { code: "EUNSUPPORTED", command: "MAIL FROM" });
+    expect(classifyError(error, false)).toMatchObject({ kind: "unsupported", permanent: false });
+    expect(classifyError(error, true)).toMatchObject({ kind: "unsupported", permanent: true });
   });
 });
 

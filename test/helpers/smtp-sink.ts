@@ -17,6 +17,8 @@ export interface Received {
   endedAt: number;
   /** The session was encrypted (implicit TLS or STARTTLS). */
   secure: boolean;
+  /** The MAIL FROM parameters (BODY=8BITMIME, SMTPUTF8, SIZE), upper-cased names. */
+  mailParams: Record<string, string | true>;
 }
 
 /** What the sink does with a message or recipient: accept (undefined), reply with a code, drop,
@@ -43,6 +45,8 @@ export interface SinkOptions {
   greeting?: { code: number; message?: string };
   /** Offer TLS with smtp-server's built-in self-signed certificate: from the start, or by STARTTLS. */
   tls?: "implicit" | "starttls";
+  /** Leave these out of the EHLO answer (a server without them). */
+  hide?: Array<"8BITMIME" | "SMTPUTF8">;
 }
 
 export interface Sink {
@@ -58,6 +62,8 @@ export interface Sink {
   connections: number;
   /** AUTH commands seen (whatever their outcome): a client that must not log in sends none. */
   authAttempts: number;
+  /** Every byte clients sent on plain connections, as latin1 text (commands exactly as written). */
+  wire: string;
   /** Closes every open connection from the server's side, as a server does to idle clients. */
   dropConnections(): void;
   waitFor(count: number, timeoutMs?: number): Promise<Received[]>;
@@ -90,6 +96,7 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
     dropMidData: () => false,
     connections: 0,
     authAttempts: 0,
+    wire: "",
     dropConnections() {
       for (const connection of (server as unknown as { connections: Set<any> }).connections ?? []) connection._socket?.destroy();
     },
@@ -137,6 +144,8 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
   const noStartTls = options.tls === "starttls" ? [] : ["STARTTLS"];
   const server = new SMTPServer({
     secure: options.tls === "implicit",
+    hide8BITMIME: options.hide?.includes("8BITMIME"),
+    hideSMTPUTF8: options.hide?.includes("SMTPUTF8"),
     disabledCommands: options.auth ? noStartTls : [...noStartTls, "AUTH"],
     authOptional: !options.auth,
     allowInsecureAuth: true,
@@ -187,6 +196,7 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
           startedAt: startedAt.get(session.id) ?? Date.now(),
           endedAt: Date.now(),
           secure: session.secure === true,
+          mailParams: (session.envelope.mailFrom && (session.envelope.mailFrom.args as Record<string, string | true>)) || {},
         };
         const reaction = sink.onMessage(message);
         const accepted = () => {
@@ -206,6 +216,8 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
     },
   });
   server.on("error", () => {});
+  // What clients wrote, as sent (smtp-server shows addresses decoded: punycode as Unicode).
+  server.server.on("connection", (socket: import("node:net").Socket) => socket.on("data", (d: Buffer) => (sink.wire += d.toString("latin1"))));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
   sink.port = (server.server.address() as { port: number }).port;
   return sink;

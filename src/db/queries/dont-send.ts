@@ -1,5 +1,5 @@
 // The suppression list. Matching is case-insensitive on the bare address (django-mailer's iexact).
-import type { Kysely, Transaction } from "kysely";
+import type { CompiledQuery, Kysely, Transaction } from "kysely";
 import { sql } from "kysely";
 import type { Schema } from "../schema.ts";
 import { DONT_SEND_COUNTER } from "../migrations/0004-send-time-checks.ts";
@@ -24,11 +24,20 @@ export async function suppressedAmong(db: Db, addresses: string[]): Promise<Set<
 }
 
 /** The list's change counter (bumped by a trigger on every change): equal readings mean the list is
- * as it was. -1 when the counter row is missing (a reading that never moves: the batch's list holds). */
+ * as it was. -1 when the counter row is missing (a reading that never moves: the batch's list holds).
+ * Read before every send: compiled once per database, not built anew each time. */
 export async function dontSendVersion(db: Db): Promise<number> {
-  const row = await db.selectFrom("mailer_counter").select("value").where("name", "=", DONT_SEND_COUNTER).executeTakeFirst();
-  return row === undefined ? -1 : Number(row.value);
+  const executor = db.getExecutor();
+  let compiled = versionQueries.get(executor.adapter);
+  if (!compiled) {
+    compiled = db.selectFrom("mailer_counter").select("value").where("name", "=", DONT_SEND_COUNTER).compile();
+    versionQueries.set(executor.adapter, compiled);
+  }
+  const { rows } = await db.executeQuery(compiled);
+  return rows.length === 0 ? -1 : Number(rows[0]!.value);
 }
+
+const versionQueries = new WeakMap<object, CompiledQuery<{ value: number }>>();
 
 /** The same reading as a scalar subquery, for a statement that returns it with other things. */
 export const dontSendVersionExpression = sql<number>`coalesce((select value from mailer_counter where name = ${sql.lit(DONT_SEND_COUNTER)}), -1)`;
