@@ -5,6 +5,8 @@ import { ConfigError, TempFailError, errorText } from "../errors.ts";
 import { checkRelayPolicy, isLoopback, parseListen } from "../intake/listen.ts";
 import { loadTls, watchTls, type TlsFiles } from "../intake/smtpd-tls.ts";
 import type { Config } from "../config/types.ts";
+import { SmtpdGuard } from "../intake/smtpd-guard.ts";
+import { parseRate } from "../limits/rate.ts";
 import { createIntake } from "../intake/smtp-intake.ts";
 import { queueTarget } from "../intake/submit-target.ts";
 import { Queue } from "../queue/queue.ts";
@@ -35,6 +37,16 @@ export async function run(_args: string[], options: GlobalOptions & { listen?: s
       );
     }
     const tls = tlsFiles ? { ...loadTls(tlsFiles), implicit: smtpd.secure } : undefined;
+    if (smtpd.memory_limit < ctx.config.queue.max_size) {
+      throw new ConfigError(
+        `smtpd.memory_limit (${smtpd.memory_limit}) is below queue.max_size (${ctx.config.queue.max_size}): a message of the largest size could never be received`,
+      );
+    }
+    const guard = new SmtpdGuard({
+      maxPerClient: smtpd.max_clients_per_ip,
+      clientRate: smtpd.client_rate === "" ? null : parseRate(smtpd.client_rate),
+      memoryLimit: smtpd.memory_limit,
+    });
 
     const queue = new Queue(ctx.config, ctx.logger);
     ctx.onClose(() => queue.close());
@@ -49,6 +61,7 @@ export async function run(_args: string[], options: GlobalOptions & { listen?: s
 
     const intake = createIntake({
       target: queueTarget(queue), logger: ctx.logger, auth, allowFrom: smtpd.allow_from, tls, authBeforeTls: loopback,
+      maxClients: smtpd.max_clients, idleTimeoutMs: smtpd.idle_timeout * 1000, guard,
     });
     if (tlsFiles) ctx.onClose(watchTls(tlsFiles, (material) => intake.updateTls(material), ctx.logger));
     // The first SIGTERM/SIGINT stops gracefully, a second one exits at once (shared with send-mail).

@@ -84,6 +84,15 @@ export interface Config {
     tls_cert: string;
     tls_key: string;
     secure: boolean;
+    max_clients: number;
+    /** 0 = no limit. */
+    max_clients_per_ip: number;
+    /** "" = no limit, else a rate such as "600/m". */
+    client_rate: string;
+    /** Seconds. */
+    idle_timeout: number;
+    /** Bytes. */
+    memory_limit: number;
   };
   web: {
     listen: string;

@@ -15,6 +15,7 @@ import { StdioSocket } from "./stdio-socket.ts";
 import type { SubmitTarget } from "./submit-target.ts";
 import type { Submitter } from "./submission.ts";
 import type { TlsMaterial } from "./smtpd-tls.ts";
+import type { SmtpdGuard } from "./smtpd-guard.ts";
 
 export interface IntakeOptions {
   target: SubmitTarget;
@@ -32,6 +33,12 @@ export interface IntakeOptions {
   /** AUTH is offered before TLS (loopback listens, `sendmail -bs`); otherwise only once the session
    * is encrypted, so a password never crosses a network in clear. Default true. */
   authBeforeTls?: boolean;
+  /** Connections at once (smtpd.max_clients); more get 421. */
+  maxClients?: number;
+  /** A connection quiet this long is closed with 421 (smtpd.idle_timeout). */
+  idleTimeoutMs?: number;
+  /** Per-client limits and the memory budget (smtpd-guard.ts). */
+  guard?: SmtpdGuard;
 }
 
 export interface Intake {
@@ -47,6 +54,8 @@ export interface Intake {
 
 /** rejectOversized: smtp-server replies 552 itself once the stream ends over `size`. */
 const OVERSIZED = Symbol("oversized");
+/** The memory budget was spent while the message arrived: 452, the client tries again later. */
+const OVER_BUDGET = Symbol("over budget");
 
 type ReplyError = Error & { responseCode: number };
 const reply = (code: number, message: string): ReplyError => Object.assign(new Error(message), { responseCode: code });
@@ -80,7 +89,12 @@ export function createIntake(options: IntakeOptions): Intake {
     ...(options.auth ? [] : ["AUTH"]),
   ];
   const authBeforeTls = options.authBeforeTls ?? true;
+  const guard = options.guard;
+  /** Sessions counted by the guard (so that only those are uncounted when they close). */
+  const counted = new Set<string>();
   const server = new SMTPServer({
+    maxClients: options.maxClients,
+    socketTimeout: options.idleTimeoutMs,
     name: options.name,
     banner: "mailer queue intake",
     logger: false,
@@ -104,7 +118,17 @@ export function createIntake(options: IntakeOptions): Intake {
         logger.warn("refused a client not in smtpd.allow_from", { remote: session.remoteAddress });
         return callback(reply(554, `5.7.1 ${session.remoteAddress} may not submit here`));
       }
+      if (guard) {
+        if (!guard.connect(session.remoteAddress)) {
+          logger.warn("refused a connection: its address has smtpd.max_clients_per_ip open already", { remote: session.remoteAddress });
+          return callback(reply(421, "4.7.0 too many connections from your address, try again later"));
+        }
+        counted.add(session.id);
+      }
       callback();
+    },
+    onClose(session) {
+      if (counted.delete(session.id)) guard!.disconnect(session.remoteAddress);
     },
     onSecure(_socket, session, callback) {
       session.disabledCommands = disabledCommands;
@@ -116,8 +140,11 @@ export function createIntake(options: IntakeOptions): Intake {
       if (!ok) return callback(reply(535, "5.7.8 authentication failed"));
       callback(null, { user: auth.username });
     },
-    onMailFrom(address, _session, callback) {
+    onMailFrom(address, session, callback) {
       if (closing) return callback(reply(421, "4.3.2 shutting down, try again later"));
+      if (guard && !guard.takeMessage(session.remoteAddress)) {
+        return callback(reply(450, "4.7.1 too many messages from your address (smtpd.client_rate), try again later"));
+      }
       try {
         if (address.address !== "") checkAddress(target.routing.qualify(address.address), "MAIL FROM");
       } catch (error) {
@@ -153,7 +180,12 @@ export function createIntake(options: IntakeOptions): Intake {
       busy++;
       const work = receive(stream, session).finally(() => busy--).then(
         ({ id, duplicate }) => callback(null, duplicate ? `2.0.0 OK: already queued as ${id} (same idempotency key)` : `2.0.0 OK: queued as ${id}`),
-        (error) => callback(error === OVERSIZED ? null : failureReply(error, logger, session)),
+        (error) =>
+          callback(
+            error === OVERSIZED ? null
+            : error === OVER_BUDGET ? reply(452, "4.3.1 too much mail arriving at once, try again later")
+            : failureReply(error, logger, session),
+          ),
       );
       inFlight.add(work);
       void work.finally(() => inFlight.delete(work));
@@ -163,10 +195,37 @@ export function createIntake(options: IntakeOptions): Intake {
 
   /** Resolves with the queue id (or spool file); rejects with OVERSIZED when smtp-server itself answers 552. */
   async function receive(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<{ id: string; duplicate: boolean }> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of stream) if (!stream.sizeExceeded) chunks.push(chunk as Buffer);
-    if (stream.sizeExceeded) throw OVERSIZED;
-    const raw = Buffer.concat(chunks);
+    let chunks: Buffer[] = [];
+    let held = 0;
+    let overBudget = false;
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        if (stream.sizeExceeded || overBudget) continue; // read to the end, keep nothing
+        if (guard && !guard.hold(chunk.length)) {
+          // This one gives way (and its bytes back at once), so the others can finish.
+          overBudget = true;
+          chunks = [];
+          guard.release(held);
+          held = 0;
+          continue;
+        }
+        held += chunk.length;
+        chunks.push(chunk);
+      }
+      if (stream.sizeExceeded) throw OVERSIZED;
+      if (overBudget) {
+        logger.warn("a message arrived while smtpd.memory_limit was spent; told the client to retry", { session: session.id });
+        throw OVER_BUDGET;
+      }
+      const raw = Buffer.concat(chunks);
+      chunks = []; // the pieces are garbage now: hold the message once, not twice
+      return await submit(raw, session);
+    } finally {
+      guard?.release(held);
+    }
+  }
+
+  async function submit(raw: Buffer, session: SMTPServerSession): Promise<{ id: string; duplicate: boolean }> {
     const user = session.user === undefined ? undefined : String(session.user);
     const queued = await target.submit({
       sender: session.envelope.mailFrom ? session.envelope.mailFrom.address : "",
