@@ -1,7 +1,7 @@
 // The Debian package, installed as an operator installs it (`apt-get install ./mailer_*.deb`) into a
 // throwaway copy of this machine: cron-style sendmail as root and as nobody queue mail, the worker
-// started the way mailer.service starts it delivers both to a real SMTP sink, `dpkg -r` keeps the
-// configuration and the queue, `dpkg -P` removes them. lintian passes with no error.
+// started the way mailer.service starts it delivers both to a real SMTP sink, `apt-get remove` keeps the
+// configuration and the queue, a purge removes them. lintian passes with no error.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -57,13 +57,16 @@ for i in $(seq 1 100); do
   sleep 0.2
 done
 kill -TERM $worker; wait $worker; step worker-exit $?
-dpkg -r mailer >/dev/null 2>&1 && step removed
+# As an operator removes it: apt also removes what cannot stay without an MTA (bsd-mailx, if this
+# machine has it), where a bare dpkg -r would refuse.
+apt-get remove -y mailer >/tmp/remove.log 2>&1 && step removed || { echo "remove failed:"; cat /tmp/remove.log /tmp/worker.log; }
 [ -f /etc/mailer/mailer.toml ] && [ -f /var/lib/mailer/mailer.db ] && [ ! -e /usr/sbin/sendmail ] && step remove-kept-data
-dpkg -P mailer >/dev/null 2>&1 && step purged
+apt-get purge -y mailer >/tmp/purge.log 2>&1 && step purged || { echo "purge failed:"; cat /tmp/purge.log; }
 [ ! -e /etc/mailer ] && [ ! -e /var/lib/mailer ] && [ ! -e /var/spool/mailer ] && step purge-removed-data
 `;
   const { code, output } = await inThrowawayRoot(script, { "mailer.deb": deb });
   const steps = output.split("\n").filter((l) => l.startsWith("STEP ")).map((l) => l.slice(5));
+  if (code !== 0) console.error(`--- the install script's output:\n${output}`);
   expect({ code, steps }).toEqual({
     code: 0,
     steps: [

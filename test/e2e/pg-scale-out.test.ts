@@ -45,6 +45,8 @@ describe("scale-out", () => {
     b.react = () => ({ acceptAfterMs: 2 });
     const bench = b;
     const daemons = [bench.spawn(["runmailer-pg"], ownPidNamespace()), bench.spawn(["runmailer-pg"], ownPidNamespace())];
+    // Both listening before the mail comes, so both take part.
+    await Promise.all(daemons.map((d) => d.stderr.waitFor(/listening for new mail/, 15_000)));
     // 20 commits: each wakes both workers for a pass, and each pass looks for dead workers' claims.
     for (let i = 0; i < 20; i++) {
       await bench.enqueue(100);
@@ -55,6 +57,8 @@ describe("scale-out", () => {
     const counts = deliveries(b.sink.received);
     expect(counts.size).toBe(2000);
     expect([...counts.values()].filter((n) => n !== 1)).toEqual([]);
+    // Their summary lines may still be on their way through the pipes.
+    await until(() => daemons.reduce((n, d) => n + reportedSent(d), 0) >= 2000, "both workers' summaries", 10_000);
     expect(daemons.map((d) => reportedSent(d) > 0)).toEqual([true, true]);
     expect(daemons.flatMap((d) => d.stderr.lines.filter((l) => l.includes("claimed by worker(s) that are gone")))).toEqual([]);
   });

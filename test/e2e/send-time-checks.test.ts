@@ -17,24 +17,32 @@ afterEach(async () => {
   b = null;
 });
 
+/** send-mail with the message `subject` held open at the sink: `inFlight` settles once it is there
+ * (its whole batch claimed by then), and the sink accepts it when `change` has run. */
+async function sendWhileHolding(bench: Bench, subject: string, change: () => Promise<void>) {
+  let arrived!: () => void;
+  const inFlight = new Promise<void>((r) => (arrived = r));
+  let changed!: () => void;
+  const done = new Promise<void>((r) => (changed = r));
+  bench.sink.onMessage = (m) => (m.subject === subject ? (arrived(), { acceptWhen: done }) : undefined);
+  const sending = bench.run(["send-mail"]);
+  await inFlight;
+  expect((await bench.messages()).every((m) => m.claimed_by !== null)).toBe(true);
+  await change();
+  changed();
+  return sending;
+}
+
 forEachDialect((dialect, it) => {
   it("an address put on the don't-send list while its batch is being sent is not mailed", async () => {
     b = await bench(dialect, { backend: { pool: 1, timeout: 30 } });
     for (const to of ["first@example.com", "second@example.com", "third@example.com"]) await b.enqueue({ to, subject: to });
-    let listed!: () => void;
-    const addressListed = new Promise<void>((r) => (listed = r));
-    let firstArrived!: () => void;
-    const firstInFlight = new Promise<void>((r) => (firstArrived = r));
     // The first message is held open at the sink until the third address is on the list: by then
     // all three were claimed in one batch, with a list that did not name it.
-    b.sink.onMessage = (m) => (m.subject === "first@example.com" ? (firstArrived(), { acceptWhen: addressListed }) : undefined);
-    const sending = b.run(["send-mail"]);
-    await firstInFlight;
-    expect((await b.messages()).every((m) => m.claimed_by !== null)).toBe(true);
-    const add = await runMailer(["dont-send", "add", "Third@Example.com", "--config", b.configPath]);
-    expect(add.code).toBe(0);
-    listed();
-    const run = await sending;
+    const run = await sendWhileHolding(b, "first@example.com", async () => {
+      const add = await runMailer(["dont-send", "add", "Third@Example.com", "--config", b!.configPath]);
+      expect(add.code).toBe(0);
+    });
     expect(run.code).toBe(0);
     expect(b.sink.received.map((m) => m.to[0])).toEqual(["first@example.com", "second@example.com"]);
     const logs = await b.logs();
@@ -50,16 +58,9 @@ forEachDialect((dialect, it) => {
     b = await bench(dialect, { backend: { pool: 1, timeout: 30 } });
     await b.enqueue({ to: "a@example.com", subject: "a@example.com" });
     await b.enqueue({ to: ["b@example.com", "c@example.com"], subject: "b and c" });
-    let listed!: () => void;
-    const addressListed = new Promise<void>((r) => (listed = r));
-    let firstArrived!: () => void;
-    const firstInFlight = new Promise<void>((r) => (firstArrived = r));
-    b.sink.onMessage = (m) => (m.subject === "a@example.com" ? (firstArrived(), { acceptWhen: addressListed }) : undefined);
-    const sending = b.run(["send-mail"]);
-    await firstInFlight;
-    await b.db.kysely.insertInto("mailer_dontsendentry").values({ to_address: "b@example.com" }).execute();
-    listed();
-    const run = await sending;
+    const run = await sendWhileHolding(b, "a@example.com", async () => {
+      await b!.db.kysely.insertInto("mailer_dontsendentry").values({ to_address: "b@example.com" }).execute();
+    });
     expect(run.code).toBe(0);
     expect(summary(run.stdout)).toEqual({ sent: 2, deferred: 0, failed: 0 });
     expect(b.sink.received.map((m) => m.to)).toEqual([["a@example.com"], ["c@example.com"]]);
