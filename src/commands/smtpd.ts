@@ -62,6 +62,8 @@ export async function run(_args: string[], options: GlobalOptions & { listen?: s
     const intake = createIntake({
       target: queueTarget(queue), logger: ctx.logger, auth, allowFrom: smtpd.allow_from, tls, authBeforeTls: loopback,
       maxClients: smtpd.max_clients, idleTimeoutMs: smtpd.idle_timeout * 1000, guard,
+      // Clients on this host are not spam bots: they are greeted at once.
+      greetPauseMs: (smtpd.greet_pause ?? (loopback ? 0 : 0.1)) * 1000,
     });
     if (tlsFiles) ctx.onClose(watchTls(tlsFiles, (material) => intake.updateTls(material), ctx.logger));
     // The first SIGTERM/SIGINT stops gracefully, a second one exits at once (shared with send-mail).

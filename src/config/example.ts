@@ -39,6 +39,7 @@ const EXAMPLES: Record<string, Value> = {
   "queue.spool": "/var/spool/mailer",
   "limits.daily": 50000,
   "backend.tls": "required",
+  "smtpd.greet_pause": "0.1s",
 };
 
 function line(spec: KeySpec): string {

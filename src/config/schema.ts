@@ -268,6 +268,8 @@ export const KEYS: KeySpec[] = [
     doc: "a connection that sends nothing for this long is closed with 421" },
   { section: "smtpd", key: "memory_limit", parse: int(1), default: 67108864,
     doc: "bytes of arriving message data held at once across connections; a message that finds it spent gets 452 (try later)" },
+  { section: "smtpd", key: "greet_pause", parse: duration(0), default: null,
+    doc: 'wait this long before the greeting and refuse clients that talk first, as spam bots do (absent: none on a loopback listen, "0.1s" otherwise)' },
   { section: "smtpd", key: "secure", parse: bool, default: false,
     doc: "implicit TLS from the first byte (port 465) instead of STARTTLS; needs tls_cert and tls_key" },
 

@@ -93,6 +93,8 @@ export interface Config {
     idle_timeout: number;
     /** Bytes. */
     memory_limit: number;
+    /** Seconds; null: 0 on a loopback listen, 0.1 otherwise. */
+    greet_pause: number | null;
   };
   web: {
     listen: string;

@@ -195,3 +195,33 @@ test("idle_timeout: a client that goes quiet is told 421 and closed; bad limits 
     expect({ toml, code: run.code, stderr: run.stderr }).toMatchObject({ toml, code: 78, stderr: expect.stringMatching(message) });
   }
 });
+
+/** Connects and writes EHLO at once, before any greeting: what the server says first. */
+function earlyTalker(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port, host: "127.0.0.1" }, () => socket.write("EHLO eager.test\r\n"));
+    sockets.push(socket);
+    let seen = "";
+    socket.on("error", reject);
+    socket.on("data", (d) => {
+      seen += d.toString("latin1");
+      if (/^(421|\d{3} [^\r]*\r\n\d{3}[ -])/.test(seen) || seen.startsWith("421")) resolve(seen);
+    });
+    socket.on("close", () => resolve(seen));
+  });
+}
+
+test("no greet pause on loopback (a client that talks first is served); greet_pause refuses one that does", async () => {
+  tq = await testQueue("sqlite");
+  smtpd = await startSmtpd(tq.config);
+  expect(await earlyTalker(smtpd.port)).toMatch(/^220 [^\r]*\r\n250-/);
+  await smtpd.stop();
+  writeFileSync(tq.config, readFileSync(tq.config, "utf8") + '[smtpd]\ngreet_pause = "0.5s"\n');
+  smtpd = await startSmtpd(tq.config);
+  expect(await earlyTalker(smtpd.port)).toMatch(/^421 .*You talk too soon/);
+  // A client that waits for the greeting is served as usual.
+  const smtp = await smtpConversation(smtpd.port);
+  expect(smtp.greeting).toMatch(/^220 /);
+  expect(await smtp.command("EHLO patient.test")).toMatch(/^250[ -]/);
+  smtp.close();
+});
