@@ -4,7 +4,8 @@
 import type { Config } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import { LocalRouting, type Routing } from "../queue/local-routing.ts";
-import { Queue } from "../queue/queue.ts";
+import { GroupCommit } from "../queue/group-commit.ts";
+import { Queue, SuppressedError } from "../queue/queue.ts";
 import { dropInSpool } from "./spool.ts";
 import { prepareSubmission, type Submission } from "./submission.ts";
 
@@ -26,11 +27,15 @@ export function submitTarget(config: Config, logger: Logger): SubmitTarget {
 }
 
 export function queueTarget(queue: Queue): SubmitTarget {
+  // Concurrent SMTP sessions' messages are committed together, as the HTTP API's are (each still
+  // answered only after its commit); a bad message is refused before it joins, so it fails no other.
+  const group = new GroupCommit(queue);
   return {
     routing: queue.routing,
     maxSize: queue.maxSize,
     async submit(sub) {
-      const outcome = await queue.enqueueOne(prepareSubmission(sub, { routing: queue.routing, maxSize: queue.maxSize }));
+      const [outcome] = await group.enqueue([prepareSubmission(sub, { routing: queue.routing, maxSize: queue.maxSize })]);
+      if (!outcome || outcome.id === null) throw new SuppressedError(outcome?.suppressed ?? []);
       return { id: String(outcome.id), duplicate: outcome.duplicate === true };
     },
     suppressedAmong: (addresses) => queue.suppressedAmong(addresses),

@@ -225,3 +225,26 @@ test("no greet pause on loopback (a client that talks first is served); greet_pa
   expect(await smtp.command("EHLO patient.test")).toMatch(/^250[ -]/);
   smtp.close();
 });
+
+test("20 sessions committing at once (one group commit): each 250 names its own queued id, and a refused message fails no other", async () => {
+  tq = await testQueue("sqlite");
+  smtpd = await startSmtpd(tq.config);
+  const sessions = await Promise.all(Array.from({ length: 20 }, () => smtpConversation(smtpd!.port)));
+  for (const [i, s] of sessions.entries()) {
+    await s.command("EHLO group.test");
+    await s.command("MAIL FROM:<a@example.com>");
+    await s.command(`RCPT TO:<r${i}@example.com>`);
+    await s.command("DATA");
+  }
+  // Every session's final dot at once; the last one's text is not a message.
+  const text = (i: number) => (i === 19 ? "this is not a header\r\n\r\nbody\r\n." : `From: a@example.com\r\nSubject: s${i}\r\n\r\nbody ${i}\r\n.`);
+  const replies = await Promise.all(sessions.map((s, i) => s.command(text(i))));
+  for (const s of sessions) s.close();
+  const queued = replies.slice(0, 19).map((r) => /^250 2\.0\.0 OK: queued as (\d+)/.exec(r)?.[1]);
+  expect(queued.every((id) => id !== undefined)).toBe(true);
+  expect(new Set(queued).size).toBe(19);
+  expect(replies[19]).toMatch(/^554 5\.6\.0 not an RFC 5322 message/);
+  const rows = await tq.rows();
+  expect(rows.map((r) => String(r.id)).sort()).toEqual([...queued].sort() as string[]);
+  expect(rows.map((r) => r.envelopeTo[0]).sort()).toEqual(Array.from({ length: 19 }, (_, i) => `r${i}@example.com`).sort());
+});
