@@ -17,7 +17,10 @@ export async function compile({ outfile, target, executablePath }: CompileOption
   const cross = target ? [`--target=${target}`, `--compile-executable-path=${executablePath}`] : [];
   // Not minified and not stripped: stack traces stay readable and a stripped Bun binary does not run.
   // Worker scripts are entry points of their own (src/runtime.ts sourceUrl finds them in the bundle).
-  await $`bun build --compile ${cross} --sourcemap=inline src/cli.ts src/engine/store-worker.ts --outfile ${outfile}`.quiet();
+  // --bytecode: the code is stored compiled, not parsed at every start. A command is mostly start-up
+  // (sendmail from cron, send-mail on an empty queue): `mailer --version` went from 90 to 25 ms, an
+  // empty send-mail from 127 to 44 ms, `sendmail -t` from 90 to 23 ms. ESM, as the source is.
+  await $`bun build --compile --bytecode --format=esm ${cross} --sourcemap=inline src/cli.ts src/engine/store-worker.ts --outfile ${outfile}`.quiet();
 }
 
 if (import.meta.main) {
