@@ -102,6 +102,13 @@ export function processExists(pid: number): boolean {
   }
 }
 
+/** Runs the garbage collector now where the runtime lets us (Bun). Buffers live outside the JS heap,
+ * which can stay small while megabytes of released message text wait for a collection: a server that
+ * promises a memory ceiling collects after each large message instead of waiting. */
+export function collectGarbage(): void {
+  (globalThis as { Bun?: { gc(force: boolean): void } }).Bun?.gc(true);
+}
+
 export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
     if (signal?.aborted) return resolve();

@@ -8,6 +8,7 @@ import type { Readable, Writable } from "node:stream";
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from "smtp-server";
 import { SMTPConnection } from "smtp-server/lib/smtp-connection.js";
 import { DataError, errorText } from "../errors.ts";
+import { collectGarbage } from "../runtime.ts";
 import type { Logger } from "../log.ts";
 import { checkAddress } from "../queue/address.ts";
 import { SuppressedError } from "../queue/queue.ts";
@@ -85,6 +86,9 @@ if (typeof originalInit === "function" && !(originalInit as { patched?: boolean 
 
 /** rejectOversized: smtp-server replies 552 itself once the stream ends over `size`. */
 const OVERSIZED = Symbol("oversized");
+/** A message this large is followed by a garbage collection (its copies are megabytes outside the
+ * JS heap): what keeps smtpd.memory_limit's ceiling true. */
+const LARGE_MESSAGE = 4 * 1024 * 1024;
 /** The memory budget was spent while the message arrived: 452, the client tries again later. */
 const OVER_BUDGET = Symbol("over budget");
 
@@ -229,9 +233,11 @@ export function createIntake(options: IntakeOptions): Intake {
   async function receive(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<{ id: string; duplicate: boolean }> {
     let chunks: Buffer[] = [];
     let held = 0;
+    let read = 0;
     let overBudget = false;
     try {
       for await (const chunk of stream as AsyncIterable<Buffer>) {
+        read += chunk.length;
         if (stream.sizeExceeded || overBudget) continue; // read to the end, keep nothing
         if (guard && !guard.hold(chunk.length)) {
           // This one gives way (and its bytes back at once), so the others can finish.
@@ -254,6 +260,8 @@ export function createIntake(options: IntakeOptions): Intake {
       return await submit(raw, session);
     } finally {
       guard?.release(held);
+      chunks = [];
+      if (guard && read >= LARGE_MESSAGE) collectGarbage();
     }
   }
 
