@@ -6,7 +6,6 @@
 import { timingSafeEqual } from "node:crypto";
 import type { Readable, Writable } from "node:stream";
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from "smtp-server";
-import { SMTPConnection } from "smtp-server/lib/smtp-connection.js";
 import { DataError, errorText } from "../errors.ts";
 import { collectGarbage } from "../runtime.ts";
 import type { Logger } from "../log.ts";
@@ -18,6 +17,7 @@ import type { SubmitTarget } from "./submit-target.ts";
 import type { Submitter } from "./submission.ts";
 import type { TlsMaterial } from "./smtpd-tls.ts";
 import type { SmtpdGuard } from "./smtpd-guard.ts";
+import { greetPause } from "./smtp-greeting.ts";
 
 export interface IntakeOptions {
   target: SubmitTarget;
@@ -55,33 +55,6 @@ export interface Intake {
   close(graceMs?: number): Promise<void>;
   /** A renewed certificate, for the connections from now on. */
   updateTls(material: TlsMaterial): void;
-}
-
-/** smtp-server waits a fixed 100 ms before every greeting, to catch spam bots that talk before they
- * are greeted. A local submission intake has no use for it, and it caps a client that opens a
- * connection per message (Django's send_mail, PHPMailer) at ten messages a second, and costs every
- * `sendmail -bs` 100 ms. The pause becomes a per-server option: SMTPConnection#init is replaced by
- * one that waits GREET_PAUSE ms (none for 0), doing what the original does around its timer (the
- * maxClients check). smtp-server is pinned; test/e2e/smtpd-load.test.ts checks both ways. */
-const GREET_PAUSE = "mailerGreetPauseMs";
-type Connection = { _server: { options: Record<string, unknown>; connections: Set<unknown> }; _setListeners(done: () => void): void; connectionReady(): void; send(code: number, text: string, end?: boolean): void; name: string };
-const originalInit = SMTPConnection.prototype.init;
-if (typeof originalInit === "function" && !(originalInit as { patched?: boolean }).patched) {
-  const init = function (this: Connection) {
-    const pause = this._server.options[GREET_PAUSE];
-    if (typeof pause !== "number" || typeof this._setListeners !== "function" || typeof this.connectionReady !== "function") {
-      return originalInit.call(this);
-    }
-    this._setListeners(() => {
-      const max = this._server.options.maxClients;
-      if (typeof max === "number" && max > 0 && this._server.connections.size > max) {
-        return this.send(421, this.name + " Too many connected clients, try again in a moment", false);
-      }
-      if (pause <= 0) return this.connectionReady();
-      setTimeout(() => this.connectionReady(), pause).unref();
-    });
-  };
-  SMTPConnection.prototype.init = Object.assign(init, { patched: true }) as typeof originalInit;
 }
 
 /** rejectOversized: smtp-server replies 552 itself once the stream ends over `size`. */
@@ -128,7 +101,7 @@ export function createIntake(options: IntakeOptions): Intake {
   /** Sessions counted by the guard (so that only those are uncounted when they close). */
   const counted = new Set<string>();
   const server = new SMTPServer({
-    ...({ [GREET_PAUSE]: options.greetPauseMs ?? 0 } as {}), // read by the init above
+    ...greetPause(options.greetPauseMs ?? 0),
     maxClients: options.maxClients,
     socketTimeout: options.idleTimeoutMs,
     name: options.name,
