@@ -2,7 +2,7 @@
 // Entry point: cac wiring, and the one place where errors become exit codes.
 import { basename } from "node:path";
 import { cac } from "cac";
-import { classifyDatabaseError } from "./db/connect.ts";
+import { classifyDatabaseError } from "./db/classify-error.ts";
 import { EXIT, MailerError, UsageError, errorText } from "./errors.ts";
 import { COMMANDS, findCommand, type CommandSpec } from "./commands/registry.ts";
 import { VERSION } from "./version.ts";
