@@ -1,7 +1,7 @@
 // Owns the pass's transport: created on the first send (so an empty pass never loads nodemailer),
 // replaced when the error handler asks for a new connection, closed at the end of the pass. A
 // replaced transport is closed only once its in-flight sends have finished.
-import { HeldBack, type OutgoingMessage, type SendResult, type Transport } from "../transports/types.ts";
+import { afterHold, type OutgoingMessage, type SendResult, type Transport } from "../transports/types.ts";
 
 export type TransportFactory = () => Promise<Transport>;
 
@@ -53,8 +53,7 @@ export class TransportHolder {
     // Once built, the transport is handed the message in the same tick (no await in between).
     let slot = this.#ready ?? (await this.#slot());
     if (message.hold && !slot.transport.holdsText) {
-      if (!(await message.hold)) throw new HeldBack();
-      message = { ...message, hold: undefined };
+      message = await afterHold(message);
       slot = this.#ready ?? (await this.#slot()); // it may have been replaced meanwhile
     }
     slot.inFlight++;

@@ -12,7 +12,7 @@ import type { Config } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import { fromNodemailer, normaliseResult, type NodemailerInfo } from "./nodemailer-adapter.ts";
 import { nodemailerLogger } from "./nodemailer-log.ts";
-import { HeldBack, type OutgoingMessage, type Transport } from "./types.ts";
+import { afterHold, HeldBack, type OutgoingMessage, type Transport } from "./types.ts";
 
 /** Whether the connection must be encrypted before AUTH and mail (Postfix's smtp_tls_security_level
  * encrypt) or may go in clear when the server offers no STARTTLS (may). With credentials the default
@@ -50,15 +50,14 @@ export async function smtpTransport(config: Config, logger: Logger): Promise<Tra
   logger.debug("smtp transport ready", { host: b.host, port: b.port, pool: b.pool, tls: b.secure ? "implicit" : tlsPolicy(b) });
   const composing = fromNodemailer("smtp", transporter as never);
   const pool = (transporter as unknown as { transporter: SmtpPool }).transporter;
-  const send = async (original: OutgoingMessage) => {
-    const message = await fitForServer(pool, original);
-    return isPlainEnvelope(message) ? sendStored(pool, message) : composeAfterHold(message);
-  };
-  // sendMail composes from a MIME tree: its text cannot be held mid-transaction, so it starts after.
-  const composeAfterHold = async (message: OutgoingMessage) => {
-    if (message.hold && !(await message.hold)) throw new HeldBack();
-    return composing.send({ ...message, hold: undefined });
-  };
+  const send = (message: OutgoingMessage) =>
+    // The usual case, ASCII addresses and text, has nothing to fit: to the pool in this tick.
+    isPlainEnvelope(message) && isAscii(message.raw)
+      ? sendStored(pool, message)
+      : fitForServer(pool, message).then((fitted) =>
+          // sendMail composes from a MIME tree: its text cannot be held mid-transaction.
+          isPlainEnvelope(fitted) ? sendStored(pool, fitted) : afterHold(fitted).then((m) => composing.send(m)),
+        );
   return {
     ...composing,
     holdsText: true,
@@ -103,7 +102,7 @@ function openConnections(pool: SmtpPool, count: number): Promise<void> {
  * The server's EHLO answer is read from a pooled connection only when the message needs it. */
 export async function fitForServer(pool: SmtpPool, message: OutgoingMessage): Promise<OutgoingMessage & { eightBit: boolean }> {
   const envelope = { from: asciiDomain(message.envelope.from), to: message.envelope.to.map(asciiDomain) };
-  const utf8 = [envelope.from, ...envelope.to].some((a) => !isAscii(Buffer.from(a)));
+  const utf8 = [envelope.from, ...envelope.to].some((a) => NON_ASCII.test(a));
   const eightBit = !isAscii(message.raw);
   if (!utf8 && !eightBit) return { ...message, envelope, eightBit: false };
   const offers = await serverExtensions(pool);
@@ -118,12 +117,14 @@ export async function fitForServer(pool: SmtpPool, message: OutgoingMessage): Pr
   }
 }
 
+const NON_ASCII = /[^\x00-\x7f]/;
+
 const unsupported = (text: string) => Object.assign(new Error(text), { code: "EUNSUPPORTED", command: "MAIL FROM" });
 
 /** `local@domain` with the domain in punycode when only the domain is non-ASCII. */
 function asciiDomain(address: string): string {
   const at = address.lastIndexOf("@");
-  if (at < 0 || isAscii(Buffer.from(address))) return address;
+  if (at < 0 || !NON_ASCII.test(address)) return address;
   const domain = domainToASCII(address.slice(at + 1));
   return domain === "" ? address : `${address.slice(0, at)}@${domain}`;
 }

@@ -53,3 +53,11 @@ export class HeldBack extends Error {
     super("not sent: held back before the transaction started");
   }
 }
+
+/** For a send that cannot hold its text mid-transaction: waits for the hold, then the message
+ * without it; HeldBack when the hold said no. */
+export async function afterHold(message: OutgoingMessage): Promise<OutgoingMessage> {
+  if (!message.hold) return message;
+  if (!(await message.hold)) throw new HeldBack();
+  return { ...message, hold: undefined };
+}
