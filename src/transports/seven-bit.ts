@@ -9,6 +9,7 @@
 //
 // The text is handled as latin1 strings: one character per byte, so nothing is decoded or lost.
 import { DataError } from "../errors.ts";
+import { fieldValue, firstValue, hasField, makeField, withoutFields, type HeaderField } from "../queue/headers.ts";
 
 const EIGHT_BIT = /[\x80-\xff]/;
 
@@ -18,7 +19,7 @@ export function to7bit(raw: Uint8Array): Uint8Array {
   const text = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString("latin1");
   let out = entity(text);
   // A Content-Transfer-Encoding means something only under MIME-Version (RFC 2045 §4).
-  if (out !== text && fieldValue(parseFields(headOf(out)), "mime-version") === null) out = `MIME-Version: 1.0\r\n${out}`;
+  if (out !== text && !hasField(parseFields(headOf(out)), "MIME-Version")) out = `MIME-Version: 1.0\r\n${out}`;
   return Buffer.from(out, "latin1");
 }
 
@@ -38,10 +39,11 @@ function entity(text: string): string {
     head = split < 0 ? text : text.slice(0, split + 2);
     body = split < 0 ? null : text.slice(split + 4);
   }
-  const fields = parseFields(head);
-  const type = (fieldValue(fields, "content-type") ?? "text/plain").trim();
+  let fields = parseFields(head);
+  const type = (firstValue(fields, "Content-Type") ?? "text/plain").trim();
   const media = type.split(";")[0]!.trim().toLowerCase();
-  let newHead = EIGHT_BIT.test(head) ? fields.map(sevenBitField).join("") : head;
+  if (EIGHT_BIT.test(head)) fields = fields.map(sevenBitField);
+  let newHead = EIGHT_BIT.test(head) ? joinFields(fields) : head;
   if (body === null) return newHead;
   let newBody = body;
   if (media.startsWith("multipart/")) {
@@ -49,11 +51,11 @@ function entity(text: string): string {
     if (boundary) newBody = multipart(body, boundary);
   } else if (media === "message/rfc822" || media === "message/global") {
     newBody = entity(body);
-    if (newBody !== body) newHead = setEncoding(parseFields(newHead), "7bit");
+    if (newBody !== body) newHead = setEncoding(fields, "7bit");
   } else if (EIGHT_BIT.test(body)) {
     const textual = media.startsWith("text/");
     newBody = textual ? quotedPrintable(body) : base64(body);
-    newHead = setEncoding(parseFields(newHead), textual ? "quoted-printable" : "base64");
+    newHead = setEncoding(fields, textual ? "quoted-printable" : "base64");
   }
   return `${newHead}\r\n${newBody}`;
 }
@@ -84,68 +86,39 @@ function multipart(body: string, boundary: string): string {
   return out + (inPart ? entity(rest) : rest);
 }
 
-interface Field {
-  name: string;
-  /** The field as it was, folded lines and final CRLF included. */
-  raw: string;
-}
-
-function parseFields(head: string): Field[] {
-  const fields: Field[] = [];
-  for (const line of head.split(/(?<=\r\n)/)) {
+/** The header's fields (raw, continuation lines included, no final line break). */
+function parseFields(head: string): HeaderField[] {
+  const fields: HeaderField[] = [];
+  for (const line of head.split("\r\n")) {
     if (line === "") continue;
-    if ((line[0] === " " || line[0] === "\t") && fields.length > 0) fields[fields.length - 1]!.raw += line;
+    if ((line[0] === " " || line[0] === "\t") && fields.length > 0) fields[fields.length - 1]!.raw += "\r\n" + line;
     else fields.push({ name: line.slice(0, Math.max(0, line.indexOf(":"))).trim(), raw: line });
   }
   return fields;
 }
 
-function fieldValue(fields: Field[], name: string): string | null {
-  const field = fields.find((f) => f.name.toLowerCase() === name);
-  return field ? field.raw.slice(field.raw.indexOf(":") + 1).replace(/\r\n[ \t]/g, " ").trim() : null;
-}
+const joinFields = (fields: HeaderField[]) => fields.map((f) => f.raw + "\r\n").join("");
 
 function parameter(contentType: string, name: string): string | null {
   const match = new RegExp(`;\\s*${name}\\s*=\\s*(?:"((?:[^"\\\\]|\\\\.)*)"|([^;\\s]+))`, "i").exec(contentType);
   return match ? (match[1] ?? match[2] ?? null) : null;
 }
 
-function setEncoding(fields: Field[], encoding: string): string {
-  const kept = fields.filter((f) => f.name.toLowerCase() !== "content-transfer-encoding");
-  return kept.map((f) => f.raw).join("") + `Content-Transfer-Encoding: ${encoding}\r\n`;
+function setEncoding(fields: HeaderField[], encoding: string): string {
+  return joinFields([...withoutFields(fields, "Content-Transfer-Encoding"), makeField("Content-Transfer-Encoding", encoding)]);
 }
 
-function sevenBitField(field: Field): string {
-  if (!EIGHT_BIT.test(field.raw)) return field.raw;
+/** An unstructured field's value made again as RFC 2047 words (makeField), read as UTF-8 where it is
+ * UTF-8 and as Latin-1 otherwise (fieldValue); any other field with 8 bits is refused. */
+function sevenBitField(field: HeaderField): HeaderField {
+  if (!EIGHT_BIT.test(field.raw)) return field;
   if (!UNSTRUCTURED.test(field.name)) {
     throw new DataError(
       `the ${field.name || "(unnamed)"} header holds non-ASCII bytes, and the server offers no 8BITMIME: ` +
         "it cannot be sent in 7 bits without changing what it says",
     );
   }
-  const value = field.raw.slice(field.raw.indexOf(":") + 1).replace(/\r\n[ \t]/g, " ").replace(/\r\n$/, "").trim();
-  const bytes = Buffer.from(value, "latin1");
-  const charset = isUtf8(bytes) ? "UTF-8" : "ISO-8859-1";
-  // Encoded words of at most 75 characters (RFC 2047 §2), each on its own folded line; split between
-  // characters, never inside a UTF-8 sequence.
-  const words: string[] = [];
-  let start = 0;
-  while (start < bytes.length) {
-    let end = Math.min(bytes.length, start + 39);
-    if (charset === "UTF-8") while (end < bytes.length && (bytes[end]! & 0xc0) === 0x80) end--;
-    words.push(`=?${charset}?B?${bytes.subarray(start, end).toString("base64")}?=`);
-    start = end;
-  }
-  return `${field.name}: ${words.join("\r\n ")}\r\n`;
-}
-
-function isUtf8(bytes: Buffer): boolean {
-  try {
-    new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-    return true;
-  } catch {
-    return false;
-  }
+  return makeField(field.name, fieldValue(field));
 }
 
 /** RFC 2045 §6.7: line breaks stay hard breaks; lines longer than 76 get soft breaks. */
