@@ -1,5 +1,5 @@
 // What a reload changed, in words an operator can read in a log line — never a secret's value.
-import { maskUrl } from "../db/mask-url.ts";
+import { maskUrl } from "../db/db-url.ts";
 import type { Config } from "./types.ts";
 
 /** Keys whose values are never printed: only that they changed. */

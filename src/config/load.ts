@@ -3,7 +3,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import toml from "toml";
 import { ConfigError } from "../errors.ts";
-import { maskUrl } from "../db/mask-url.ts";
+import { maskUrl, serverKind } from "../db/db-url.ts";
 import { KEYS, SECTIONS, envName, keyPath, type KeySpec, type Value } from "./schema.ts";
 import { closest } from "./suggest.ts";
 import { keyLines } from "./toml-lines.ts";
@@ -294,7 +294,6 @@ function byLine(problems: string[]): string[] {
   return problems.map((p, i) => ({ p, i })).sort((a, b) => line(a.p) - line(b.p) || a.i - b.i).map((x) => x.p);
 }
 
-/** sqlite:PATH (relative to the config file) or a postgres URL. */
 /** A database URL as the config takes it: a relative SQLite path resolved against `base`, anything
  * else checked. */
 export function resolveDatabaseUrl(url: string, base: string): { url: string } | { problem: string } {
@@ -304,18 +303,19 @@ export function resolveDatabaseUrl(url: string, base: string): { url: string } |
     if (path === "") return { problem: 'expected "sqlite:PATH", got an empty path' };
     return { url: "sqlite:" + (isAbsolute(path) ? path : resolve(base, path)) };
   }
-  if (/^postgres(ql)?:\/\//.test(url)) {
+  const kind = serverKind(url);
+  if (kind) {
     try {
       new URL(url);
       return { url };
     } catch {
-      return { problem: `not a valid postgres URL: ${JSON.stringify(maskUrl(url).replace(/:[^:@/]*@/, ":***@"))}` };
+      return { problem: `not a valid ${kind === "postgres" ? "postgres" : "mysql"} URL: ${JSON.stringify(maskUrl(url).replace(/:[^:@/]*@/, ":***@"))}` };
     }
   }
-  return { problem: `expected sqlite:PATH, sqlite::memory: or postgres://…, got ${JSON.stringify(maskUrl(url))}` };
+  return { problem: `expected sqlite:PATH, sqlite::memory:, postgres://… or mysql://…, got ${JSON.stringify(maskUrl(url))}` };
 }
 
-/** database.url with the password from password_env or password_file put in (a postgres URL only;
+/** database.url with the password from password_env or password_file put in (a server URL only;
  * one that already carries a password may not get a second). "" when the URL itself was refused. */
 function withDatabasePassword(
   resolved: { url: string } | { problem: string },
@@ -326,8 +326,8 @@ function withDatabasePassword(
   if (!("url" in resolved)) return "";
   if (password === "") return resolved.url;
   const problem = (text: string) => problems.push({ area: "database", text: `${where("database.password_file")}: database: ${text}` });
-  if (!/^postgres(ql)?:\/\//.test(resolved.url)) {
-    problem("password_env and password_file are for a postgres:// url");
+  if (!serverKind(resolved.url)) {
+    problem("password_env and password_file are for a postgres:// or mysql:// url");
     return resolved.url;
   }
   const url = new URL(resolved.url);

@@ -157,11 +157,11 @@ export const KEYS: KeySpec[] = [
     doc: "module deciding sent/deferred/failed when a delivery fails (trusted code: it runs with the worker's rights)" },
 
   { section: "database", key: "url", parse: str, default: "sqlite:./mailer.db",
-    doc: "sqlite:PATH | sqlite::memory: | postgres://user:pass@host:5432/db" },
+    doc: "sqlite:PATH | sqlite::memory: | postgres://user:pass@host:5432/db | mysql://user:pass@host:3306/db (MariaDB)" },
   { section: "database", key: "password_env", parse: str, default: "",
-    doc: "postgres: environment variable holding the password (instead of one in url, which sendmail's readers would see)" },
+    doc: "postgres/mysql: environment variable holding the password (instead of one in url, which sendmail's readers would see)" },
   { section: "database", key: "password_file", parse: str, default: "", path: true,
-    doc: "postgres: file holding the password (e.g. root:mailer, mode 0640)" },
+    doc: "postgres/mysql: file holding the password (e.g. root:mailer, mode 0640)" },
   { section: "database", key: "busy_timeout", parse: int(0), default: 5000,
     doc: "SQLite: milliseconds to wait for another writer before giving up" },
 

@@ -12,7 +12,26 @@ const TEMPORARY_CODES = new Set([
   // pass once an operator or the cluster fixes them, and the caller must keep what it holds.
   "25006", "53100",
   "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN",
+  // MariaDB (mysql2's names): a lost or refused connection, a server going down, a deadlock victim or a
+  // lock wait that ran out (the transaction was rolled back: running it again is the cure), read-only,
+  // a full disk.
+  "PROTOCOL_CONNECTION_LOST", "PROTOCOL_SEQUENCE_TIMEOUT", "PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR", "EPIPE",
+  "ER_SERVER_SHUTDOWN", "ER_CONNECTION_KILLED", "ER_QUERY_INTERRUPTED", "ER_CON_COUNT_ERROR", "ER_TOO_MANY_USER_CONNECTIONS",
+  "ER_LOCK_DEADLOCK", "ER_LOCK_WAIT_TIMEOUT", "ER_OPTION_PREVENTS_STATEMENT", "ER_READ_ONLY_MODE", "ER_DISK_FULL",
+  "ER_RECORD_FILE_FULL", "ER_OUT_OF_RESOURCES", "ER_CANT_CREATE_THREAD",
 ]);
+
+/** Refusals that configuration fixes: a database that does not exist, a wrong user or password. */
+const CONFIG_CODES = new Set([
+  "3D000", "28P01", "28000",
+  "ER_BAD_DB_ERROR", "ER_ACCESS_DENIED_ERROR", "ER_DBACCESS_DENIED_ERROR", "ER_HOST_NOT_PRIVILEGED",
+]);
+
+/** A statement met a table that is not there (PostgreSQL, SQLite, MariaDB). */
+export function isMissingTable(error: unknown): boolean {
+  const code = errorCode(error);
+  return code === "42P01" || code === "ER_NO_SUCH_TABLE" || /no such table/.test(errorText(error));
+}
 
 function errorCode(error: unknown): string {
   const e = error as { code?: unknown; errno?: unknown };
@@ -25,10 +44,12 @@ export function classifyDatabaseError(error: unknown, where: string): Error | nu
   if (error instanceof TempFailError || error instanceof ConfigError || error instanceof PermissionError) return error;
   const code = errorCode(error);
   const text = errorText(error);
-  if ((code === "42P01" && /"mailer_/.test(text)) || /no such table: mailer_/.test(text)) {
+  // The missing table is one of ours: "mailer_message" (PostgreSQL), "no such table: mailer_message"
+  // (SQLite), 'db.mailer_message' (MariaDB, whose database name may itself start with mailer_).
+  if (isMissingTable(error) && /(?:"|: |\.)mailer_/.test(text)) {
     return new ConfigError(`database ${where} has no mailer schema: run \`mailer migrate\` first (${text})`);
   }
-  if (code === "3D000" || code === "28P01" || code === "28000") {
+  if (CONFIG_CODES.has(code)) {
     return new ConfigError(`database ${where}: ${text}`);
   }
   // SQLite's extended codes (SQLITE_IOERR_WRITE, SQLITE_READONLY_DBMOVED, …) share their primary's prefix.

@@ -14,8 +14,8 @@ import { accessSync, constants, existsSync } from "node:fs";
 import { dirname } from "node:path";
 import { ConfigError, PermissionError, TempFailError, errorText } from "../errors.ts";
 import { openSqlite } from "../runtime.ts";
-import { POSTGRES, SQLITE, type DialectInfo } from "./dialect.ts";
-import { maskUrl } from "./mask-url.ts";
+import { MARIADB, POSTGRES, SQLITE, registerDialect, type DialectInfo } from "./dialect.ts";
+import { maskUrl, serverKind } from "./db-url.ts";
 import { classifyDatabaseError } from "./classify-error.ts";
 
 export { classifyDatabaseError };
@@ -92,9 +92,12 @@ class MailerSqliteDialect extends SqliteDialect {
 }
 
 export async function openDatabase(url: string, options: OpenOptions = {}): Promise<Database> {
-  if (url.startsWith("sqlite:")) return openSqliteDatabase(url, options);
-  if (/^postgres(ql)?:\/\//.test(url)) return openPostgresDatabase(url, options);
-  throw new ConfigError(`database.url: expected sqlite:PATH or postgres://…, got ${JSON.stringify(maskUrl(url))}`);
+  const kind = url.startsWith("sqlite:") ? "sqlite" : serverKind(url);
+  if (kind === null) throw new ConfigError(`database.url: expected sqlite:PATH, postgres://… or mysql://…, got ${JSON.stringify(maskUrl(url))}`);
+  const open = { sqlite: openSqliteDatabase, postgres: openPostgresDatabase, mariadb: openMariaDatabase }[kind];
+  const db = await open(url, options);
+  registerDialect(db.kysely, db.dialect);
+  return db;
 }
 
 async function openSqliteDatabase(url: string, options: OpenOptions): Promise<Database> {
@@ -172,6 +175,33 @@ async function openPostgresDatabase(url: string, options: OpenOptions): Promise<
       await raw.end({ timeout: 5 });
     }),
   };
+}
+
+async function openMariaDatabase(url: string, options: OpenOptions): Promise<Database> {
+  const [{ MysqlAdapter, MysqlDialect }, { checkServer, createMariadbPool, kyselyPool }] = await Promise.all([
+    import("kysely"),
+    import("./mariadb-pool.ts"),
+  ]);
+  /** MariaDB has INSERT … RETURNING and DELETE … RETURNING (not UPDATE's: dialect.pickAndChange). */
+  class MariadbAdapter extends MysqlAdapter {
+    override get supportsReturning(): boolean {
+      return true;
+    }
+  }
+  class MariadbDialect extends MysqlDialect {
+    override createAdapter() {
+      return new MariadbAdapter();
+    }
+  }
+  const pool = await createMariadbPool(url, { maxConnections: options.maxConnections ?? 4 });
+  try {
+    await checkServer(pool);
+  } catch (error) {
+    await new Promise((resolve) => pool.end(resolve));
+    throw classifyDatabaseError(error, maskUrl(url)) ?? error;
+  }
+  const kysely = new Kysely<Schema>({ dialect: new MariadbDialect({ pool: kyselyPool(pool) as never }) });
+  return { kysely, dialect: MARIADB, displayUrl: maskUrl(url), url, reopenable: true, close: once(() => kysely.destroy()) };
 }
 
 /** A bytea parameter in text form (postgres.js sends every parameter as text). Its own form is hex,

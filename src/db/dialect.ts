@@ -1,6 +1,6 @@
 // What differs between the databases, as data: capability flags, column types and time values.
 // Code asks a flag (e.g. `skipLocked`), never which database it is talking to.
-import { sql, type RawBuilder } from "kysely";
+import { sql, type CreateIndexBuilder, type CreateTableBuilder, type Kysely, type RawBuilder } from "kysely";
 import type { DbTime } from "./schema.ts";
 
 export interface Capabilities {
@@ -12,14 +12,36 @@ export interface Capabilities {
   multipleConnections: boolean;
   /** ALTER TABLE can drop and add a CHECK constraint (SQLite's must rebuild the table). */
   alterConstraints: boolean;
+  /** One statement can pick rows of a table with LIMIT and change them, returning what it changed
+   * (UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING). Without it (MariaDB: no LIMIT in an IN
+   * subquery, no UPDATE … RETURNING) the pick is a locking SELECT in the same transaction. */
+  pickAndChange: boolean;
+  /** CREATE INDEX … WHERE: an index over only the rows that match. */
+  partialIndexes: boolean;
+  /** An index on an expression, e.g. lower(to_address). */
+  expressionIndexes: boolean;
+  /** INSERT … ON CONFLICT DO NOTHING / DO UPDATE … WHERE; without it, INSERT … ON DUPLICATE KEY UPDATE. */
+  onConflict: boolean;
 }
 
 export interface DialectInfo {
   /** For people: log lines and `status`. Never branch on it. */
-  label: "sqlite" | "postgres";
+  label: "sqlite" | "postgres" | "mariadb";
   capabilities: Capabilities;
-  /** Column types used by the migrations. */
-  types: { id: string; bytes: string; time: string; smallint: string; real: string };
+  /** Column types used by the migrations. `text` is unindexed text of any length; `key` a name or
+   * word that is indexed (a primary key, a status); `indexedText` a longer indexed value (a
+   * Message-ID, an address). They differ only where an index needs a bounded length (MariaDB). */
+  types: { id: string; bytes: string; time: string; smallint: string; real: string; text: string; key: string; indexedText: string };
+  /** Appended to CREATE TABLE (MariaDB: InnoDB, utf8mb4, and a binary collation so that text compares
+   * byte for byte as on the other databases), or null. */
+  tableOptions: RawBuilder<unknown> | null;
+  /** Drops the CHECK written on a column (`column` is `type`, not null). */
+  dropColumnCheck(table: string, column: string, type: string): RawBuilder<unknown>;
+  /** What DROP INDEX needs after the index's name: " on TABLE" (MariaDB) or nothing. */
+  indexTableClause(table: string): RawBuilder<unknown>;
+  /** The don't-send list's lower-cased address, as its unique index has it (a column MariaDB
+   * generates, lower(to_address) elsewhere): lookups by it use the index. */
+  dontSendKey: RawBuilder<string>;
   /** The database's own clock, as a column default. */
   now: RawBuilder<unknown>;
   /** The database's clock in epoch seconds (fractional), the same value throughout one statement:
@@ -38,10 +60,43 @@ export interface DialectInfo {
   changeTriggers(table: string, name: string, statement: string): { create: string[]; drop: string[] };
 }
 
+const lowerToAddress = sql<string>`lower(to_address)`;
+
+/** Where only row triggers exist: one trigger per kind of change, `${name}_insert` and so on. */
+function rowTriggers(name: string, body: (kind: string) => string): { create: string[]; drop: string[] } {
+  const kinds = ["insert", "update", "delete"];
+  return {
+    create: kinds.map((kind) => `create trigger ${name}_${kind} ${body(kind)}`),
+    drop: kinds.map((kind) => `drop trigger if exists ${name}_${kind}`),
+  };
+}
+
+/** For CREATE TABLE's `$call`: the dialect's table options, if it has any. */
+export const withTableOptions =
+  (d: DialectInfo) =>
+  <T extends CreateTableBuilder<any, any>>(table: T): T =>
+    (d.tableOptions ? table.modifyEnd(d.tableOptions) : table) as T;
+
+/** For CREATE INDEX's `$call`: index only the rows where `column` is set, where the database can (the
+ * rows without are most of the table); elsewhere an index of every row. */
+export const indexOfSet =
+  (d: DialectInfo, column: string) =>
+  <T extends CreateIndexBuilder<any>>(index: T): T =>
+    (d.capabilities.partialIndexes ? index.where(sql.ref(column), "is not", null) : index) as T;
+
 export const SQLITE: DialectInfo = {
   label: "sqlite",
-  capabilities: { skipLocked: false, listenNotify: false, multipleConnections: false, alterConstraints: false },
-  types: { id: "integer", bytes: "blob", time: "text", smallint: "integer", real: "real" },
+  capabilities: {
+    skipLocked: false, listenNotify: false, multipleConnections: false, alterConstraints: false, pickAndChange: true,
+    partialIndexes: true, expressionIndexes: true, onConflict: true,
+  },
+  types: { id: "integer", bytes: "blob", time: "text", smallint: "integer", real: "real", text: "text", key: "text", indexedText: "text" },
+  tableOptions: null,
+  dropColumnCheck: () => {
+    throw new Error("SQLite cannot alter a CHECK constraint: the table is rebuilt instead");
+  },
+  indexTableClause: () => sql``,
+  dontSendKey: lowerToAddress,
   // ISO-8601 with milliseconds and Z, the same text Date.prototype.toISOString gives, so text order is time order.
   now: sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`,
   // julianday('now') is fixed for the whole statement; its resolution is about 20 µs.
@@ -51,20 +106,24 @@ export const SQLITE: DialectInfo = {
   toDb: (date) => date.toISOString(),
   // The stored text is already UTC ISO-8601: its first 16 (13) characters are the minute (hour).
   bucket: (column, unit) => sql<string>`substr(${sql.ref(column)}, 1, ${sql.lit(unit === "minute" ? 16 : 13)})`,
-  // SQLite has row triggers only: one per kind of change.
-  changeTriggers: (table, name, statement) => {
-    const kinds = ["insert", "update", "delete"];
-    return {
-      create: kinds.map((k) => `create trigger ${name}_${k} after ${k} on ${table} begin ${statement}; end`),
-      drop: kinds.map((k) => `drop trigger if exists ${name}_${k}`),
-    };
-  },
+  changeTriggers: (table, name, statement) => rowTriggers(name, (kind) => `after ${kind} on ${table} begin ${statement}; end`),
 };
 
 export const POSTGRES: DialectInfo = {
   label: "postgres",
-  capabilities: { skipLocked: true, listenNotify: true, multipleConnections: true, alterConstraints: true },
-  types: { id: "bigserial", bytes: "bytea", time: "timestamptz", smallint: "smallint", real: "double precision" },
+  capabilities: {
+    skipLocked: true, listenNotify: true, multipleConnections: true, alterConstraints: true, pickAndChange: true,
+    partialIndexes: true, expressionIndexes: true, onConflict: true,
+  },
+  types: {
+    id: "bigserial", bytes: "bytea", time: "timestamptz", smallint: "smallint", real: "double precision", text: "text", key: "text",
+    indexedText: "text",
+  },
+  tableOptions: null,
+  // A CHECK written on a column is a named constraint.
+  dropColumnCheck: (table, column) => sql`alter table ${sql.table(table)} drop constraint ${sql.id(`${table}_${column}_check`)}`,
+  indexTableClause: () => sql``,
+  dontSendKey: lowerToAddress,
   now: sql`now()`,
   // statement_timestamp(), not now(): inside a transaction now() is the transaction's start.
   epochNow: sql<number>`extract(epoch from statement_timestamp())::double precision`,
@@ -84,9 +143,53 @@ export const POSTGRES: DialectInfo = {
   }),
 };
 
+/** MariaDB ≥ 10.6 (connect.ts refuses older ones, and MySQL). Sessions run in UTC, READ COMMITTED
+ * and strict mode (mariadb-connection.ts). */
+export const MARIADB: DialectInfo = {
+  label: "mariadb",
+  capabilities: {
+    skipLocked: true, listenNotify: false, multipleConnections: true, alterConstraints: true, pickAndChange: false,
+    partialIndexes: false, expressionIndexes: false, onConflict: false,
+  },
+  types: {
+    id: "bigint auto_increment", bytes: "longblob", time: "datetime(6)", smallint: "smallint", real: "double", text: "mediumtext",
+    // 255 and 768 characters of utf8mb4: within InnoDB's 3,072-byte index key, a composite one too.
+    key: "varchar(255)", indexedText: "varchar(768)",
+  },
+  tableOptions: sql`engine = InnoDB default charset = utf8mb4 collate = utf8mb4_bin`,
+  // A CHECK written on a column is part of the column's definition, which is written again without it.
+  dropColumnCheck: (table, column, type) => sql`alter table ${sql.table(table)} modify ${sql.id(column)} ${sql.raw(type)} not null`,
+  indexTableClause: (table) => sql` on ${sql.table(table)}`,
+  dontSendKey: sql<string>`to_address_key`,
+  now: sql`(current_timestamp(6))`,
+  // now(6) is fixed for the statement; + 0e0 makes the DECIMAL a double.
+  epochNow: sql<number>`(unix_timestamp(now(6)) + 0e0)`,
+  greatest: (a, b) => sql<number>`greatest(${a}, ${b})`,
+  least: (a, b) => sql<number>`least(${a}, ${b})`,
+  toDb: (date) => date,
+  bucket: (column, unit) => sql<string>`date_format(${sql.ref(column)}, ${sql.lit(unit === "minute" ? "%Y-%m-%dT%H:%i" : "%Y-%m-%dT%H")})`,
+  changeTriggers: (table, name, statement) => rowTriggers(name, (kind) => `after ${kind} on ${table} for each row ${statement}`),
+};
+
 export function fromDbTime(value: DbTime): Date;
 export function fromDbTime(value: DbTime | null): Date | null;
 export function fromDbTime(value: DbTime | null): Date | null {
   if (value === null) return null;
   return value instanceof Date ? value : new Date(value);
+}
+
+/** Each open database's facts, by its Kysely adapter (which its transactions share). */
+const dialects = new WeakMap<object, DialectInfo>();
+
+/** Records which dialect a Kysely instance speaks (connect.ts, once per open database). */
+export function registerDialect(db: Kysely<any>, dialect: DialectInfo): void {
+  dialects.set(db.getExecutor().adapter, dialect);
+}
+
+/** The dialect of a Kysely instance or transaction opened by connect.ts: for statements that are
+ * handed a bare Kysely (a transaction, say) and need a dialect's expression. */
+export function dialectOf(db: Kysely<any>): DialectInfo {
+  const dialect = dialects.get(db.getExecutor().adapter);
+  if (!dialect) throw new Error("dialectOf: this Kysely instance was not opened by openDatabase");
+  return dialect;
 }

@@ -4,6 +4,7 @@ import { Migrator, type Migration, type MigrationResult } from "kysely/migration
 import type { Config } from "../config/types.ts";
 import { ConfigError, MailerError, EXIT, errorText } from "../errors.ts";
 import { classifyDatabaseError, openDatabase, type Database } from "./connect.ts";
+import { isMissingTable } from "./classify-error.ts";
 import { migrations } from "./migrations/index.ts";
 
 // Our own names, so the Kysely bookkeeping tables sit beside mailer_* and are recognisable.
@@ -25,14 +26,19 @@ export interface MigrateOutcome {
 }
 
 /** Applies every pending migration under Kysely's migration lock (an advisory lock on PostgreSQL,
- * BEGIN IMMEDIATE on SQLite), each in a transaction: a failed one leaves the database as it was. */
+ * GET_LOCK on MariaDB, BEGIN IMMEDIATE on SQLite), each in a transaction: a failed one leaves the
+ * database as it was, except on MariaDB, whose DDL commits itself. */
 export async function migrateToLatest(db: Database, list?: Record<string, Migration>): Promise<MigrateOutcome> {
   const { error, results = [] } = await migrator(db, list).migrateToLatest();
   if (error) {
     const failed = results.find((r) => r.status === "Error")?.migrationName ?? "?";
+    // MariaDB commits each schema change as it runs: what a failed migration did before it failed stays.
+    const outcome = db.kysely.getExecutor().adapter.supportsTransactionalDdl
+      ? "the database is unchanged"
+      : "its schema changes before the failure stay (this database cannot roll them back; see docs/schema.md)";
     throw (
       classifyDatabaseError(error, db.displayUrl) ??
-      new MailerError(`migration ${failed} failed; the database is unchanged: ${errorText(error)}`, EXIT.software, { cause: error })
+      new MailerError(`migration ${failed} failed; ${outcome}: ${errorText(error)}`, EXIT.software, { cause: error })
     );
   }
   return { applied: results.filter((r) => r.status === "Success").map((r) => r.migrationName), results };
@@ -52,8 +58,7 @@ export async function schemaState(db: Database): Promise<SchemaState> {
     const rows = await sql<{ name: string }>`select name from ${sql.table(MIGRATION_TABLE)} order by name`.execute(db.kysely);
     applied = rows.rows.map((r) => r.name);
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code !== "42P01" && !/no such table/.test(errorText(error))) throw classifyDatabaseError(error, db.displayUrl) ?? error;
+    if (!isMissingTable(error)) throw classifyDatabaseError(error, db.displayUrl) ?? error;
   }
   return {
     applied,

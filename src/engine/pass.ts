@@ -149,7 +149,7 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
   // through could outlive its lease. Unthrottled ones are pipelined: the next batch is claimed while
   // the current one is sent, and a batch's outcomes are recorded while the next one is sent.
   const pipelined = limits.throttle === 0;
-  const recordOptions = { logMessageData: config.delivery.log_message_data };
+  const recordOptions = { logMessageData: config.delivery.log_message_data, toDb: env.db.dialect.toDb };
 
   // Claims and records go through a store: this thread's database connection at first, and once a
   // claim comes back full (a backlog to drain) a worker thread's (offthread-store.ts), so that the

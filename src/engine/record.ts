@@ -3,11 +3,13 @@ import { randomUUID } from "node:crypto";
 import type { BatchRecord, ClaimedRow } from "../db/queries/claims.ts";
 import type { NewLogRow } from "../db/queries/logs.ts";
 import { joinRecipients, splitRecipients } from "../db/queries/messages.ts";
-import type { LogResult } from "../db/schema.ts";
+import type { DbTime, LogResult } from "../db/schema.ts";
 import type { Attempt } from "./attempt.ts";
 
 export interface RecordOptions {
   logMessageData: boolean;
+  /** A time as the database stores it (dialect.toDb). */
+  toDb(date: Date): DbTime;
 }
 
 export function buildRecord(attempts: Attempt[], unattempted: ClaimedRow[], options: RecordOptions): BatchRecord {
@@ -45,7 +47,7 @@ export function buildRecord(attempts: Attempt[], unattempted: ClaimedRow[], opti
     if (a.state === "held") {
       record.change.push({
         id: a.row.id, status: "queued", last_error: a.row.last_error,
-        next_attempt_at: a.held!.until.toISOString(), limited_by: a.held!.limit,
+        next_attempt_at: options.toDb(a.held!.until), limited_by: a.held!.limit,
       });
       continue;
     }
@@ -66,8 +68,7 @@ export function buildRecord(attempts: Attempt[], unattempted: ClaimedRow[], opti
       ...(changedTo ? { envelope_to: envelopeTo } : {}),
       ...(changedId ? { message_id: a.messageId, message_data: a.raw } : {}),
       // Always written on a deferral or failure, so a stale time never revives a parked message.
-      // ISO-8601 text is what SQLite stores and what PostgreSQL parses for timestamptz.
-      ...(a.state === "released" ? {} : { next_attempt_at: a.nextAttemptAt ? a.nextAttemptAt.toISOString() : null }),
+      ...(a.state === "released" ? {} : { next_attempt_at: a.nextAttemptAt ? options.toDb(a.nextAttemptAt) : null }),
     });
   }
   return record;

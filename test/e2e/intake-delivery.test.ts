@@ -9,7 +9,7 @@ import nodemailer from "nodemailer";
 import MailComposer from "nodemailer/lib/mail-composer";
 import { openQueue, queueTransport } from "../../src/index.ts";
 import { runMailer, writeConfig } from "../helpers/cli.ts";
-import { forEachDialect, pgAvailable } from "../helpers/dialects.ts";
+import { forEachDialect, pgAvailable , dialectAvailable } from "../helpers/dialects.ts";
 import { addresses, deliver, parse, testQueue, type TestQueue } from "../helpers/intake.ts";
 import { startSink, type Sink } from "../helpers/smtp-sink.ts";
 import { startSmtpd } from "../helpers/smtpd-process.ts";
@@ -20,7 +20,7 @@ forEachDialect((dialect, it) => {
   let tq: TestQueue;
   let sink: Sink;
   beforeEach(async () => {
-    if (dialect === "postgres" && !pgAvailable) return;
+    if (!dialectAvailable(dialect)) return;
     tq = await testQueue(dialect);
     sink = await startSink();
   });

@@ -1,13 +1,13 @@
 // `mailer dont-send add|remove|list` through the binary, on both databases.
 import { afterEach, beforeEach, expect } from "bun:test";
 import { runMailer } from "../helpers/cli.ts";
-import { forEachDialect, pgAvailable } from "../helpers/dialects.ts";
+import { forEachDialect, pgAvailable , dialectAvailable } from "../helpers/dialects.ts";
 import { testQueue, type TestQueue } from "../helpers/intake.ts";
 
 forEachDialect((dialect, it) => {
   let tq: TestQueue;
   beforeEach(async () => {
-    if (dialect === "postgres" && !pgAvailable) return;
+    if (!dialectAvailable(dialect)) return;
     tq = await testQueue(dialect);
   });
   afterEach(async () => tq?.cleanup());

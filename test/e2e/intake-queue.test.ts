@@ -4,14 +4,14 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { defaultMailDomain, loginOf } from "../../src/queue/host-identity.ts";
 import { runMailer, writeConfig } from "../helpers/cli.ts";
-import { forEachDialect, pgAvailable } from "../helpers/dialects.ts";
+import { forEachDialect, pgAvailable , dialectAvailable } from "../helpers/dialects.ts";
 import { tempDir } from "../helpers/db.ts";
 import { addresses, parse, testQueue, type TestQueue } from "../helpers/intake.ts";
 
 forEachDialect((dialect, it) => {
   let tq: TestQueue;
   beforeEach(async () => {
-    if (dialect === "postgres" && !pgAvailable) return;
+    if (!dialectAvailable(dialect)) return;
     tq = await testQueue(dialect, "[queue]\nmax_size = 20000\n");
   });
   afterEach(async () => tq?.cleanup());

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { mkdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { BINARY, runMailer, writeConfig } from "../helpers/cli.ts";
-import { forEachDialect, pgAvailable } from "../helpers/dialects.ts";
+import { forEachDialect, pgAvailable , dialectAvailable } from "../helpers/dialects.ts";
 import { tempDir } from "../helpers/db.ts";
 import { parse, testQueue, type TestQueue } from "../helpers/intake.ts";
 
@@ -12,7 +12,7 @@ const MESSAGE = "From: App <app@example.com>\nTo: a@example.com\nCc: b@example.c
 forEachDialect((dialect, it) => {
   let tq: TestQueue;
   beforeEach(async () => {
-    if (dialect === "postgres" && !pgAvailable) return;
+    if (!dialectAvailable(dialect)) return;
     tq = await testQueue(dialect);
   });
   afterEach(async () => tq?.cleanup());

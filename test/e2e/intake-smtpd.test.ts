@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import nodemailer from "nodemailer";
 import { runMailer, writeConfig } from "../helpers/cli.ts";
-import { forEachDialect, pgAvailable, testFor } from "../helpers/dialects.ts";
+import { forEachDialect, pgAvailable, testFor , dialectAvailable } from "../helpers/dialects.ts";
 import { parse, testQueue, type TestQueue } from "../helpers/intake.ts";
 import { pythonSend, smtpConversation, startSmtpd, type SmtpdProcess } from "../helpers/smtpd-process.ts";
 import { startTcpProxy } from "../helpers/tcp-proxy.ts";
@@ -13,7 +13,7 @@ forEachDialect((dialect, it) => {
   let tq: TestQueue;
   let smtpd: SmtpdProcess | null = null;
   beforeEach(async () => {
-    if (dialect === "postgres" && !pgAvailable) return;
+    if (!dialectAvailable(dialect)) return;
     tq = await testQueue(dialect, "[queue]\nmax_size = 50000\n");
   });
   afterEach(async () => {

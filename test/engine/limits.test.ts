@@ -16,7 +16,7 @@ import {
 } from "../../src/db/queries/limits.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { parseRate } from "../../src/limits/rate.ts";
-import { testDatabase, tempDir } from "../helpers/db.ts";
+import { testDatabase, tempDir, type Dialect } from "../helpers/db.ts";
 import { forEachDialect } from "../helpers/dialects.ts";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -26,7 +26,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function migrated(dialect: "sqlite" | "postgres"): Promise<Database> {
+async function migrated(dialect: Dialect): Promise<Database> {
   const target = await testDatabase(dialect);
   cleanups.push(target.cleanup);
   const db = await openDatabase(target.url);

@@ -7,6 +7,7 @@ import { runPass, type EngineEnv } from "../../src/engine/pass.ts";
 import { memoryLogger } from "../../src/log.ts";
 import type { OutgoingMessage, SendResult, Transport } from "../../src/transports/types.ts";
 import { forEachDialect } from "../helpers/dialects.ts";
+import type { Dialect } from "../helpers/db.ts";
 import { bench, type Bench, type Sections } from "../helpers/engine.ts";
 
 let b: Bench | null = null;
@@ -22,7 +23,7 @@ function env(bench: Bench, transport: Transport, more: Partial<EngineEnv> = {}):
   return { config, logger: memoryLogger(), db: bench.db, transportFactory: async () => transport, ...more };
 }
 
-async function setup(dialect: "sqlite" | "postgres", extra: Sections, count: number) {
+async function setup(dialect: Dialect, extra: Sections, count: number) {
   b = await bench(dialect, extra);
   for (let i = 0; i < count; i++) await b.enqueue({ subject: `m${String(i).padStart(3, "0")}` });
   return b;

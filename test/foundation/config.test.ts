@@ -168,8 +168,8 @@ describe("validation", () => {
   });
 
   test("a database URL of an unknown kind is rejected", () => {
-    const [problem] = problems(load(`[database]\nurl = "mysql://x"\n`));
-    expect(problem).toContain("database.url: expected sqlite:PATH, sqlite::memory: or postgres://");
+    const [problem] = problems(load(`[database]\nurl = "oracle://x"\n`));
+    expect(problem).toContain("database.url: expected sqlite:PATH, sqlite::memory:, postgres://… or mysql://");
   });
 
   test("backend.type = module needs backend.module", () => {
@@ -275,7 +275,7 @@ describe("the database password", () => {
   test("it is refused for an SQLite url, or a url that has a password already; a command not reading [database] ignores it", () => {
     const cwd = dir();
     writeFileSync(join(cwd, "mailer.toml"), `[database]\nurl = "sqlite:q.db"\npassword_env = "DB_PW"\n`);
-    expect(problems(() => loadConfig({ cwd, env: { DB_PW: "x" }, systemPath: NO_SYSTEM }))[0]).toContain("for a postgres:// url");
+    expect(problems(() => loadConfig({ cwd, env: { DB_PW: "x" }, systemPath: NO_SYSTEM }))[0]).toContain("for a postgres:// or mysql:// url");
     writeFileSync(join(cwd, "mailer.toml"), `[database]\nurl = "postgres://a:b@db/mail"\npassword_env = "DB_PW"\n`);
     expect(problems(() => loadConfig({ cwd, env: { DB_PW: "x" }, systemPath: NO_SYSTEM }))[0]).toContain("carries a password already");
     writeFileSync(join(cwd, "mailer.toml"), `[database]\nurl = "postgres://a@db/mail"\npassword_file = "/nonexistent/pw"\n`);

@@ -1,10 +1,14 @@
-// Per-test databases: a temporary SQLite file, or a PostgreSQL database created and dropped for the test.
+// Per-test databases: a temporary SQLite file, or a PostgreSQL or MariaDB database created and dropped
+// for the test.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import mysql from "mysql2/promise";
 import postgres from "postgres";
 
 export const PG_URL = process.env.MAILER_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+/** A MariaDB account that may create and drop databases. */
+export const MARIADB_URL = process.env.MAILER_TEST_MARIADB_URL ?? "mysql://root@127.0.0.1:3306/mysql";
 
 export function tempDir(prefix = "mailer-test-"): { path: string; cleanup(): void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
@@ -26,6 +30,43 @@ export async function pgReachable(): Promise<boolean> {
     await sql.end({ timeout: 1 }).catch(() => {});
   }
   return reachable;
+}
+
+let mariadbUp: boolean | null = null;
+
+export async function mariadbReachable(): Promise<boolean> {
+  if (mariadbUp !== null) return mariadbUp;
+  try {
+    const connection = await mysql.createConnection({ uri: MARIADB_URL, connectTimeout: 3000 });
+    await connection.query("select 1");
+    await connection.end();
+    mariadbUp = true;
+  } catch {
+    mariadbUp = false;
+  }
+  return mariadbUp;
+}
+
+/** Runs statements as MariaDB's administrative account (test setup: create and drop databases). */
+export async function mariadbAdmin<T>(use: (connection: mysql.Connection) => Promise<T>): Promise<T> {
+  const connection = await mysql.createConnection({ uri: MARIADB_URL });
+  try {
+    return await use(connection);
+  } finally {
+    await connection.end();
+  }
+}
+
+/** A fresh, empty MariaDB database (with the server's default collation, which is not the queue's:
+ * the tables must set their own); drop() removes it. */
+export async function createMariadbDatabase(): Promise<{ url: string; name: string; drop(): Promise<void> }> {
+  const name = `mailer_test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+  await mariadbAdmin((c) => c.query(`create database ${name}`));
+  return {
+    url: withDatabase(MARIADB_URL, name),
+    name,
+    drop: () => mariadbAdmin((c) => c.query(`drop database if exists ${name}`)).then(() => {}),
+  };
 }
 
 function withDatabase(url: string, name: string): string {
@@ -54,7 +95,7 @@ export async function createPgDatabase(): Promise<{ url: string; name: string; d
   };
 }
 
-export type Dialect = "sqlite" | "postgres";
+export type Dialect = "sqlite" | "postgres" | "mariadb";
 
 /** A database URL for a test of the given dialect, and its cleanup. */
 export async function testDatabase(dialect: Dialect): Promise<{ url: string; cleanup(): Promise<void> }> {
@@ -62,6 +103,6 @@ export async function testDatabase(dialect: Dialect): Promise<{ url: string; cle
     const dir = tempDir();
     return { url: `sqlite:${join(dir.path, "mailer.db")}`, cleanup: async () => dir.cleanup() };
   }
-  const db = await createPgDatabase();
+  const db = dialect === "postgres" ? await createPgDatabase() : await createMariadbDatabase();
   return { url: db.url, cleanup: () => db.drop() };
 }

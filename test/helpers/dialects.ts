@@ -1,20 +1,25 @@
-// Run a suite on both databases. When PostgreSQL does not answer, its half is skipped and counted, and
-// test/preload.ts prints one loud line with the count (or fails the run when CI is set).
+// Run a suite on every database. When PostgreSQL or MariaDB does not answer, its part is skipped and
+// counted, and test/preload.ts prints one loud line with the count (or fails the run when CI is set).
 import { describe, test } from "bun:test";
-import { pgReachable, type Dialect } from "./db.ts";
+import { mariadbReachable, pgReachable, type Dialect } from "./db.ts";
 
-const PG = await pgReachable();
-const counter = globalThis as { __mailerPgSkipped?: number };
+const available: Record<Dialect, boolean> = { sqlite: true, postgres: await pgReachable(), mariadb: await mariadbReachable() };
+const counter = globalThis as { __mailerServerSkipped?: Partial<Record<Dialect, number>> };
 
 type TestFn = (name: string, fn: () => unknown, timeout?: number) => void;
 
-export const pgAvailable = PG;
+export const pgAvailable = available.postgres;
+export const mariadbAvailable = available.mariadb;
 
-/** A `test` that, for PostgreSQL when it is unreachable, is skipped and counted. */
+/** Whether this dialect's server answers (SQLite always does). */
+export const dialectAvailable = (dialect: Dialect) => available[dialect];
+
+/** A `test` that, for a server that is unreachable, is skipped and counted. */
 export function testFor(dialect: Dialect): TestFn {
-  if (dialect === "sqlite" || PG) return (name, fn, timeout) => test(name, fn as () => Promise<void>, timeout);
+  if (available[dialect]) return (name, fn, timeout) => test(name, fn as () => Promise<void>, timeout);
   return (name, fn) => {
-    counter.__mailerPgSkipped = (counter.__mailerPgSkipped ?? 0) + 1;
+    const skipped = (counter.__mailerServerSkipped ??= {});
+    skipped[dialect] = (skipped[dialect] ?? 0) + 1;
     test.skip(name, fn as () => Promise<void>);
   };
 }
@@ -34,8 +39,10 @@ export function testIf(available: boolean, missing: string) {
   };
 }
 
-export function forEachDialect(suite: (dialect: Dialect, it: TestFn) => void): void {
-  for (const dialect of ["sqlite", "postgres"] as const) {
+export const DIALECTS = ["sqlite", "postgres", "mariadb"] as const satisfies readonly Dialect[];
+
+export function forEachDialect(suite: (dialect: Dialect, it: TestFn) => void, dialects: readonly Dialect[] = DIALECTS): void {
+  for (const dialect of dialects) {
     describe(dialect, () => suite(dialect, testFor(dialect)));
   }
 }

@@ -5,7 +5,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import nodemailer from "nodemailer";
 import { DataError, PRIORITY, SuppressedError, openQueue, queueTransport, type Queue } from "../../src/index.ts";
-import { forEachDialect, pgAvailable } from "../helpers/dialects.ts";
+import { forEachDialect, pgAvailable , dialectAvailable } from "../helpers/dialects.ts";
 import { addresses, parse, testQueue, type TestQueue } from "../helpers/intake.ts";
 
 const PNG = Buffer.from("89504e470d0a1a0a0000000d4948445200000001000000010806000000", "hex");
@@ -14,7 +14,7 @@ forEachDialect((dialect, it) => {
   let tq: TestQueue;
   let queue: Queue;
   beforeEach(async () => {
-    if (dialect === "postgres" && !pgAvailable) return;
+    if (!dialectAvailable(dialect)) return;
     tq = await testQueue(dialect);
     queue = await openQueue({ config: tq.config });
   });

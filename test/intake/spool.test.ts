@@ -10,7 +10,7 @@ import { importSpool } from "../../src/intake/spool-import.ts";
 import { dropInSpool, readSpoolFile } from "../../src/intake/spool.ts";
 import type { Submission } from "../../src/intake/submission.ts";
 import { createLogger } from "../../src/log.ts";
-import { forEachDialect, pgAvailable } from "../helpers/dialects.ts";
+import { forEachDialect, pgAvailable , dialectAvailable } from "../helpers/dialects.ts";
 import { testQueue, type TestQueue } from "../helpers/intake.ts";
 
 const submission = (to = "a@example.com", body = "hello"): Submission => ({
@@ -28,7 +28,7 @@ forEachDialect((dialect, it) => {
   const lines: string[] = [];
   const logger = createLogger({ level: "debug", write: (line) => void lines.push(line) });
   beforeEach(async () => {
-    if (dialect === "postgres" && !pgAvailable) return;
+    if (!dialectAvailable(dialect)) return;
     tq = await testQueue(dialect);
     spool = join(tq.dir, "spool");
     mkdirSync(spool);

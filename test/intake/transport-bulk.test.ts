@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, expect } from "bun:test";
 import nodemailer from "nodemailer";
 import { openQueue, queueTransport, SuppressedError, TempFailError, ConfigError, type Queue } from "../../src/index.ts";
-import { forEachDialect, pgAvailable } from "../helpers/dialects.ts";
+import { forEachDialect, pgAvailable , dialectAvailable } from "../helpers/dialects.ts";
 import { createPgDatabase } from "../helpers/db.ts";
 import { parse, testQueue, type TestQueue } from "../helpers/intake.ts";
 
@@ -10,7 +10,7 @@ forEachDialect((dialect, it) => {
   let tq: TestQueue;
   let queue: Queue;
   beforeEach(async () => {
-    if (dialect === "postgres" && !pgAvailable) return;
+    if (!dialectAvailable(dialect)) return;
     tq = await testQueue(dialect);
     queue = await openQueue({ config: tq.config });
   });

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { runMailer } from "../helpers/cli.ts";
-import { forEachDialect, pgAvailable } from "../helpers/dialects.ts";
+import { forEachDialect, pgAvailable , dialectAvailable } from "../helpers/dialects.ts";
 import { addMessage, seededDatabase, type Seeded } from "./seed.ts";
 
 forEachDialect((dialect, it) => {
   let s: Seeded;
   beforeAll(async () => {
-    if (dialect === "postgres" && !pgAvailable) return;
+    if (!dialectAvailable(dialect)) return;
     s = await seededDatabase(dialect);
     await addMessage(s.db, { priority: 1, ageS: 900 });
     await addMessage(s.db, { ageS: 30 });

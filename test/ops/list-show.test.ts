@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect } from "bun:test";
-import { forEachDialect, pgAvailable } from "../helpers/dialects.ts";
+import { forEachDialect, pgAvailable , dialectAvailable } from "../helpers/dialects.ts";
 import { addLog, addMessage, seededDatabase, type Seeded } from "./seed.ts";
 
 const LONG_SUBJECT = "Quarterly report: " + "numbers ".repeat(30);
@@ -8,7 +8,7 @@ forEachDialect((dialect, it) => {
   let s: Seeded;
   const ids = { low: 0, newHigh: 0, oldHigh: 0, medium: 0, deferred: 0, failed: 0 };
   beforeAll(async () => {
-    if (dialect === "postgres" && !pgAvailable) return;
+    if (!dialectAvailable(dialect)) return;
     s = await seededDatabase(dialect);
     const db = s.db;
     ids.low = await addMessage(db, { priority: 3, ageS: 500, subject: "low one" });

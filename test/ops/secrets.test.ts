@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect } from "bun:test";
 import { runMailer } from "../helpers/cli.ts";
-import { forEachDialect, pgAvailable } from "../helpers/dialects.ts";
+import { forEachDialect, pgAvailable , dialectAvailable } from "../helpers/dialects.ts";
 import { addLog, addMessage, seededDatabase, type Seeded } from "./seed.ts";
 
 const DB_PASSWORD = "pgS3cretPassw0rd";
@@ -12,7 +12,7 @@ forEachDialect((dialect, it) => {
   let s: Seeded;
   let id = 0;
   beforeAll(async () => {
-    if (dialect === "postgres" && !pgAvailable) return;
+    if (!dialectAvailable(dialect)) return;
     s = await seededDatabase(dialect, {
       // The test server trusts local connections, so the password is carried but never checked.
       configUrl: (url) => (dialect === "postgres" ? url.replace("postgres://postgres@", `postgres://postgres:${DB_PASSWORD}@`) : url),

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { processScope } from "../../src/process-identity.ts";
-import { forEachDialect, pgAvailable } from "../helpers/dialects.ts";
+import { forEachDialect, pgAvailable , dialectAvailable } from "../helpers/dialects.ts";
 import { addLog, addMessage, seededDatabase, type Seeded } from "./seed.ts";
 
 const near = (actual: number | null, expected: number, slack = 5) => {
@@ -13,7 +13,7 @@ const near = (actual: number | null, expected: number, slack = 5) => {
 forEachDialect((dialect, it) => {
   let s: Seeded;
   beforeAll(async () => {
-    if (dialect === "postgres" && !pgAvailable) return;
+    if (!dialectAvailable(dialect)) return;
     s = await seededDatabase(dialect);
     const db = s.db;
     await addMessage(db, { priority: 1, ageS: 100 });

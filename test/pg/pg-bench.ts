@@ -1,15 +1,16 @@
-// The bench for runmailer-pg and multi-worker tests: a migrated PostgreSQL database (a fresh one on
-// the shared server, or one on a throwaway cluster), an SMTP sink that notes when each message
+// The bench for runmailer-pg and multi-worker tests: a migrated PostgreSQL or MariaDB database (a
+// fresh one on the shared server, or one on a throwaway cluster), an SMTP sink that notes when each message
 // arrived, a mailer.toml, bulk enqueue, and worker subprocesses of the compiled binary that are
 // always killed at cleanup.
 import { join } from "node:path";
+import mysql from "mysql2/promise";
 import postgres from "postgres";
 import { openDatabase, type Database } from "../../src/db/connect.ts";
 import { migrateToLatest } from "../../src/db/migrate.ts";
 import { enqueueMessages } from "../../src/queue/enqueue.ts";
 import { prepareMessage } from "../../src/queue/prepare.ts";
 import { BINARY, runMailer, spawnMailer, writeConfig, type RunResult } from "../helpers/cli.ts";
-import { createPgDatabase, tempDir } from "../helpers/db.ts";
+import { createMariadbDatabase, createPgDatabase, tempDir } from "../helpers/db.ts";
 import { readLines, type LineReader } from "../helpers/lines.ts";
 import { startSink, type Reaction, type Received, type Sink } from "../helpers/smtp-sink.ts";
 
@@ -49,9 +50,12 @@ const raw = (subject: string) =>
   new TextEncoder().encode(`From: app@example.com\r\nTo: rcpt@example.com\r\nSubject: ${subject}\r\n\r\nbody of ${subject}\r\n`);
 
 /** `url`: an existing, empty database (e.g. on a throwaway cluster); else one is created on the shared server. */
-export async function pgBench(sections: Sections = {}, url?: string): Promise<PgBench> {
-  const dir = tempDir("mailer-pg-");
-  const created = url ? null : await createPgDatabase();
+export const pgBench = (sections: Sections = {}, url?: string) => serverBench("postgres", sections, url);
+
+/** The same bench on a database server of either kind. */
+export async function serverBench(server: "postgres" | "mariadb", sections: Sections = {}, url?: string): Promise<PgBench> {
+  const dir = tempDir(`mailer-${server}-`);
+  const created = url ? null : server === "postgres" ? await createPgDatabase() : await createMariadbDatabase();
   const dbUrl = url ?? created!.url;
   const db = await openDatabase(dbUrl, { maxConnections: 2 });
   await migrateToLatest(db);
@@ -83,14 +87,26 @@ export async function pgBench(sections: Sections = {}, url?: string): Promise<Pg
       return outcomes.map((o) => o.id!);
     },
     async insertInOneTransaction(count, prefix = "tx") {
+      const rows = Array.from({ length: count }, () => {
+        const subject = `${prefix}-${++counter}`;
+        return [Buffer.from(raw(subject)), `<${subject}.${process.pid}@test>`, subject, "app@example.com", "rcpt@example.com"];
+      });
+      const insert = "insert into mailer_message (message_data, message_id, subject, envelope_from, envelope_to) values ";
+      if (server === "mariadb") {
+        const connection = await mysql.createConnection({ uri: dbUrl });
+        try {
+          await connection.beginTransaction();
+          for (const row of rows) await connection.execute(insert + "(?, ?, ?, ?, ?)", row);
+          await connection.commit();
+        } finally {
+          await connection.end();
+        }
+        return;
+      }
       const sql = postgres(dbUrl, { max: 1, onnotice: () => {} });
       try {
         await sql.begin(async (tx) => {
-          for (let i = 0; i < count; i++) {
-            const subject = `${prefix}-${++counter}`;
-            await tx`insert into mailer_message (message_data, message_id, subject, envelope_from, envelope_to)
-                     values (${Buffer.from(raw(subject))}, ${`<${subject}.${process.pid}@test>`}, ${subject}, 'app@example.com', 'rcpt@example.com')`;
-          }
+          for (const row of rows) await tx.unsafe(insert + "($1, $2, $3, $4, $5)", row as never);
         });
       } finally {
         await sql.end();

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { runMailer } from "../helpers/cli.ts";
 import { createPgDatabase } from "../helpers/db.ts";
-import { forEachDialect, pgAvailable, testFor } from "../helpers/dialects.ts";
+import { forEachDialect, pgAvailable, testFor , dialectAvailable } from "../helpers/dialects.ts";
 import { parse, testQueue, type TestQueue } from "../helpers/intake.ts";
 import { startService, type ServiceProcess } from "../helpers/service-process.ts";
 import { startSink, type Sink } from "../helpers/smtp-sink.ts";
@@ -28,7 +28,7 @@ forEachDialect((dialect, it) => {
   let tokens: Record<"send" | "read" | "admin", string>;
 
   beforeEach(async () => {
-    if (dialect === "postgres" && !pgAvailable) return;
+    if (!dialectAvailable(dialect)) return;
     sink = await startSink();
     tq = await testQueue(dialect, "");
     await Bun.write(tq.config, `[database]\nurl = "${tq.url}"\n[backend]\nhost = "127.0.0.1"\nport = ${sink.port}\n` +

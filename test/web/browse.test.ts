@@ -5,13 +5,13 @@ import { openDatabase, type Database } from "../../src/db/connect.ts";
 import { migrateToLatest } from "../../src/db/migrate.ts";
 import { browseLog, browseMessages, claimHolders, logActivity, matchingIds, type MessageCursor, type MessageFilter, type MessageOrder } from "../../src/db/queries/browse.ts";
 import { testDatabase } from "../helpers/db.ts";
-import { forEachDialect, pgAvailable } from "../helpers/dialects.ts";
+import { forEachDialect, pgAvailable , dialectAvailable } from "../helpers/dialects.ts";
 
 forEachDialect((dialect, it) => {
   let db: Database;
   let cleanup: () => Promise<void>;
   beforeEach(async () => {
-    if (dialect === "postgres" && !pgAvailable) return;
+    if (!dialectAvailable(dialect)) return;
     const database = await testDatabase(dialect);
     db = await openDatabase(database.url);
     await migrateToLatest(db);

@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { runMailer } from "../helpers/cli.ts";
 import { launchBrowser } from "../helpers/browser.ts";
-import { forEachDialect, pgAvailable } from "../helpers/dialects.ts";
+import { forEachDialect, pgAvailable , dialectAvailable } from "../helpers/dialects.ts";
 import { testQueue, type TestQueue } from "../helpers/intake.ts";
 import { startSink, type Sink } from "../helpers/smtp-sink.ts";
 import { startConsole, type ConsoleProcess } from "../helpers/web-console.ts";
@@ -31,7 +31,7 @@ forEachDialect((dialect, it) => {
   let context: BrowserContext;
 
   beforeEach(async () => {
-    if (dialect === "postgres" && !pgAvailable) return;
+    if (!dialectAvailable(dialect)) return;
     sink = await startSink();
     tq = await testQueue(dialect, "");
     const dir = tq.dir;

@@ -30,7 +30,7 @@ for (;;) {
     row, raw: row.message_data, messageId: row.message_id, delivered: splitRecipients(row.envelope_to), deliveredNote: "",
     suppressed: [], remaining: [], state: "done", error: "",
   }));
-  const record = buildRecord(attempts, [], { logMessageData: true });
+  const record = buildRecord(attempts, [], { logMessageData: true, toDb: db.dialect.toDb });
   t = performance.now();
   await recordBatch(db, worker, record);
   ms.record += performance.now() - t;

@@ -2,10 +2,13 @@
 // Column defaults live in the database (unlike django-mailer) so a plain SQL INSERT needs few columns.
 import { sql, type Kysely } from "kysely";
 import type { Migration } from "kysely/migration";
-import type { DialectInfo } from "../dialect.ts";
+import { type DialectInfo, indexOfSet, withTableOptions } from "../dialect.ts";
 
 export function initial(d: DialectInfo): Migration {
   const { types, now } = d;
+  const text = sql.raw(types.text);
+  const key = sql.raw(types.key);
+  const indexedText = sql.raw(types.indexedText);
   const id = (c: any) => (d.capabilities.skipLocked ? c.primaryKey() : c.primaryKey().autoIncrement());
   return {
     async up(db: Kysely<any>) {
@@ -13,20 +16,21 @@ export function initial(d: DialectInfo): Migration {
         .createTable("mailer_message")
         .addColumn("id", sql.raw(types.id), id)
         .addColumn("message_data", sql.raw(types.bytes), (c) => c.notNull())
-        .addColumn("message_id", "text", (c) => c.notNull().defaultTo(""))
-        .addColumn("subject", "text", (c) => c.notNull().defaultTo(""))
-        .addColumn("envelope_from", "text", (c) => c.notNull().defaultTo(""))
-        .addColumn("envelope_to", "text", (c) => c.notNull())
+        .addColumn("message_id", indexedText, (c) => c.notNull().defaultTo(""))
+        .addColumn("subject", text, (c) => c.notNull().defaultTo(""))
+        .addColumn("envelope_from", text, (c) => c.notNull().defaultTo(""))
+        .addColumn("envelope_to", text, (c) => c.notNull())
         .addColumn("priority", sql.raw(types.smallint), (c) => c.notNull().defaultTo(2).check(sql`priority in (1, 2, 3)`))
-        .addColumn("status", "text", (c) =>
+        .addColumn("status", key, (c) =>
           c.notNull().defaultTo("queued").check(sql`status in ('queued', 'deferred', 'failed')`),
         )
         .addColumn("when_added", sql.raw(types.time), (c) => c.notNull().defaultTo(now))
         .addColumn("retry_count", "integer", (c) => c.notNull().defaultTo(0))
         .addColumn("next_attempt_at", sql.raw(types.time))
-        .addColumn("last_error", "text", (c) => c.notNull().defaultTo(""))
-        .addColumn("claimed_by", "text")
+        .addColumn("last_error", text, (c) => c.notNull().defaultTo(""))
+        .addColumn("claimed_by", key)
         .addColumn("lease_until", sql.raw(types.time))
+        .$call(withTableOptions(d))
         .execute();
       // The queue order of a pass: what is queued, by priority, then age, then id.
       await db.schema
@@ -40,7 +44,7 @@ export function initial(d: DialectInfo): Migration {
         .createIndex("mailer_message_claimed_by_idx")
         .on("mailer_message")
         .column("claimed_by")
-        .where(sql.ref("claimed_by"), "is not", null)
+        .$call(indexOfSet(d, "claimed_by"))
         .execute();
 
       await db.schema
@@ -48,16 +52,17 @@ export function initial(d: DialectInfo): Migration {
         .addColumn("id", sql.raw(types.id), id)
         .addColumn("queue_id", sql.raw(d.capabilities.skipLocked ? "bigint" : "integer"))
         .addColumn("message_data", sql.raw(types.bytes))
-        .addColumn("message_id", "text")
-        .addColumn("subject", "text", (c) => c.notNull().defaultTo(""))
-        .addColumn("envelope_from", "text", (c) => c.notNull().defaultTo(""))
-        .addColumn("envelope_to", "text", (c) => c.notNull().defaultTo(""))
+        .addColumn("message_id", indexedText)
+        .addColumn("subject", text, (c) => c.notNull().defaultTo(""))
+        .addColumn("envelope_from", text, (c) => c.notNull().defaultTo(""))
+        .addColumn("envelope_to", text, (c) => c.notNull().defaultTo(""))
         .addColumn("when_added", sql.raw(types.time), (c) => c.notNull())
         .addColumn("priority", sql.raw(types.smallint), (c) => c.notNull())
         .addColumn("retry_count", "integer", (c) => c.notNull().defaultTo(0))
         .addColumn("when_attempted", sql.raw(types.time), (c) => c.notNull().defaultTo(now))
-        .addColumn("result", "text", (c) => c.notNull().check(sql`result in ('success', 'dont_send', 'failure')`))
-        .addColumn("log_message", "text", (c) => c.notNull().defaultTo(""))
+        .addColumn("result", key, (c) => c.notNull().check(sql`result in ('success', 'dont_send', 'failure')`))
+        .addColumn("log_message", text, (c) => c.notNull().defaultTo(""))
+        .$call(withTableOptions(d))
         .execute();
       // purge-mail-log deletes by result and age; status counts recent results.
       await db.schema
@@ -72,11 +77,17 @@ export function initial(d: DialectInfo): Migration {
       await db.schema
         .createTable("mailer_dontsendentry")
         .addColumn("id", sql.raw(types.id), id)
-        .addColumn("to_address", "text", (c) => c.notNull())
+        .addColumn("to_address", indexedText, (c) => c.notNull())
         .addColumn("when_added", sql.raw(types.time), (c) => c.notNull().defaultTo(now))
+        // Where an index cannot be on lower(to_address), that expression is a column of its own, which
+        // the database keeps (dialect.dontSendKey).
+        .$call((t) =>
+          d.capabilities.expressionIndexes ? t : t.addColumn("to_address_key", indexedText, (c) => c.generatedAlwaysAs(sql`lower(to_address)`).stored()),
+        )
+        .$call(withTableOptions(d))
         .execute();
       // Matching is case-insensitive, as django-mailer's iexact.
-      await sql`create unique index mailer_dontsendentry_address_idx on mailer_dontsendentry (lower(to_address))`.execute(db);
+      await sql`create unique index mailer_dontsendentry_address_idx on mailer_dontsendentry (${d.dontSendKey})`.execute(db);
     },
     async down(db: Kysely<any>) {
       await db.schema.dropTable("mailer_dontsendentry").execute();

@@ -12,7 +12,7 @@
 // - mailer_limitslot: the concurrency slots of a per-domain limit, each held by one worker at a time.
 import { sql, type Kysely } from "kysely";
 import type { Migration } from "kysely/migration";
-import type { DialectInfo } from "../dialect.ts";
+import { type DialectInfo, indexOfSet, withTableOptions } from "../dialect.ts";
 
 export const LOG_RESULTS_BEFORE = ["success", "dont_send", "failure"];
 export const LOG_RESULTS = [...LOG_RESULTS_BEFORE, "expired"];
@@ -21,57 +21,64 @@ const resultCheck = (results: string[]) => sql`result in (${sql.join(results.map
 export function scheduleAndLimits(d: DialectInfo): Migration {
   const { types, now } = d;
   const queueIdType = sql.raw(d.capabilities.skipLocked ? "bigint" : "integer");
+  const key = sql.raw(types.key);
+  // The CHECK on mailer_messagelog.result: 0001 wrote it on the column, this migration replaces it
+  // with a table constraint of this name.
+  const RESULT_CHECK = "mailer_messagelog_result_check";
   return {
     async up(db: Kysely<any>) {
       await db.schema.alterTable("mailer_message").addColumn("expires_at", sql.raw(types.time)).execute();
-      await db.schema.alterTable("mailer_message").addColumn("limited_by", "text").execute();
+      await db.schema.alterTable("mailer_message").addColumn("limited_by", key).execute();
       // The expiry sweep at the start of each pass, and the wake-up for the earliest due message:
       // both look at the few rows that have a time, not the whole queue.
       await db.schema
         .createIndex("mailer_message_expires_at_idx")
         .on("mailer_message")
         .column("expires_at")
-        .where(sql.ref("expires_at"), "is not", null)
+        .$call(indexOfSet(d, "expires_at"))
         .execute();
       await db.schema
         .createIndex("mailer_message_next_attempt_at_idx")
         .on("mailer_message")
         .column("next_attempt_at")
-        .where(sql.ref("next_attempt_at"), "is not", null)
+        .$call(indexOfSet(d, "next_attempt_at"))
         .execute();
 
       if (d.capabilities.alterConstraints) {
-        await sql`alter table mailer_messagelog drop constraint mailer_messagelog_result_check`.execute(db);
-        await sql`alter table mailer_messagelog add constraint mailer_messagelog_result_check check (${resultCheck(LOG_RESULTS)})`.execute(db);
+        await d.dropColumnCheck("mailer_messagelog", "result", types.key).execute(db);
+        await sql`alter table mailer_messagelog add constraint ${sql.id(RESULT_CHECK)} check (${resultCheck(LOG_RESULTS)})`.execute(db);
       } else {
         await rebuildLogTable(db, d, LOG_RESULTS);
       }
 
       await db.schema
         .createTable("mailer_idempotencykey")
-        .addColumn("key", "text", (c) => c.primaryKey())
+        .addColumn("key", key, (c) => c.primaryKey())
         .addColumn("queue_id", queueIdType, (c) => c.notNull())
         .addColumn("created_at", sql.raw(types.time), (c) => c.notNull().defaultTo(now))
+        .$call(withTableOptions(d))
         .execute();
       await db.schema.createIndex("mailer_idempotencykey_created_at_idx").on("mailer_idempotencykey").column("created_at").execute();
 
       await db.schema
         .createTable("mailer_ratelimit")
-        .addColumn("name", "text", (c) => c.primaryKey())
+        .addColumn("name", key, (c) => c.primaryKey())
         // A token bucket: tokens left at updated_at (epoch seconds, the database's clock). A daily
         // counter: messages counted so far that day.
         .addColumn("tokens", sql.raw(types.real), (c) => c.notNull())
         .addColumn("updated_at", sql.raw(types.real), (c) => c.notNull())
         .addColumn("granted", "integer", (c) => c.notNull().defaultTo(0))
+        .$call(withTableOptions(d))
         .execute();
 
       await db.schema
         .createTable("mailer_limitslot")
-        .addColumn("name", "text", (c) => c.notNull())
+        .addColumn("name", key, (c) => c.notNull())
         .addColumn("slot", "integer", (c) => c.notNull())
-        .addColumn("holder", "text")
+        .addColumn("holder", key)
         .addColumn("lease_until", sql.raw(types.time))
         .addPrimaryKeyConstraint("mailer_limitslot_pkey", ["name", "slot"])
+        .$call(withTableOptions(d))
         .execute();
     },
     async down(db: Kysely<any>) {
@@ -80,13 +87,13 @@ export function scheduleAndLimits(d: DialectInfo): Migration {
       await db.schema.dropTable("mailer_idempotencykey").execute();
       await sql`delete from mailer_messagelog where result = 'expired'`.execute(db);
       if (d.capabilities.alterConstraints) {
-        await sql`alter table mailer_messagelog drop constraint mailer_messagelog_result_check`.execute(db);
-        await sql`alter table mailer_messagelog add constraint mailer_messagelog_result_check check (${resultCheck(LOG_RESULTS_BEFORE)})`.execute(db);
+        await sql`alter table mailer_messagelog drop constraint ${sql.id(RESULT_CHECK)}`.execute(db);
+        await sql`alter table mailer_messagelog add constraint ${sql.id(RESULT_CHECK)} check (${resultCheck(LOG_RESULTS_BEFORE)})`.execute(db);
       } else {
         await rebuildLogTable(db, d, LOG_RESULTS_BEFORE);
       }
-      await db.schema.dropIndex("mailer_message_next_attempt_at_idx").execute();
-      await db.schema.dropIndex("mailer_message_expires_at_idx").execute();
+      await sql`drop index mailer_message_next_attempt_at_idx${d.indexTableClause("mailer_message")}`.execute(db);
+      await sql`drop index mailer_message_expires_at_idx${d.indexTableClause("mailer_message")}`.execute(db);
       await db.schema.alterTable("mailer_message").dropColumn("limited_by").execute();
       await db.schema.alterTable("mailer_message").dropColumn("expires_at").execute();
     },

@@ -11,7 +11,7 @@
 //   again. Kept for a day (the retries happen within seconds).
 import { sql, type Kysely } from "kysely";
 import type { Migration } from "kysely/migration";
-import type { DialectInfo } from "../dialect.ts";
+import { type DialectInfo, withTableOptions } from "../dialect.ts";
 
 export const DONT_SEND_COUNTER = "dont_send";
 const DONT_SEND_TRIGGER = "mailer_dontsend_changed";
@@ -26,16 +26,18 @@ export function sendTimeChecks(d: DialectInfo): Migration {
     async up(db: Kysely<any>) {
       await db.schema
         .createTable("mailer_counter")
-        .addColumn("name", "text", (c) => c.primaryKey())
+        .addColumn("name", sql.raw(d.types.key), (c) => c.primaryKey())
         .addColumn("value", "bigint", (c) => c.notNull().defaultTo(0))
+        .$call(withTableOptions(d))
         .execute();
       await db.insertInto("mailer_counter").values({ name: DONT_SEND_COUNTER, value: 0 }).execute();
       for (const statement of triggers.create) await sql.raw(statement).execute(db);
 
       await db.schema
         .createTable("mailer_recordedbatch")
-        .addColumn("key", "text", (c) => c.primaryKey())
+        .addColumn("key", sql.raw(d.types.key), (c) => c.primaryKey())
         .addColumn("recorded_at", sql.raw(d.types.time), (c) => c.notNull().defaultTo(d.now))
+        .$call(withTableOptions(d))
         .execute();
       await db.schema.createIndex("mailer_recordedbatch_recorded_at_idx").on("mailer_recordedbatch").column("recorded_at").execute();
     },

@@ -41,7 +41,8 @@ const containsPattern = (text: string) => `%${text.toLowerCase().replace(/[\\%_]
 const exactMessageId = (q: string) => (/^<[^<>\s]+>$/.test(q) ? q : null);
 
 function contains(column: string, pattern: string) {
-  return sql<boolean>`lower(${sql.ref(column)}) like ${pattern} escape '\\'`;
+  // A literal the dialect writes (a backslash is '\' on PostgreSQL and SQLite, '\\' on MariaDB).
+  return sql<boolean>`lower(${sql.ref(column)}) like ${pattern} escape ${sql.lit("\\")}`;
 }
 
 function messageWhere(filter: MessageFilter) {

@@ -1,12 +1,13 @@
 // The delivery engine's statements on mailer_message: claim a batch under a lease, release claims,
 // and record a batch's outcomes. Claims are committed before any SMTP conversation (SPEC §5): no
 // transaction is ever held open across the network.
-import { sql, type ExpressionBuilder, type Selectable, type Transaction } from "kysely";
+import { sql, type ExpressionBuilder, type Kysely, type Selectable, type Transaction } from "kysely";
 import type { Database } from "../connect.ts";
 import type { DbTime, MessageStatus, MessageTable, Schema } from "../schema.ts";
 import { fromDbTime } from "../dialect.ts";
 import { chunks } from "./chunks.ts";
 import { insertLogs, type NewLogRow } from "./logs.ts";
+import { insertNew } from "./insert-new.ts";
 import { dontSendVersionExpression } from "./dont-send.ts";
 
 export type ClaimedRow = Selectable<MessageTable>;
@@ -35,7 +36,9 @@ export interface Claim {
 
 /** Claims up to `limit` messages in queue order (priority, age, id) for `worker`, in one statement.
  * On PostgreSQL the inner SELECT takes row locks with SKIP LOCKED, so concurrent workers on any host
- * claim disjoint rows without waiting; SQLite runs the statement under its single write lock. */
+ * claim disjoint rows without waiting; SQLite runs the statement under its single write lock. MariaDB
+ * has no UPDATE … RETURNING: there the same locking SELECT, the UPDATE and a read of the rows are one
+ * transaction. */
 export async function claimBatch(
   db: Database,
   worker: string,
@@ -47,26 +50,31 @@ export async function claimBatch(
 ): Promise<Claim> {
   if (limit <= 0 || only?.length === 0) return { rows: [], dontSendListed: false, dontSendVersion: -1 };
   const nowDb = db.dialect.toDb(now);
-  let pick = db.kysely
-    .selectFrom("mailer_message")
-    .select("id")
-    .where(sendableNow(nowDb))
-    .$if(only !== undefined, (q) => q.where("id", "in", only!))
-    .orderBy("priority")
-    .orderBy("when_added")
-    .orderBy("id")
-    .limit(limit);
-  if (db.dialect.capabilities.skipLocked) pick = pick.forUpdate().skipLocked();
+  const pick = (q: Kysely<Schema>) => {
+    const ids = q
+      .selectFrom("mailer_message")
+      .select("id")
+      .where(sendableNow(nowDb))
+      .$if(only !== undefined, (p) => p.where("id", "in", only!))
+      .orderBy("priority")
+      .orderBy("when_added")
+      .orderBy("id")
+      .limit(limit);
+    return db.dialect.capabilities.skipLocked ? ids.forUpdate().skipLocked() : ids;
+  };
+  const claim = { claimed_by: worker, lease_until: db.dialect.toDb(leaseUntil), limited_by: null };
   // An uncorrelated subquery: evaluated once per statement, not once per row.
   const listed = sql<unknown>`exists (select 1 from mailer_dontsendentry)`.as("dont_send_listed");
-  const rows: Array<ClaimedRow & { dont_send_listed?: unknown; dont_send_version?: unknown }> = await db.kysely
-    .updateTable("mailer_message")
-    .set({ claimed_by: worker, lease_until: db.dialect.toDb(leaseUntil), limited_by: null })
-    .where("id", "in", pick)
-    .returningAll()
-    .returning(listed)
-    .returning(dontSendVersionExpression.as("dont_send_version"))
-    .execute();
+  const version = dontSendVersionExpression.as("dont_send_version");
+  type Row = ClaimedRow & { dont_send_listed?: unknown; dont_send_version?: unknown };
+  const rows: Row[] = db.dialect.capabilities.pickAndChange
+    ? await db.kysely.updateTable("mailer_message").set(claim).where("id", "in", pick(db.kysely)).returningAll().returning([listed, version]).execute()
+    : await db.kysely.transaction().execute(async (trx) => {
+        const ids = (await pick(trx).execute()).map((r) => r.id);
+        if (ids.length === 0) return [];
+        await trx.updateTable("mailer_message").set(claim).where("id", "in", ids).execute();
+        return trx.selectFrom("mailer_message").selectAll().select([listed, version]).where("id", "in", ids).execute();
+      });
   // RETURNING gives no order: restore the queue order the pass dispatches in (each time parsed once,
   // not once per comparison).
   const added = new Map(rows.map((r) => [r, fromDbTime(r.when_added).getTime()]));
@@ -176,13 +184,7 @@ export interface BatchRecord {
 
 /** False when a record with this key was committed already. */
 async function claimRecordKey(trx: Transaction<Schema>, key: string): Promise<boolean> {
-  const fresh = await trx
-    .insertInto("mailer_recordedbatch")
-    .values({ key })
-    .onConflict((oc) => oc.column("key").doNothing())
-    .returning("key")
-    .executeTakeFirst();
-  return fresh !== undefined;
+  return (await insertNew(trx, "mailer_recordedbatch", { key }, ["key"])) > 0;
 }
 
 /** Forgets the keys of records older than `cutoff` (their retries are long over). */

@@ -3,6 +3,8 @@ import type { CompiledQuery, Kysely, Transaction } from "kysely";
 import { sql } from "kysely";
 import type { Schema } from "../schema.ts";
 import { DONT_SEND_COUNTER } from "../migrations/0004-send-time-checks.ts";
+import { dialectOf } from "../dialect.ts";
+import { insertNew } from "./insert-new.ts";
 
 type Db = Kysely<Schema> | Transaction<Schema>;
 
@@ -10,13 +12,14 @@ type Db = Kysely<Schema> | Transaction<Schema>;
 export async function suppressedAmong(db: Db, addresses: string[]): Promise<Set<string>> {
   const wanted = [...new Set(addresses.map((a) => a.toLowerCase()))];
   const found = new Set<string>();
+  const key = dialectOf(db).dontSendKey;
   // Chunked so the statement stays under every database's parameter limit.
   for (let i = 0; i < wanted.length; i += 5000) {
     const chunk = wanted.slice(i, i + 5000);
     const rows = await db
       .selectFrom("mailer_dontsendentry")
-      .select(sql<string>`lower(to_address)`.as("address"))
-      .where(sql`lower(to_address)`, "in", chunk)
+      .select(key.as("address"))
+      .where(key, "in", chunk)
       .execute();
     for (const row of rows) found.add(row.address);
   }
@@ -48,21 +51,16 @@ export async function dontSendListIsEmpty(db: Db): Promise<boolean> {
   return row === undefined;
 }
 
-/** False when the address (in any case) is already listed. ON CONFLICT (the unique index on
- * lower(to_address)) makes two concurrent adds of one address safe. */
+/** False when the address (in any case) is already listed. The unique index on its lower-cased form
+ * makes two concurrent adds of one address safe. */
 export async function addDontSend(db: Db, address: string): Promise<boolean> {
-  const result = await db
-    .insertInto("mailer_dontsendentry")
-    .values({ to_address: address })
-    .onConflict((oc) => oc.doNothing())
-    .executeTakeFirst();
-  return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+  return (await insertNew(db, "mailer_dontsendentry", { to_address: address })) > 0;
 }
 
 export async function removeDontSend(db: Db, address: string): Promise<boolean> {
   const result = await db
     .deleteFrom("mailer_dontsendentry")
-    .where(sql`lower(to_address)`, "=", address.toLowerCase())
+    .where(dialectOf(db).dontSendKey, "=", address.toLowerCase())
     .executeTakeFirst();
   return Number(result.numDeletedRows) > 0;
 }

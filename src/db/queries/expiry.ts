@@ -24,7 +24,10 @@ export async function expireDue(db: Database, now: Date, keepText: boolean): Pro
         .where((eb) => eb.or([eb("claimed_by", "is", null), eb("lease_until", "is", null), eb("lease_until", "<", nowDb)]))
         .limit(PER_TRANSACTION);
       if (db.dialect.capabilities.skipLocked) pick = pick.forUpdate().skipLocked();
-      const gone = await trx.deleteFrom("mailer_message").where("id", "in", pick).returningAll().execute();
+      // Where one statement cannot pick with LIMIT and delete (MariaDB), the locked ids are read first.
+      const ids = db.dialect.capabilities.pickAndChange ? pick : (await pick.execute()).map((r) => r.id);
+      if (Array.isArray(ids) && ids.length === 0) return 0;
+      const gone = await trx.deleteFrom("mailer_message").where("id", "in", ids).returningAll().execute();
       await insertLogs(
         trx,
         gone.map((row) => ({

@@ -1,7 +1,8 @@
 // The idempotency ledger: one row per key, naming the message first queued with it. The primary key
 // settles concurrent enqueues of one key (on PostgreSQL the second INSERT waits for the first's
 // transaction, then sees its row; SQLite serialises writers), never a read-then-write race.
-import { sql, type Kysely, type Transaction } from "kysely";
+import { sql, type InsertQueryBuilder, type InsertResult, type Kysely, type Transaction } from "kysely";
+import { dialectOf } from "../dialect.ts";
 import type { Database } from "../connect.ts";
 import type { DbTime, Schema } from "../schema.ts";
 
@@ -13,9 +14,9 @@ type Db = Kysely<Schema> | Transaction<Schema>;
  * setKeyOwners() names the message, in the same transaction. */
 export async function takeKeys(db: Db, keys: string[], cutoff: DbTime, now: DbTime): Promise<Set<string>> {
   if (keys.length === 0) return new Set();
-  const rows = await db
-    .insertInto("mailer_idempotencykey")
-    .values(keys.map((key) => ({ key, queue_id: 0, created_at: now })))
+  const insert = db.insertInto("mailer_idempotencykey").values(keys.map((key) => ({ key, queue_id: 0, created_at: now })));
+  if (!dialectOf(db).capabilities.onConflict) return takeKeysOnDuplicate(db, insert, keys, cutoff, now);
+  const rows = await insert
     .onConflict((oc) =>
       oc
         .column("key")
@@ -27,6 +28,28 @@ export async function takeKeys(db: Db, keys: string[], cutoff: DbTime, now: DbTi
     )
     .returning("key")
     .execute();
+  return new Set(rows.map((r) => r.key));
+}
+
+/** takeKeys where an upsert has no WHERE (MariaDB): the row is re-taken by setting queue_id to 0 only
+ * when it is free (assignments run left to right, so created_at follows the new queue_id). The keys
+ * taken are then those at queue_id 0: no committed row has it (setKeyOwners runs in the same
+ * transaction), and a concurrent taker's uncommitted row held the INSERT until it committed. */
+async function takeKeysOnDuplicate(
+  db: Db,
+  insert: InsertQueryBuilder<Schema, "mailer_idempotencykey", InsertResult>,
+  keys: string[],
+  cutoff: DbTime,
+  now: DbTime,
+): Promise<Set<string>> {
+  const free = sql`(created_at < ${cutoff} and not exists (select 1 from mailer_message where mailer_message.id = mailer_idempotencykey.queue_id))`;
+  await insert
+    .onDuplicateKeyUpdate({
+      queue_id: sql`if(${free}, 0, queue_id)`,
+      created_at: sql`if(queue_id = 0, ${now}, created_at)`,
+    })
+    .execute();
+  const rows = await db.selectFrom("mailer_idempotencykey").select("key").where("key", "in", keys).where("queue_id", "=", 0).execute();
   return new Set(rows.map((r) => r.key));
 }
 

@@ -1,9 +1,12 @@
 // The shared limits' statements ([limits], src/limits/gate.ts). Every decision is one statement
 // that reads and writes the limit's row, so workers on any number of hosts see one state: PostgreSQL
 // locks the row for the statement, SQLite runs it under its single write lock. Token buckets run on
-// the database's clock (dialect.epochNow), so hosts whose clocks differ still share one rate.
-import { sql } from "kysely";
+// the database's clock (dialect.epochNow), so hosts whose clocks differ still share one rate. MariaDB,
+// without UPDATE … RETURNING, reads the row back in the transaction that changed (and so locks) it.
+import { sql, type Kysely } from "kysely";
 import type { Database } from "../connect.ts";
+import type { Schema } from "../schema.ts";
+import { insertNew } from "./insert-new.ts";
 
 export interface TokenResult {
   granted: boolean;
@@ -15,11 +18,7 @@ export interface TokenResult {
 
 /** Creates a bucket row, full, unless it exists. */
 export async function ensureBucket(db: Database, name: string, burst: number): Promise<void> {
-  await db.kysely
-    .insertInto("mailer_ratelimit")
-    .values({ name, tokens: burst, updated_at: db.dialect.epochNow as never })
-    .onConflict((oc) => oc.column("name").doNothing())
-    .execute();
+  await insertNew(db.kysely, "mailer_ratelimit", { name, tokens: burst, updated_at: db.dialect.epochNow as never }, ["name"]);
 }
 
 /** Takes one token from bucket `name` (refilled at `perSecond` up to `burst` since its last use).
@@ -30,15 +29,20 @@ export async function takeToken(db: Database, name: string, perSecond: number, b
   // Literals, not parameters: numbers only, and PostgreSQL then needs no guess at their types.
   const available = d.least(sql.lit(burst), sql`tokens + ${d.greatest(sql.lit(0), sql`${now} - updated_at`)} * ${sql.lit(perSecond)}`);
   const grant = sql<number>`case when ${available} >= 1 then 1 else 0 end`;
-  const row = await db.kysely
+  const take = db.kysely
     .updateTable("mailer_ratelimit")
     // updated_at never goes back: on PostgreSQL a statement's timestamp is taken when it arrives, and
     // one that arrived earlier may get the row lock later; moving the time back would credit the
-    // same interval twice.
-    .set({ tokens: sql`${available} - ${grant}` as never, updated_at: d.greatest(sql`updated_at`, now) as never, granted: grant as never })
-    .where("name", "=", name)
-    .returning(["tokens", "granted"])
-    .executeTakeFirst();
+    // same interval twice. The order matters on MariaDB, whose assignments run left to right and see
+    // the columns already set: tokens and updated_at, which the grant reads, come last.
+    .set({ granted: grant as never, tokens: sql`${available} - ${grant}` as never, updated_at: d.greatest(sql`updated_at`, now) as never })
+    .where("name", "=", name);
+  const row = d.capabilities.pickAndChange
+    ? await take.returning(["tokens", "granted"]).executeTakeFirst()
+    : await db.kysely.transaction().execute(async (trx) => {
+        await trx.executeQuery(take.compile());
+        return trx.selectFrom("mailer_ratelimit").select(["tokens", "granted"]).where("name", "=", name).executeTakeFirst();
+      });
   if (!row) return null;
   const tokens = Number(row.tokens);
   const granted = Number(row.granted) === 1;
@@ -60,23 +64,20 @@ export const dailyName = (now: Date) => `daily:${now.toISOString().slice(0, 10)}
 
 /** Counts one message against a day's quota: false when `limit` are counted already. */
 export async function countDaily(db: Database, name: string, limit: number): Promise<boolean> {
-  const take = () =>
-    db.kysely
+  const take = async () => {
+    const result = await db.kysely
       .updateTable("mailer_ratelimit")
       .set((eb) => ({ tokens: eb("tokens", "+", 1), updated_at: db.dialect.epochNow as never }))
       .where("name", "=", name)
       .where("tokens", "<", limit)
-      .returning("tokens")
       .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  };
   if (await take()) return true;
   const exists = await db.kysely.selectFrom("mailer_ratelimit").select("name").where("name", "=", name).executeTakeFirst();
   if (exists) return false;
-  await db.kysely
-    .insertInto("mailer_ratelimit")
-    .values({ name, tokens: 0, updated_at: db.dialect.epochNow as never })
-    .onConflict((oc) => oc.column("name").doNothing())
-    .execute();
-  return (await take()) !== undefined;
+  await insertNew(db.kysely, "mailer_ratelimit", { name, tokens: 0, updated_at: db.dialect.epochNow as never }, ["name"]);
+  return take();
 }
 
 export async function uncountDaily(db: Database, name: string): Promise<void> {
@@ -90,35 +91,38 @@ export async function uncountDaily(db: Database, name: string): Promise<void> {
 
 /** Creates slots 0..count-1 of a concurrency limit, unless they exist. */
 export async function ensureSlots(db: Database, name: string, count: number): Promise<void> {
-  await db.kysely
-    .insertInto("mailer_limitslot")
-    .values(Array.from({ length: count }, (_, slot) => ({ name, slot, holder: null, lease_until: null })))
-    .onConflict((oc) => oc.columns(["name", "slot"]).doNothing())
-    .execute();
+  const slots = Array.from({ length: count }, (_, slot) => ({ name, slot, holder: null, lease_until: null }));
+  await insertNew(db.kysely, "mailer_limitslot", slots, ["name", "slot"]);
 }
 
 /** Takes a free slot among the first `count` of `name` for `holder` until `leaseUntil` (a slot whose
  * lease has run out is free: its holder died mid-send). null when all are taken. */
 export async function acquireSlot(db: Database, name: string, count: number, holder: string, now: Date, leaseUntil: Date): Promise<number | null> {
   const nowDb = db.dialect.toDb(now);
-  let free = db.kysely
-    .selectFrom("mailer_limitslot")
-    .select("slot")
-    .where("name", "=", name)
-    .where("slot", "<", count)
-    .where((eb) => eb.or([eb("holder", "is", null), eb("lease_until", "<", nowDb)]))
-    .orderBy("slot")
-    .limit(1);
-  // Two workers asking at once take different slots instead of one waiting for the other.
-  if (db.dialect.capabilities.skipLocked) free = free.forUpdate().skipLocked();
-  const row = await db.kysely
-    .updateTable("mailer_limitslot")
-    .set({ holder, lease_until: db.dialect.toDb(leaseUntil) })
-    .where("name", "=", name)
-    .where("slot", "=", free)
-    .returning("slot")
-    .executeTakeFirst();
-  return row ? Number(row.slot) : null;
+  const free = (q: Kysely<Schema>) => {
+    const slot = q
+      .selectFrom("mailer_limitslot")
+      .select("slot")
+      .where("name", "=", name)
+      .where("slot", "<", count)
+      .where((eb) => eb.or([eb("holder", "is", null), eb("lease_until", "<", nowDb)]))
+      .orderBy("slot")
+      .limit(1);
+    // Two workers asking at once take different slots instead of one waiting for the other.
+    return db.dialect.capabilities.skipLocked ? slot.forUpdate().skipLocked() : slot;
+  };
+  const take = (q: Kysely<Schema>, slot: ReturnType<typeof free> | number) =>
+    q.updateTable("mailer_limitslot").set({ holder, lease_until: db.dialect.toDb(leaseUntil) }).where("name", "=", name).where("slot", "=", slot);
+  if (db.dialect.capabilities.pickAndChange) {
+    const row = await take(db.kysely, free(db.kysely)).returning("slot").executeTakeFirst();
+    return row ? Number(row.slot) : null;
+  }
+  return db.kysely.transaction().execute(async (trx) => {
+    const row = await free(trx).executeTakeFirst();
+    if (!row) return null;
+    await take(trx, row.slot).execute();
+    return Number(row.slot);
+  });
 }
 
 export async function releaseSlot(db: Database, name: string, slot: number, holder: string): Promise<void> {

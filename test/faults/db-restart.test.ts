@@ -1,26 +1,59 @@
-// PostgreSQL restarted under a running worker (a throwaway cluster: the shared server is never
-// touched). runmailer and runmailer-pg must ride it out by themselves — no restart of the worker —
-// and deliver everything, whether the restart hits an idle worker or one in the middle of a drain.
-// Also: a database that turns read-only (a failover to a standby) is a "try again" exit 75.
+// PostgreSQL or MariaDB restarted under a running worker (a throwaway server: the shared ones are
+// never touched). runmailer and runmailer-pg must ride it out by themselves — no restart of the
+// worker — and deliver everything, whether the restart hits an idle worker or one in the middle of a
+// drain. Also: a database that turns read-only (a failover to a standby) is a "try again" exit 75.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import mysql from "mysql2/promise";
 import postgres from "postgres";
 import { openDatabase, type Database } from "../../src/db/connect.ts";
 import { runMailer, spawnMailer, writeConfig } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/db.ts";
 import { readLines } from "../helpers/lines.ts";
+import { startMariadbServer, type MariadbServer } from "../helpers/mariadb-server.ts";
 import { startPgCluster, type PgCluster } from "../helpers/pg-cluster.ts";
 import { deliveries, startSink, type Sink } from "../helpers/smtp-sink.ts";
 import { until } from "../helpers/wait.ts";
 import { enqueueMany } from "./support.ts";
 
 let cluster: PgCluster;
+let mariadb: MariadbServer;
 let counter = 0;
 beforeAll(async () => {
-  cluster = await startPgCluster();
+  [cluster, mariadb] = await Promise.all([startPgCluster(), startMariadbServer()]);
 }, 120_000);
 afterAll(async () => {
-  await cluster?.cleanup();
+  await Promise.all([cluster?.cleanup(), mariadb?.cleanup()]);
 });
+
+/** One of the throwaway servers, as the tests use it. */
+interface Server {
+  createDatabase(name: string): Promise<string>;
+  restart(): Promise<void>;
+}
+
+const servers: Record<"postgres" | "mariadb", () => Server> = {
+  postgres: () => ({
+    async createDatabase(name) {
+      const admin = postgres(cluster.url, { max: 1, onnotice: () => {} });
+      await admin.unsafe(`create database ${name}`);
+      await admin.end();
+      return cluster.urlFor(name);
+    },
+    restart: () => cluster.restart(),
+  }),
+  mariadb: () => ({
+    async createDatabase(name) {
+      const admin = await mysql.createConnection({ uri: mariadb.urlFor("mysql") });
+      await admin.query(`create database ${name}`);
+      await admin.end();
+      return mariadb.urlFor(name);
+    },
+    restart: async () => {
+      await mariadb.stop();
+      await mariadb.start();
+    },
+  }),
+};
 
 interface Setup {
   dir: string;
@@ -39,14 +72,11 @@ afterEach(async () => {
   setup = null;
 });
 
-async function prepare(): Promise<Setup> {
+async function prepare(server: Server = servers.postgres()): Promise<Setup> {
   const name = `faults_${process.pid}_${++counter}`;
-  const admin = postgres(cluster.url, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${name}`);
-  await admin.end();
-  const dir = tempDir("mailer-pgrestart-");
+  const url = await server.createDatabase(name);
+  const dir = tempDir("mailer-dbrestart-");
   const sink = await startSink();
-  const url = cluster.urlFor(name);
   const config = writeConfig(
     dir.path,
     `[database]\nurl = "${url}"\n[backend]\nhost = "127.0.0.1"\nport = ${sink.port}\ntimeout = 5\n` +
@@ -89,10 +119,12 @@ const queueEmpty = (db: Database) => async () => {
   }
 };
 
-for (const command of ["runmailer", "runmailer-pg"]) {
-  describe(command, () => {
+// MariaDB has no LISTEN/NOTIFY, so no runmailer-pg.
+for (const [kind, command] of [["postgres", "runmailer"], ["postgres", "runmailer-pg"], ["mariadb", "runmailer"]] as const) {
+  describe(`${kind}: ${command}`, () => {
     test("a restart while it is idle and another in the middle of a drain: it recovers by itself, nothing lost", async () => {
-      setup = await prepare();
+      const server = servers[kind]();
+      setup = await prepare(server);
       const { sink, db } = setup;
       const proc = spawnMailer([command, "--config", setup.config, "--log-level", "debug"], { cwd: setup.dir });
       procs.push(proc);
@@ -102,14 +134,14 @@ for (const command of ["runmailer", "runmailer-pg"]) {
         await until(queueEmpty(db), "the first messages to be sent and recorded", 30_000);
 
         // Idle worker: the server goes away and comes back between passes.
-        await cluster.restart();
+        await server.restart();
         ids.push(...(await enqueueRetrying(db, 5, "after-idle-restart")));
         await sink.waitFor(10, 30_000);
 
         // Busy worker: restart while a drain is under way (sends in flight, claims held).
         ids.push(...(await enqueueRetrying(db, 300, "drain")));
         await until(() => sink.received.length >= 40, "the drain to be under way", 30_000);
-        await cluster.restart();
+        await server.restart();
         await until(() => ids.every((id) => deliveries(sink.received).has(id)), "every message to be delivered", 60_000);
         await until(queueEmpty(db), "the queue to be empty", 60_000);
         expect(proc.exitCode).toBeNull();
