@@ -5,7 +5,7 @@ import { afterEach, describe, expect } from "bun:test";
 import postgres from "postgres";
 import { testFor } from "../helpers/dialects.ts";
 import { runMailer, writeConfig } from "../helpers/cli.ts";
-import { PG_URL, tempDir } from "../helpers/db.ts";
+import { PG_URL, tempDir, testDatabase } from "../helpers/db.ts";
 import { startNotifyDroppingProxy, type NotifyDroppingProxy } from "../pg/pg-proxy.ts";
 import { until } from "../helpers/wait.ts";
 import { pgBench, type PgBench, type Worker } from "../pg/pg-bench.ts";
@@ -139,6 +139,19 @@ describe("runmailer-pg", () => {
     const run = await runMailer(["runmailer-pg", "--config", config], { cwd: dir.path });
     expect(run.code).toBe(78);
     expect(run.stderr).toContain("runmailer-pg needs PostgreSQL (LISTEN/NOTIFY)");
+  });
+
+  testFor("mariadb")("refuses a MariaDB database (no LISTEN/NOTIFY) with exit 78, naming runmailer", async () => {
+    const database = await testDatabase("mariadb");
+    finally_.push(() => database.cleanup());
+    const dir = tempDir();
+    finally_.push(async () => dir.cleanup());
+    const config = writeConfig(dir.path, `[database]\nurl = "${database.url}"\n`);
+    expect((await runMailer(["migrate", "--config", config])).code).toBe(0);
+    const run = await runMailer(["runmailer-pg", "--config", config], { cwd: dir.path });
+    expect(run.code).toBe(78);
+    expect(run.stderr).toContain("runmailer-pg needs PostgreSQL (LISTEN/NOTIFY), but database.url is mysql://");
+    expect(run.stderr).toContain("use `mailer runmailer`");
   });
 
   it("a role that may not create the trigger exits 78 saying what is needed; once installed, that role runs", async () => {

@@ -7,7 +7,9 @@ import { classifyError, ERROR_CLASSES, errorKind } from "../../src/engine/error-
 import { afterDeferral, backoffSeconds, formatDuration, retryPolicy, type RetryPolicy } from "../../src/engine/retry-policy.ts";
 import { classifyDatabaseError } from "../../src/db/connect.ts";
 import { ConfigError, TempFailError } from "../../src/errors.ts";
-import { tempDir } from "../helpers/db.ts";
+import mysql from "mysql2/promise";
+import { tempDir, testDatabase } from "../helpers/db.ts";
+import { testFor } from "../helpers/dialects.ts";
 import { writeConfig } from "../helpers/cli.ts";
 
 /** An error shaped as nodemailer builds them (smtp-connection _formatError). */
@@ -172,6 +174,9 @@ describe("database errors that mean 'try again' (exit 75), not a crash", () => {
     ["SQLite busy with a plain message", { code: "SQLITE_BUSY_SNAPSHOT", message: "database is locked" }],
     ["PostgreSQL read-only transaction (a standby after failover)", { code: "25006", message: "cannot execute INSERT in a read-only transaction" }],
     ["PostgreSQL disk full", { code: "53100", message: "could not extend file: No space left on device" }],
+    ["MariaDB connection lost (mysql2)", { code: "PROTOCOL_CONNECTION_LOST", message: "Connection lost: The server closed the connection." }],
+    ["MariaDB shutting down", { code: "ER_SERVER_SHUTDOWN", errno: 1053, message: "Server shutdown in progress" }],
+    ["MariaDB read-only (a replica after failover)", { code: "ER_OPTION_PREVENTS_STATEMENT", errno: 1290, message: "The MariaDB server is running with the --read-only option so it cannot execute this statement" }],
   ];
   for (const [what, error] of cases) {
     test(what, () => {
@@ -180,5 +185,39 @@ describe("database errors that mean 'try again' (exit 75), not a crash", () => {
   }
   test("a real bug stays a bug", () => {
     expect(classifyDatabaseError(new TypeError("x is undefined"), "db")).toBeNull();
+  });
+});
+
+describe("MariaDB's deadlock and lock-wait errors, as the server raises them", () => {
+  const it = testFor("mariadb");
+  it("1213 (deadlock victim) and 1205 (lock wait timeout) are 'try again' (exit 75)", async () => {
+    const database = await testDatabase("mariadb");
+    const [a, b] = await Promise.all([mysql.createConnection({ uri: database.url }), mysql.createConnection({ uri: database.url })]);
+    try {
+      await a.query("create table t (id int primary key, v int) engine = InnoDB");
+      await a.query("insert into t values (1, 0), (2, 0)");
+      // Each holds one row and asks for the other's: the server rolls one of them back.
+      await a.beginTransaction();
+      await b.beginTransaction();
+      await a.query("update t set v = 1 where id = 1");
+      await b.query("update t set v = 1 where id = 2");
+      const crossed = await Promise.allSettled([a.query("update t set v = 2 where id = 2"), b.query("update t set v = 2 where id = 1")]);
+      const deadlock = crossed.find((r) => r.status === "rejected") as PromiseRejectedResult;
+      expect((deadlock.reason as { errno: number }).errno).toBe(1213);
+      expect(classifyDatabaseError(deadlock.reason, "db")).toBeInstanceOf(TempFailError);
+      await a.rollback();
+      await b.rollback();
+
+      await b.query("set innodb_lock_wait_timeout = 1");
+      await a.beginTransaction();
+      await a.query("update t set v = 3 where id = 1");
+      const waited = await b.query("update t set v = 3 where id = 1").catch((error: unknown) => error);
+      expect((waited as { errno: number }).errno).toBe(1205);
+      expect(classifyDatabaseError(waited, "db")).toBeInstanceOf(TempFailError);
+      await a.rollback();
+    } finally {
+      await Promise.all([a.end(), b.end()]);
+      await database.cleanup();
+    }
   });
 });

@@ -6,8 +6,8 @@ import { openDatabase, type Database } from "../../src/db/connect.ts";
 import { migrateToLatest, schemaState, MIGRATION_TABLE } from "../../src/db/migrate.ts";
 import { migrations } from "../../src/db/migrations/index.ts";
 import { runMailer } from "../helpers/cli.ts";
-import { testDatabase, tempDir, type Dialect } from "../helpers/db.ts";
-import { forEachDialect } from "../helpers/dialects.ts";
+import { MARIADB_URL, testDatabase, tempDir, type Dialect } from "../helpers/db.ts";
+import { forEachDialect, testFor } from "../helpers/dialects.ts";
 import { dumpSchema } from "../helpers/schema-dump.ts";
 
 const SNAPSHOTS = join(import.meta.dir, "snapshots");
@@ -150,7 +150,7 @@ describe("before `mailer migrate`", () => {
         expect(existsSync(join(cwd.path, "mailer.db"))).toBe(true);
       });
     } else {
-      it("a PostgreSQL database that was never migrated is refused with exit 78 and the fix", async () => {
+      it(`a ${dialect === "postgres" ? "PostgreSQL" : "MariaDB"} database that was never migrated is refused with exit 78 and the fix`, async () => {
         const { url } = await fresh(dialect);
         const run = await runMailer(["status"], { env: { MAILER_DATABASE_URL: url } });
         expect(run.code).toBe(78);
@@ -166,6 +166,28 @@ describe("an unreachable database", () => {
     const run = await runMailer(["status"], { env: { MAILER_DATABASE_URL: "postgres://nobody@127.0.0.1:1/none" } });
     expect(run.code).toBe(75);
     expect(run.stderr).toContain("unavailable");
+  });
+  test_("MariaDB that does not answer is a temporary failure, exit 75", async () => {
+    const run = await runMailer(["status"], { env: { MAILER_DATABASE_URL: "mysql://nobody@127.0.0.1:1/none" } });
+    expect(run.code).toBe(75);
+    expect(run.stderr).toContain("unavailable");
+  });
+});
+
+describe("a MariaDB server that refuses", () => {
+  const it = testFor("mariadb");
+  const server = new URL(MARIADB_URL);
+  it("a database that does not exist, or a wrong password: exit 78 naming the problem, password masked", async () => {
+    const missing = new URL(MARIADB_URL);
+    missing.pathname = "/mailer_no_such_database";
+    let run = await runMailer(["status"], { env: { MAILER_DATABASE_URL: missing.toString() } });
+    expect(run.code).toBe(78);
+    expect(run.stderr).toContain("Unknown database 'mailer_no_such_database'");
+    const wrong = `mysql://mailer_nobody:secret-pw@${server.host}/mysql`;
+    run = await runMailer(["status"], { env: { MAILER_DATABASE_URL: wrong } });
+    expect(run.code).toBe(78);
+    expect(run.stderr).toContain("Access denied for user 'mailer_nobody'");
+    expect(run.stderr).not.toContain("secret-pw");
   });
 });
 
