@@ -161,7 +161,9 @@ export const MARIADB: DialectInfo = {
   dropColumnCheck: (table, column, type) => sql`alter table ${sql.table(table)} modify ${sql.id(column)} ${sql.raw(type)} not null`,
   indexTableClause: (table) => sql` on ${sql.table(table)}`,
   dontSendKey: sql<string>`to_address_key`,
-  now: sql`(current_timestamp(6))`,
+  // UTC whatever the session's time_zone: an application's own INSERT (in its server's zone) gets a
+  // default in the same UTC that mailer's sessions write.
+  now: sql`(utc_timestamp(6))`,
   // now(6) is fixed for the statement; + 0e0 makes the DECIMAL a double.
   epochNow: sql<number>`(unix_timestamp(now(6)) + 0e0)`,
   greatest: (a, b) => sql<number>`greatest(${a}, ${b})`,

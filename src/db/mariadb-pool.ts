@@ -70,25 +70,28 @@ const wrapped = new WeakMap<PoolConnection, PreparedConnection>();
 
 /** What Kysely's MysqlDriver calls on a connection, with `query` sending parameterised statements as
  * prepared ones. One wrapper per pooled connection: the driver keeps its own state per object. */
-class PreparedConnection {
+export class PreparedConnection {
   constructor(readonly raw: PoolConnection) {}
   get threadId() {
     return this.raw.threadId;
   }
-  query(sql: string, parameters: readonly unknown[], callback: (error: unknown, result: unknown) => void) {
-    if (parameters.length === 0) return this.raw.query(sql, callback);
-    return this.raw.execute(sql, parameters as never, callback);
+  query(sql: string, parameters: readonly unknown[], callback: (error: unknown, result: unknown) => void): void {
+    if (parameters.length === 0) this.raw.query(sql, callback);
+    else this.raw.execute(sql, parameters as never, callback);
   }
-  release() {
+  release(): void {
     this.raw.release();
   }
-  destroy() {
+  destroy(): void {
     this.raw.destroy();
   }
 }
 
 /** The pool as Kysely's MysqlDialect takes it, handing out PreparedConnections. */
-export function kyselyPool(pool: Pool) {
+export function kyselyPool(pool: Pool): {
+  getConnection(callback: (error: unknown, connection: PreparedConnection) => void): void;
+  end(callback: (error: unknown) => void): void;
+} {
   return {
     getConnection(callback: (error: unknown, connection: PreparedConnection) => void) {
       pool.getConnection((error, raw) => {

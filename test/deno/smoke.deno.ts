@@ -1,5 +1,5 @@
 // The Deno smoke suite (`npm run test:deno`): the same sources run under Deno, with SQLite through
-// node:sqlite (src/runtime.ts) and PostgreSQL through postgres.js. Run: deno run -A test/deno/smoke.deno.ts
+// node:sqlite (src/runtime.ts), PostgreSQL through postgres.js and MariaDB through mysql2. Run: deno run -A test/deno/smoke.deno.ts
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,7 +11,7 @@ import { runtimeName, serveHttp } from "../../src/runtime.ts";
 import { silentLogger } from "../../src/queue/open.ts";
 import { Queue } from "../../src/queue/queue.ts";
 import { createConsole } from "../../src/web/server.ts";
-import { createPgDatabase, pgReachable } from "../helpers/db.ts";
+import { createMariadbDatabase, createPgDatabase, mariadbReachable, pgReachable } from "../helpers/db.ts";
 import { assert, assertEqual, finish, mailer, Skip, step } from "./harness.deno.ts";
 import { deliverySteps } from "./delivery.deno.ts";
 
@@ -56,23 +56,30 @@ await step("node:sqlite adapter: RETURNING rows, bytes as Uint8Array, changes co
   }
 });
 
-for (const dialect of ["sqlite", "postgres"] as const) {
+/** The database servers, how to tell one answers and how to make a database on it. */
+const SERVERS = {
+  postgres: { name: "PostgreSQL", reachable: pgReachable, create: createPgDatabase },
+  mariadb: { name: "MariaDB", reachable: mariadbReachable, create: createMariadbDatabase },
+};
+
+for (const dialect of ["sqlite", "postgres", "mariadb"] as const) {
   const dir = mkdtempSync(join(work, `${dialect}-`));
   let url = `sqlite:${join(dir, "mailer.db")}`;
   let drop: (() => Promise<void>) | null = null;
-  if (dialect === "postgres") {
-    if (await pgReachable()) {
-      const pg = await createPgDatabase();
-      url = pg.url;
-      drop = pg.drop;
+  if (dialect !== "sqlite") {
+    const server = SERVERS[dialect];
+    if (await server.reachable()) {
+      const created = await server.create();
+      url = created.url;
+      drop = created.drop;
     } else if (process.env.CI) {
-      throw new Error("PostgreSQL is not reachable and CI is set");
+      throw new Error(`${server.name} is not reachable and CI is set`);
     }
   }
   const ready = dialect === "sqlite" || drop !== null;
   const needsPg = () => {
-    // Counted as skipped locally; under CI an unreachable PostgreSQL already failed above.
-    if (!ready) throw new Skip("PostgreSQL not reachable");
+    // Counted as skipped locally; under CI an unreachable server already failed above.
+    if (!ready) throw new Skip(`${dialect} not reachable`);
   };
   writeFileSync(join(dir, "mailer.toml"), `[database]\nurl = ${JSON.stringify(url)}\n[lock]\npath = ${JSON.stringify(join(dir, "send_mail"))}\n`);
 

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, test as test_ } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sql } from "kysely";
+import mysql from "mysql2/promise";
 import { openDatabase, type Database } from "../../src/db/connect.ts";
 import { migrateToLatest, schemaState, MIGRATION_TABLE } from "../../src/db/migrate.ts";
 import { migrations } from "../../src/db/migrations/index.ts";
@@ -171,6 +172,22 @@ describe("an unreachable database", () => {
     const run = await runMailer(["status"], { env: { MAILER_DATABASE_URL: "mysql://nobody@127.0.0.1:1/none" } });
     expect(run.code).toBe(75);
     expect(run.stderr).toContain("unavailable");
+  });
+});
+
+describe("MariaDB's defaults", () => {
+  testFor("mariadb")("a plain INSERT from a session in another time zone gets when_added in UTC, as mailer reads it", async () => {
+    const { url, db } = await fresh("mariadb");
+    await migrateToLatest(db);
+    const app = await mysql.createConnection({ uri: url });
+    try {
+      await app.query("set time_zone = '+05:00'");
+      await app.query("insert into mailer_message (message_data, envelope_to) values ('Subject: x\r\n\r\ny\r\n', 'a@example.com')");
+    } finally {
+      await app.end();
+    }
+    const row = await db.kysely.selectFrom("mailer_message").select("when_added").executeTakeFirstOrThrow();
+    expect(Math.abs(new Date(row.when_added).getTime() - Date.now())).toBeLessThan(60_000);
   });
 });
 
