@@ -14,7 +14,7 @@ import { accessSync, constants, existsSync } from "node:fs";
 import { dirname } from "node:path";
 import { ConfigError, PermissionError, TempFailError, errorText } from "../errors.ts";
 import { openSqlite } from "../runtime.ts";
-import { MARIADB, POSTGRES, SQLITE, registerDialect, type DialectInfo } from "./dialect.ts";
+import { MARIADB, POSTGRES, SQLITE, registerDatabase, type DialectInfo } from "./dialect.ts";
 import { maskUrl, serverKind } from "./db-url.ts";
 import { classifyDatabaseError } from "./classify-error.ts";
 
@@ -30,6 +30,8 @@ export interface Database {
   postgres?: import("postgres").Sql;
   /** The connection URL, for a dedicated LISTEN connection. */
   url: string;
+  /** See dialect.ts Registered.statementBytes. */
+  statementBytes?: number | null;
   /** Opening `url` again reaches this same data (false for an in-memory SQLite database, which only
    * this handle sees): what a second connection, e.g. a worker thread's, needs. */
   reopenable: boolean;
@@ -96,7 +98,7 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
   if (kind === null) throw new ConfigError(`database.url: expected sqlite:PATH, postgres://… or mysql://…, got ${JSON.stringify(maskUrl(url))}`);
   const open = { sqlite: openSqliteDatabase, postgres: openPostgresDatabase, mariadb: openMariaDatabase }[kind];
   const db = await open(url, options);
-  registerDialect(db.kysely, db.dialect);
+  registerDatabase(db.kysely, { dialect: db.dialect, statementBytes: db.statementBytes ?? null });
   return db;
 }
 
@@ -194,14 +196,17 @@ async function openMariaDatabase(url: string, options: OpenOptions): Promise<Dat
     }
   }
   const pool = await createMariadbPool(url, { maxConnections: options.maxConnections ?? 4 });
+  let maxPacket: number;
   try {
-    await checkServer(pool);
+    ({ maxPacket } = await checkServer(pool));
   } catch (error) {
     await new Promise((resolve) => pool.end(resolve));
     throw classifyDatabaseError(error, maskUrl(url)) ?? error;
   }
   const kysely = new Kysely<Schema>({ dialect: new MariadbDialect({ pool: kyselyPool(pool) as never }) });
-  return { kysely, dialect: MARIADB, displayUrl: maskUrl(url), url, reopenable: true, close: once(() => kysely.destroy()) };
+  // One statement's parameters travel in one packet; the SQL text of a multi-row INSERT needs room too.
+  const statementBytes = maxPacket - 64 * 1024;
+  return { kysely, dialect: MARIADB, displayUrl: maskUrl(url), url, reopenable: true, statementBytes, close: once(() => kysely.destroy()) };
 }
 
 /** A bytea parameter in text form (postgres.js sends every parameter as text). Its own form is hex,

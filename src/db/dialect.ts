@@ -181,17 +181,28 @@ export function fromDbTime(value: DbTime | null): Date | null {
 }
 
 /** Each open database's facts, by its Kysely adapter (which its transactions share). */
-const dialects = new WeakMap<object, DialectInfo>();
+interface Registered {
+  dialect: DialectInfo;
+  /** The most parameter bytes one statement may carry (MariaDB's max_allowed_packet, less room for
+   * the SQL), or null where only the parameter count is bounded. */
+  statementBytes: number | null;
+}
+const registered = new WeakMap<object, Registered>();
 
-/** Records which dialect a Kysely instance speaks (connect.ts, once per open database). */
-export function registerDialect(db: Kysely<any>, dialect: DialectInfo): void {
-  dialects.set(db.getExecutor().adapter, dialect);
+/** Records what a Kysely instance speaks to (connect.ts, once per open database). */
+export function registerDatabase(db: Kysely<any>, facts: Registered): void {
+  registered.set(db.getExecutor().adapter, facts);
+}
+
+function factsOf(db: Kysely<any>): Registered {
+  const facts = registered.get(db.getExecutor().adapter);
+  if (!facts) throw new Error("this Kysely instance was not opened by openDatabase");
+  return facts;
 }
 
 /** The dialect of a Kysely instance or transaction opened by connect.ts: for statements that are
  * handed a bare Kysely (a transaction, say) and need a dialect's expression. */
-export function dialectOf(db: Kysely<any>): DialectInfo {
-  const dialect = dialects.get(db.getExecutor().adapter);
-  if (!dialect) throw new Error("dialectOf: this Kysely instance was not opened by openDatabase");
-  return dialect;
-}
+export const dialectOf = (db: Kysely<any>): DialectInfo => factsOf(db).dialect;
+
+/** See Registered.statementBytes. */
+export const statementBytesOf = (db: Kysely<any>): number | null => factsOf(db).statementBytes;

@@ -48,11 +48,14 @@ export async function createMariadbPool(url: string, options: MariadbPoolOptions
   return pool;
 }
 
-/** Refuses a server the dialect cannot run on, saying why. */
-export async function checkServer(pool: Pool): Promise<string> {
-  const version = await new Promise<string>((resolve, reject) =>
-    pool.query("select version() as v", (error, rows) => (error ? reject(error) : resolve(String((rows as Array<{ v: string }>)[0]!.v)))),
+/** Refuses a server the dialect cannot run on, saying why; else its version and max_allowed_packet. */
+export async function checkServer(pool: Pool): Promise<{ version: string; maxPacket: number }> {
+  const row = await new Promise<{ v: string; p: number }>((resolve, reject) =>
+    pool.query("select version() as v, @@max_allowed_packet as p", (error, rows) =>
+      error ? reject(error) : resolve((rows as Array<{ v: string; p: number }>)[0]!),
+    ),
   );
+  const version = String(row.v);
   if (!/mariadb/i.test(version)) {
     throw new ConfigError(
       `database.url names a MySQL server (${version}); mailer's mysql:// dialect runs on MariaDB 10.6 or later, ` +
@@ -63,7 +66,7 @@ export async function checkServer(pool: Pool): Promise<string> {
   if (major < OLDEST[0]! || (major === OLDEST[0] && minor < OLDEST[1]!)) {
     throw new ConfigError(`database.url names MariaDB ${version}; mailer needs MariaDB ${OLDEST.join(".")} or later (SELECT … SKIP LOCKED)`);
   }
-  return version;
+  return { version, maxPacket: Number(row.p) };
 }
 
 const wrapped = new WeakMap<PoolConnection, PreparedConnection>();

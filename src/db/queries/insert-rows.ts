@@ -5,6 +5,8 @@
 // by that text (bun:sqlite's query cache, postgres.js's named statements), as before.
 import type { CompiledQuery, Kysely, Transaction } from "kysely";
 import type { Schema } from "../schema.ts";
+import { statementBytesOf } from "../dialect.ts";
+import { TooLargeError } from "../../errors.ts";
 
 type Db = Kysely<Schema> | Transaction<Schema>;
 
@@ -35,8 +37,8 @@ function template(db: Db, table: keyof Schema, columns: readonly string[], count
   return compiled;
 }
 
-/** INSERT of `rows` (each holding every one of `columns`) in one statement; the RETURNING column's
- * values in row order when asked for. */
+/** INSERT of `rows` (each holding every one of `columns`) in one statement, or in as many as the
+ * server's statement size needs; the RETURNING column's values in row order when asked for. */
 export async function insertRows<T>(
   db: Db,
   table: keyof Schema,
@@ -45,6 +47,48 @@ export async function insertRows<T>(
   returning?: string,
 ): Promise<T[]> {
   if (rows.length === 0) return [];
+  const limit = statementBytesOf(db);
+  if (limit === null) return insertStatement(db, table, columns, rows, returning);
+  const out: T[] = [];
+  for (const part of byBytes(rows, columns, limit, table)) out.push(...(await insertStatement<T>(db, table, columns, part, returning)));
+  return out;
+}
+
+/** A parameter's bytes on the wire, near enough to budget a statement. */
+function parameterBytes(value: unknown): number {
+  if (value instanceof Uint8Array) return value.byteLength + 9;
+  if (typeof value === "string") return Buffer.byteLength(value) + 9;
+  return 9;
+}
+
+/** `rows` in consecutive pieces whose parameters stay within `limit` bytes. A row that is over the
+ * limit by itself cannot be written at all: a clear error, not the server's. */
+function byBytes(rows: readonly object[], columns: readonly string[], limit: number, table: string): object[][] {
+  const out: object[][] = [];
+  let part: object[] = [];
+  let bytes = 0;
+  for (const row of rows) {
+    let size = 0;
+    for (const column of columns) size += parameterBytes((row as Record<string, unknown>)[column]);
+    if (size > limit) {
+      throw new TooLargeError(
+        `a row of ${size} bytes for ${table} does not fit in one statement: the database server takes at most ${limit} ` +
+          "(MariaDB: raise max_allowed_packet on the server, or lower queue.max_size below it)",
+      );
+    }
+    if (part.length > 0 && bytes + size > limit) {
+      out.push(part);
+      part = [];
+      bytes = 0;
+    }
+    part.push(row);
+    bytes += size;
+  }
+  if (part.length > 0) out.push(part);
+  return out;
+}
+
+async function insertStatement<T>(db: Db, table: keyof Schema, columns: readonly string[], rows: readonly object[], returning?: string): Promise<T[]> {
   const compiled = template(db, table, columns, rows.length, returning);
   const parameters: unknown[] = new Array(rows.length * columns.length);
   let k = 0;
