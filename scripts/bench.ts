@@ -1,6 +1,6 @@
 // npm run bench [-- --quick] [--only enqueue,drain] [--db sqlite] [--binary PATH] [--json-out PATH]
 //
-// Measures the compiled binary and the library on SQLite and PostgreSQL against a local SMTP sink
+// Measures the compiled binary and the library on SQLite, PostgreSQL and MariaDB against a local SMTP sink
 // (postfix's smtp-sink) and prints one table; the figures go to bench-results/bench-<timestamp>.json.
 // What each step measures and how to read it: docs/benchmarks.md.
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
@@ -8,7 +8,7 @@ import { cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { FULL, QUICK, say, type Bench } from "./bench/context.ts";
-import { DIALECTS, PG_ADMIN_URL, benchRoot, dropAll, pgReachable, type Dialect } from "./bench/db.ts";
+import { DIALECTS, DIALECT_NAMES, benchRoot, dropAll, isServer, serverProblem, type Dialect } from "./bench/db.ts";
 import { GNU_TIME, round, runOk } from "./bench/proc.ts";
 import { table } from "./bench/report.ts";
 import { aptInstall, startSink } from "./bench/sink.ts";
@@ -27,8 +27,9 @@ const USAGE = `usage: bun scripts/bench.ts [options]
 
   --quick            small sizes: 1,000 / 10,000 messages, 5 runs per command, 50 latency samples
   --only STEPS       comma-separated: ${STEPS.join(", ")} (default: all)
-  --db DB            sqlite or postgres (default: both; PostgreSQL at $MAILER_BENCH_PG_URL,
-                     default postgres://postgres@127.0.0.1:5432/postgres)
+  --db DB            sqlite, postgres or mariadb (default: all three; PostgreSQL at
+                     $MAILER_BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres;
+                     MariaDB at $MAILER_BENCH_MARIADB_URL, default mysql://root@127.0.0.1:3306/mysql)
   --binary PATH      the mailer binary to measure (default dist/mailer; built when missing)
   --json-out PATH    where the JSON goes (default bench-results/bench-<timestamp>.json)
   --js-sink          use the smtp-server sink even when smtp-sink is available (to test the fallback)
@@ -56,7 +57,7 @@ function options() {
   const only = values.only ? values.only.split(",").map((s) => s.trim()) : [...STEPS];
   const unknown = only.filter((s) => !STEPS.includes(s as Step));
   if (unknown.length > 0) throw new Error(`--only: unknown step(s) ${unknown.join(", ")}; steps are ${STEPS.join(", ")}`);
-  if (values.db && !DIALECTS.includes(values.db as Dialect)) throw new Error(`--db: expected sqlite or postgres, got ${values.db}`);
+  if (values.db && !DIALECTS.includes(values.db as Dialect)) throw new Error(`--db: expected sqlite, postgres or mariadb, got ${values.db}`);
   return {
     quick: values.quick!,
     steps: new Set(only as Step[]),
@@ -85,13 +86,11 @@ async function main(): Promise<number> {
   if (!existsSync(GNU_TIME) && opts.steps.has("drain")) await aptInstall("time");
 
   const notes: string[] = [];
-  let dialects = opts.dialects;
-  if (dialects.includes("postgres")) {
-    const problem = await pgReachable();
-    if (problem) {
-      notes.push(`PostgreSQL at ${PG_ADMIN_URL} unreachable (${problem}): PostgreSQL skipped`);
-      dialects = dialects.filter((d) => d !== "postgres");
-    }
+  const dialects: Dialect[] = [];
+  for (const dialect of opts.dialects) {
+    const problem = isServer(dialect) ? await serverProblem(dialect) : null;
+    if (problem) notes.push(`${problem}: ${DIALECT_NAMES[dialect]} skipped`);
+    else dialects.push(dialect);
   }
   const sink = await startSink({ forceJs: opts.jsSink, dir: benchRoot() });
   const sinkWarning =

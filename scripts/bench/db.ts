@@ -1,15 +1,62 @@
-// Fresh databases for each measurement (an SQLite file in a temporary directory, or a PostgreSQL
-// database mailer_bench_<random> created and dropped here; the server itself is never touched), and
-// the mailer.toml the binary runs with.
+// Fresh databases for each measurement (an SQLite file in a temporary directory, or a database
+// mailer_bench_<random> created and dropped here on the PostgreSQL or MariaDB server; the server
+// itself is never touched), and the mailer.toml the binary runs with.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Kysely } from "kysely";
+import mysql from "mysql2/promise";
 import postgres from "postgres";
+import { openDatabase } from "../../src/db/connect.ts";
+import { maskUrl } from "../../src/db/db-url.ts";
+import type { Schema } from "../../src/db/schema.ts";
 
-export type Dialect = "sqlite" | "postgres";
-export const DIALECTS: Dialect[] = ["sqlite", "postgres"];
+export type Dialect = "sqlite" | "postgres" | "mariadb";
+export const DIALECTS: Dialect[] = ["sqlite", "postgres", "mariadb"];
+/** For people: the table's columns and the notes. */
+export const DIALECT_NAMES: Record<Dialect, string> = { sqlite: "SQLite", postgres: "PostgreSQL", mariadb: "MariaDB" };
 
-export const PG_ADMIN_URL = process.env.MAILER_BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+export type ServerDialect = Exclude<Dialect, "sqlite">;
+
+/** A database server the bench makes its databases on. */
+interface Server {
+  /** An account that may create and drop databases. */
+  url: string;
+  /** Runs one statement as that account on a connection of its own. */
+  admin(statement: string, connectSeconds?: number): Promise<void>;
+  /** DROP DATABASE, ending sessions still connected where the server can. */
+  dropStatement(name: string): string;
+}
+
+const SERVERS: Record<ServerDialect, Server> = {
+  postgres: {
+    url: process.env.MAILER_BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres",
+    async admin(statement, connectSeconds = 30) {
+      const sql = postgres(this.url, { max: 1, connect_timeout: connectSeconds, onnotice: () => {} });
+      try {
+        await sql.unsafe(statement);
+      } finally {
+        await sql.end({ timeout: 1 }).catch(() => {});
+      }
+    },
+    dropStatement: (name) => `drop database if exists ${name} with (force)`,
+  },
+  mariadb: {
+    url: process.env.MAILER_BENCH_MARIADB_URL ?? "mysql://root@127.0.0.1:3306/mysql",
+    async admin(statement, connectSeconds = 30) {
+      const connection = await mysql.createConnection({ uri: this.url, connectTimeout: connectSeconds * 1000 });
+      try {
+        await connection.query(statement);
+      } finally {
+        await connection.end().catch(() => {});
+      }
+    },
+    // No FORCE: by then the processes that used it have exited.
+    dropStatement: (name) => `drop database if exists ${name}`,
+  },
+};
+
+export const isServer = (dialect: Dialect): dialect is ServerDialect => dialect !== "sqlite";
 
 export interface BenchDb {
   dialect: Dialect;
@@ -35,15 +82,14 @@ function withDatabase(url: string, name: string): string {
   return u.toString();
 }
 
-export async function pgReachable(): Promise<string | null> {
-  const sql = postgres(PG_ADMIN_URL, { max: 1, connect_timeout: 3, onnotice: () => {} });
+/** Why the dialect's server cannot be reached, or null. A short wait: an absent server is skipped. */
+export async function serverProblem(dialect: ServerDialect): Promise<string | null> {
+  const server = SERVERS[dialect];
   try {
-    await sql`select 1`;
+    await server.admin("select 1", 3);
     return null;
   } catch (error) {
-    return (error as Error).message;
-  } finally {
-    await sql.end({ timeout: 1 }).catch(() => {});
+    return `${DIALECT_NAMES[dialect]} at ${maskUrl(server.url)} unreachable (${(error as Error).message || String(error)})`;
   }
 }
 
@@ -52,26 +98,17 @@ export async function freshDb(dialect: Dialect): Promise<BenchDb> {
   const dir = join(benchRoot(), name);
   mkdirSync(dir, { recursive: true });
   let db: BenchDb;
-  if (dialect === "sqlite") {
+  if (!isServer(dialect)) {
     db = { dialect, url: `sqlite:${join(dir, "mailer.db")}`, dir, drop: async () => rmSync(dir, { recursive: true, force: true }) };
   } else {
-    const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
-    try {
-      await admin.unsafe(`create database ${name}`);
-    } finally {
-      await admin.end();
-    }
+    const server = SERVERS[dialect];
+    await server.admin(`create database ${name}`);
     db = {
       dialect,
-      url: withDatabase(PG_ADMIN_URL, name),
+      url: withDatabase(server.url, name),
       dir,
       async drop() {
-        const sql = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
-        try {
-          await sql.unsafe(`drop database if exists ${name} with (force)`);
-        } finally {
-          await sql.end();
-        }
+        await server.admin(server.dropStatement(name));
         rmSync(dir, { recursive: true, force: true });
       },
     };
@@ -83,6 +120,17 @@ export async function freshDb(dialect: Dialect): Promise<BenchDb> {
     await drop();
   };
   return db;
+}
+
+/** The database opened as mailer opens it (src/db/connect.ts), for the statements a step runs
+ * itself: one Kysely whatever the dialect. */
+export async function usingDatabase<T>(db: BenchDb, use: (kysely: Kysely<Schema>) => Promise<T>): Promise<T> {
+  const database = await openDatabase(db.url, { maxConnections: 1 });
+  try {
+    return await use(database.kysely);
+  } finally {
+    await database.close();
+  }
 }
 
 /** Drops every database this run created and still holds (end of run, or Ctrl-C). */

@@ -4,6 +4,7 @@
 //
 //   bun scripts/bench/probes/store-cycle.ts sqlite:/tmp/copy.db [batch=100]
 //   bun scripts/bench/probes/store-cycle.ts postgres://postgres@127.0.0.1:5432/copy
+//   bun scripts/bench/probes/store-cycle.ts mysql://root@127.0.0.1:3306/copy
 import { openDatabase } from "../../../src/db/connect.ts";
 import { claimBatch, recordBatch } from "../../../src/db/queries/claims.ts";
 import { splitRecipients } from "../../../src/db/queries/messages.ts";

@@ -5,31 +5,18 @@
 // figure is checked against the rows the database holds afterwards.
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import postgres from "postgres";
-import { Database as Sqlite } from "bun:sqlite";
 import { addRow, say, type Bench } from "../context.ts";
-import type { BenchDb, Dialect } from "../db.ts";
+import { usingDatabase, type BenchDb, type Dialect } from "../db.ts";
 import { benchMessage } from "../messages.ts";
 import { round, runOk } from "../proc.ts";
 import { startWeb } from "../web-process.ts";
 import { migratedDb } from "./commands.ts";
 
-async function rowCount(db: BenchDb): Promise<number> {
-  if (db.dialect === "sqlite") {
-    const sqlite = new Sqlite(db.url.slice("sqlite:".length), { readonly: true });
-    try {
-      return (sqlite.query("select count(*) as n from mailer_message").get() as { n: number }).n;
-    } finally {
-      sqlite.close();
-    }
-  }
-  const sql = postgres(db.url, { max: 1, onnotice: () => {} });
-  try {
-    return Number((await sql`select count(*) as n from mailer_message`)[0]!.n);
-  } finally {
-    await sql.end();
-  }
-}
+const rowCount = (db: BenchDb) =>
+  usingDatabase(db, async (kysely) => {
+    const { n } = await kysely.selectFrom("mailer_message").select((eb) => eb.fn.countAll().as("n")).executeTakeFirstOrThrow();
+    return Number(n);
+  });
 
 /** `requests` POSTs of bodyOf(i), `inFlight` at a time; seconds from the first to the last reply. */
 async function drive(url: string, token: string, requests: number, inFlight: number, bodyOf: (i: number) => string): Promise<number> {

@@ -1,6 +1,6 @@
 // Steps 3 and 4: drain N queued messages with `mailer send-mail` (pool 1 and pool 4), and the ceiling
 // (the same messages from a bare nodemailer pool of the same size, no database). Repetitions are
-// interleaved (ceiling, SQLite drain, PostgreSQL drain, for each pool size) so that machine noise
+// interleaved (ceiling, then a drain on each database, for each pool size) so that machine noise
 // falls on all of them alike; each figure is the median of its repetitions.
 import { join } from "node:path";
 import { addRow, say, takeFixture, type Bench } from "../context.ts";

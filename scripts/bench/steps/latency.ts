@@ -39,7 +39,8 @@ async function floor(sink: Sink, samples: number): Promise<number[]> {
 
 export async function latencyStep(bench: Bench): Promise<void> {
   if (!bench.dialects.includes("postgres")) {
-    bench.notes.push("latency: skipped (needs PostgreSQL)");
+    // runmailer-pg waits on LISTEN/NOTIFY, which only PostgreSQL has: no figure for the others.
+    bench.notes.push("latency: skipped (runmailer-pg needs PostgreSQL)");
     return;
   }
   const sink = await startSink({ live: true, forceJs: bench.jsSink, dir: benchRoot() });

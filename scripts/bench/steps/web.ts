@@ -3,43 +3,51 @@
 // `mailer web` runs as a process and each page is fetched `samples` times. The figure is the server's
 // own time for the page (its Server-Timing header), so loopback HTTP and the client's parsing are
 // left out; the client-side wall time is kept in the JSON beside it.
-import { Database as Sqlite } from "bun:sqlite";
-import postgres from "postgres";
+import { sql } from "kysely";
 import { addRow, say, type Bench } from "../context.ts";
-import type { BenchDb, Dialect } from "../db.ts";
+import { usingDatabase, type BenchDb, type Dialect } from "../db.ts";
 import { percentile, round, summary } from "../proc.ts";
 import { startWeb } from "../web-process.ts";
 import { migratedDb } from "./commands.ts";
 
 const BODY = "x".repeat(400);
 
-/** `count` queued messages (1% deferred, 0.1% failed, priorities mixed), one per millisecond of age. */
-async function fill(db: BenchDb, count: number): Promise<void> {
-  const state = (i: string) => `case when ${i} % 1000 = 7 then 'failed' when ${i} % 100 = 3 then 'deferred' else 'queued' end`;
-  if (db.dialect === "sqlite") {
-    const sqlite = new Sqlite(db.url.slice("sqlite:".length));
-    try {
-      sqlite.run(`with recursive n(i) as (select 1 union all select i + 1 from n where i < ${count})
-        insert into mailer_message (message_data, message_id, subject, envelope_from, envelope_to, priority, status, when_added)
-        select cast('Subject: bench ' || i || char(13,10,13,10) || '${BODY}' as blob), '<bench-' || i || '@example.test>', 'bench ' || i,
-          'app@example.test', 'user' || i || '@example.test', 1 + (i % 7 = 0) + (i % 3 = 0), ${state("i")},
-          strftime('%Y-%m-%dT%H:%M:%fZ', '2026-01-01', '+' || (i / 1000.0) || ' seconds') from n`);
-      sqlite.run("analyze");
-    } finally {
-      sqlite.close();
-    }
-    return;
-  }
-  const sql = postgres(db.url, { max: 1, onnotice: () => {} });
-  try {
-    await sql.unsafe(`insert into mailer_message (message_data, message_id, subject, envelope_from, envelope_to, priority, status, when_added)
+const state = (i: string) => `case when ${i} % 1000 = 7 then 'failed' when ${i} % 100 = 3 then 'deferred' else 'queued' end`;
+const COLUMNS = "message_data, message_id, subject, envelope_from, envelope_to, priority, status, when_added";
+
+/** Each database's statements for `count` rows: its own way to count from 1 to `count` (MariaDB's
+ * recursive CTEs stop at 1,000 rows by default; its Sequence engine has seq_1_to_N), to make bytes
+ * and to add milliseconds, then ANALYZE so that the planner knows the table's size. */
+const FILL: Record<Dialect, (count: number) => string[]> = {
+  sqlite: (count) => [
+    `with recursive n(i) as (select 1 union all select i + 1 from n where i < ${count})
+      insert into mailer_message (${COLUMNS})
+      select cast('Subject: bench ' || i || char(13,10,13,10) || '${BODY}' as blob), '<bench-' || i || '@example.test>', 'bench ' || i,
+        'app@example.test', 'user' || i || '@example.test', 1 + (i % 7 = 0) + (i % 3 = 0), ${state("i")},
+        strftime('%Y-%m-%dT%H:%M:%fZ', '2026-01-01', '+' || (i / 1000.0) || ' seconds') from n`,
+    "analyze",
+  ],
+  postgres: (count) => [
+    `insert into mailer_message (${COLUMNS})
       select convert_to('Subject: bench ' || i || E'\\r\\n\\r\\n' || '${BODY}', 'UTF8'), '<bench-' || i || '@example.test>', 'bench ' || i,
         'app@example.test', 'user' || i || '@example.test', 1 + (i % 7 = 0)::int + (i % 3 = 0)::int, ${state("i")},
-        timestamptz '2026-01-01 00:00:00+00' + i * interval '1 millisecond' from generate_series(1, ${count}) as i`);
-    await sql.unsafe("analyze mailer_message");
-  } finally {
-    await sql.end();
-  }
+        timestamptz '2026-01-01 00:00:00+00' + i * interval '1 millisecond' from generate_series(1, ${count}) as i`,
+    "analyze mailer_message",
+  ],
+  mariadb: (count) => [
+    `insert into mailer_message (${COLUMNS})
+      select concat('Subject: bench ', i, char(13, 10, 13, 10), '${BODY}'), concat('<bench-', i, '@example.test>'), concat('bench ', i),
+        'app@example.test', concat('user', i, '@example.test'), 1 + (i % 7 = 0) + (i % 3 = 0), ${state("i")},
+        timestamp '2026-01-01 00:00:00' + interval i * 1000 microsecond from (select seq as i from seq_1_to_${count}) as n`,
+    "analyze table mailer_message",
+  ],
+};
+
+/** `count` queued messages (1% deferred, 0.1% failed, priorities mixed), one per millisecond of age. */
+async function fill(db: BenchDb, count: number): Promise<void> {
+  await usingDatabase(db, async (kysely) => {
+    for (const statement of FILL[db.dialect](count)) await sql.raw(statement).execute(kysely);
+  });
 }
 
 interface PageFigure { server: number[]; wall: number[] }
