@@ -13,6 +13,9 @@ import { GNU_TIME, round, runOk } from "./bench/proc.ts";
 import { table } from "./bench/report.ts";
 import { aptInstall, startSink } from "./bench/sink.ts";
 import { cliStep, emptyStep } from "./bench/steps/commands.ts";
+import { startupStep } from "./bench/steps/startup.ts";
+import { smtpdStep } from "./bench/steps/smtpd.ts";
+import { gateSummary } from "./bench/quiet.ts";
 import { drainStep } from "./bench/steps/drain.ts";
 import { enqueueStep } from "./bench/steps/enqueue.ts";
 import { latencyStep } from "./bench/steps/latency.ts";
@@ -20,7 +23,7 @@ import { rssStep } from "./bench/steps/rss.ts";
 import { webStep } from "./bench/steps/web.ts";
 import { apiStep } from "./bench/steps/api.ts";
 
-const STEPS = ["enqueue", "cli", "drain", "ceiling", "empty", "latency", "rss", "web", "api"] as const;
+const STEPS = ["enqueue", "cli", "drain", "ceiling", "empty", "startup", "smtpd", "latency", "rss", "web", "api"] as const;
 type Step = (typeof STEPS)[number];
 
 const USAGE = `usage: bun scripts/bench.ts [options]
@@ -138,6 +141,8 @@ async function main(): Promise<number> {
       await timed("drain", () => drainStep(bench, opts.steps.has("ceiling") || opts.steps.has("drain"), opts.steps.has("drain")));
     }
     if (opts.steps.has("empty")) await timed("empty", () => emptyStep(bench));
+    if (opts.steps.has("startup")) await timed("startup", () => startupStep(bench));
+    if (opts.steps.has("smtpd")) await timed("smtpd", () => smtpdStep(bench));
     if (opts.steps.has("latency")) await timed("latency", () => latencyStep(bench));
     if (opts.steps.has("rss")) await timed("rss", () => rssStep(bench));
     if (opts.steps.has("web")) await timed("web", () => webStep(bench));
@@ -152,6 +157,7 @@ async function main(): Promise<number> {
   const header = [
     `mailer bench — ${version} — ${opts.quick ? "QUICK (small sizes; not the reference figures)" : "full"} — ${finished.toISOString()}`,
     `sink: ${sink.kind}; ${cpus().length} CPUs; load average ${load0[0]!.toFixed(2)} at start, ${load1[0]!.toFixed(2)} at end; ${seconds.toFixed(0)} s`,
+    ...(gateSummary() ? [gateSummary()!] : []),
     ...(sinkWarning ? [`!!! ${sinkWarning}`] : []),
   ];
   const output = [...header, "", table(bench.rows, dialects), ...(notes.length ? ["", ...notes.map((n) => `note: ${n}`)] : [])].join("\n");

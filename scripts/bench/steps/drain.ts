@@ -1,11 +1,15 @@
-// Steps 3 and 4: drain N queued messages with `mailer send-mail` (pool 1 and pool 4), and the ceiling
-// (the same messages from a bare nodemailer pool of the same size, no database). Repetitions are
-// interleaved (ceiling, then a drain on each database, for each pool size) so that machine noise
-// falls on all of them alike; each figure is the median of its repetitions.
+// Steps 3 and 4: drain N queued messages with `mailer send-mail` (pool 1 and pool 4), the wire (the
+// same number of messages of the same size from postfix's smtp-source, a C client, in as many
+// sessions: wire.ts) and the ceiling (the same messages from a bare nodemailer pool of the same size,
+// no database). Repetitions are interleaved (wire, ceilings, then a drain on each database, for each
+// pool size) so that machine noise falls on all of them alike; each run waits for a quiet machine
+// first (quiet.ts), and each figure is the median of its repetitions.
 import { join } from "node:path";
 import { addRow, say, takeFixture, type Bench } from "../context.ts";
 import { writeConfig, type Dialect } from "../db.ts";
 import { median, round, run, runOk } from "../proc.ts";
+import { quietGate, type Quiet } from "../quiet.ts";
+import { wireAvailable, wireOnce, type WireFigure } from "../wire.ts";
 
 export interface DrainFigure {
   count: number;
@@ -18,6 +22,7 @@ export interface DrainFigure {
   maxRssKiB: number | null;
   /** CPU the sink used meanwhile: far below the wall time shows the sink was not the bottleneck. */
   sinkCpuSeconds: number;
+  gate: Quiet;
 }
 
 export async function drainOnce(bench: Bench, dialect: Dialect, count: number, pool: number): Promise<DrainFigure> {
@@ -26,6 +31,7 @@ export async function drainOnce(bench: Bench, dialect: Dialect, count: number, p
     const config = writeConfig(db, { smtp: bench.sink, pool }, `drain-pool${pool}.toml`);
     const before = bench.sink.count();
     const cpu0 = bench.sink.cpuSeconds();
+    const gate = await quietGate();
     const result = await run([bench.binary, "send-mail", "--config", config], { rss: true, cwd: db.dir, timeoutMs: 600_000 });
     if (result.code !== 0) throw new Error(`send-mail exited ${result.code}: ${result.stderr.trim().slice(0, 800)}`);
     const m = /^(\d+) sent, (\d+) deferred, (\d+) failed in ([\d.]+) s$/m.exec(result.stdout);
@@ -36,7 +42,7 @@ export async function drainOnce(bench: Bench, dialect: Dialect, count: number, p
     return {
       count, pool, ms: round(result.ms), rate: round(count / (result.ms / 1000), 0),
       passSeconds: m ? Number(m[4]) : null, maxRssKiB: result.maxRssKiB ?? null,
-      sinkCpuSeconds: round(bench.sink.cpuSeconds() - cpu0),
+      sinkCpuSeconds: round(bench.sink.cpuSeconds() - cpu0), gate,
     };
   } finally {
     await db.drop();
@@ -50,25 +56,35 @@ export interface CeilingFigure {
   rate: number;
   failed: number;
   sinkCpuSeconds: number;
+  gate: Quiet;
 }
 
 /** `direct`: the pool fed as mailer's SMTP backend feeds it (ceiling.ts), instead of through sendMail. */
 export async function ceilingOnce(bench: Bench, count: number, pool: number, direct = false): Promise<CeilingFigure> {
   const before = bench.sink.count();
   const cpu0 = bench.sink.cpuSeconds();
+  const gate = await quietGate();
   const args = JSON.stringify({ host: bench.sink.host, port: bench.sink.port, pool, count, direct });
   const result = await runOk("ceiling", [process.execPath, join(import.meta.dir, "..", "ceiling.ts"), args]);
   const figure = JSON.parse(result.stdout.trim()) as CeilingFigure;
   await bench.sink.waitFor(before + count - figure.failed, 10_000);
-  return { ...figure, ms: round(figure.ms), rate: round(figure.rate, 0), sinkCpuSeconds: round(bench.sink.cpuSeconds() - cpu0) };
+  return { ...figure, ms: round(figure.ms), rate: round(figure.rate, 0), sinkCpuSeconds: round(bench.sink.cpuSeconds() - cpu0), gate };
 }
 
 export async function drainStep(bench: Bench, withCeiling: boolean, withDrain = true): Promise<void> {
   const { small, drainReps } = bench.sizes;
   const drains: Record<string, DrainFigure[]> = {};
   const ceilings: Record<string, CeilingFigure[]> = {};
+  const wires: Record<string, WireFigure[]> = {};
+  const withWire = withCeiling && wireAvailable();
+  if (withCeiling && !withWire) bench.notes.push("wire: /usr/sbin/smtp-source missing (postfix's test programs): no drain ÷ wire");
   for (let rep = 0; rep < drainReps; rep++) {
     for (const pool of [1, 4]) {
+      if (withWire) {
+        const w = await wireOnce(bench, small, pool);
+        (wires[`pool${pool}`] ??= []).push(w);
+        say(`wire smtp-source -s ${pool} -d: ${w.rate} msg/s (idle ${w.gate.idle} before)`);
+      }
       if (withCeiling) {
         const c = await ceilingOnce(bench, small, pool);
         (ceilings[`pool${pool}`] ??= []).push(c);
@@ -87,9 +103,18 @@ export async function drainStep(bench: Bench, withCeiling: boolean, withDrain = 
   }
   const n = small.toLocaleString("en-US");
   const medianRate = (key: string) => (ceilings[key] ? median(ceilings[key]!.map((c) => c.rate)) : undefined);
-  for (const pool of [1, 4]) {
+  // The issue-18 targets for drain ÷ wire (none set yet for MariaDB).
+  const wireTargets = {
+    1: { sqlite: { op: ">=", value: 0.85 }, postgres: { op: ">=", value: 0.7 } },
+    4: { sqlite: { op: ">=", value: 0.6 }, postgres: { op: ">=", value: 0.45 } },
+  } as const;
+  for (const pool of [1, 4] as const) {
     const ceiling = medianRate(`pool${pool}`);
     const direct = medianRate(`direct${pool}`);
+    const wire = wires[`pool${pool}`] ? median(wires[`pool${pool}`]!.map((w) => w.rate)) : undefined;
+    if (wire !== undefined) {
+      addRow(bench, { id: `wire.pool${pool}`, label: `wire: smtp-source -s ${pool} -d (C client), ${n} msgs, no db`, unit: "msg/s", values: { sqlite: wire }, shared: true });
+    }
     if (ceiling !== undefined) {
       addRow(bench, { id: `ceiling.pool${pool}`, label: `ceiling: bare nodemailer pool ${pool}, ${n} msgs, no db`, unit: "msg/s", values: { sqlite: ceiling }, shared: true });
     }
@@ -104,6 +129,9 @@ export async function drainStep(bench: Bench, withCeiling: boolean, withDrain = 
     }
     const ratioTo = (base: number) => Object.fromEntries(Object.entries(values).map(([d, v]) => [d, v / base])) as Partial<Record<Dialect, number>>;
     addRow(bench, { id: `drain.pool${pool}`, label: `drain ${n} by send-mail, pool ${pool}`, unit: "msg/s", values });
+    if (wire !== undefined) {
+      addRow(bench, { id: `drain.pool${pool}.wireRatio`, label: `drain / wire, pool ${pool}`, unit: "ratio", values: ratioTo(wire), target: { ...wireTargets[pool] } });
+    }
     if (ceiling !== undefined) {
       addRow(bench, { id: `drain.pool${pool}.ratio`, label: `drain / ceiling, pool ${pool}`, unit: "ratio", values: ratioTo(ceiling), target: { op: ">=", value: 0.8 } });
     }
@@ -114,4 +142,5 @@ export async function drainStep(bench: Bench, withCeiling: boolean, withDrain = 
   }
   bench.raw.drain = { ...((bench.raw.drain as object) ?? {}), runs: drains };
   if (withCeiling) bench.raw.ceiling = ceilings;
+  if (withWire) bench.raw.wire = wires;
 }

@@ -6,12 +6,22 @@
 // The floor beside it: the same sink and counter pipe, fed by a bare nodemailer pool on an open
 // connection in this process (sendMail called = t0). That is the measurement's own overhead plus one
 // SMTP transaction; runmailer-pg can only add to it.
+//
+// Then the same measured from outside (issue 18), as it would be for any other mail queue: a separate
+// process commits plain-SQL INSERTs and notes each COMMIT's wall-clock time (latency-inserter.ts), and
+// a second smtp-sink keeps each message as a file whose modification time is its arrival
+// (dump-sink.ts), so no clock is read in an event loop that also runs the sink or the worker. After
+// it, the worker's idle cost: CPU over an idle stretch and resident memory.
 import nodemailer from "nodemailer";
 import { openQueue } from "../../../src/index.ts";
 import { addRow, say, type Bench } from "../context.ts";
 import { benchRoot, freshDb, writeConfig } from "../db.ts";
 import { benchMessage } from "../messages.ts";
+import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { cleanEnv, percentile, round, runOk, sleep, summary } from "../proc.ts";
+import { quietGate } from "../quiet.ts";
+import { startDumpSink } from "../dump-sink.ts";
 import { startSink, type Sink } from "../sink.ts";
 
 const GAP_MS = 20;
@@ -48,6 +58,68 @@ export async function latencyStep(bench: Bench): Promise<void> {
     await measure(bench, sink);
   } finally {
     await sink.stop();
+  }
+  if (sink.kind !== "smtp-sink") {
+    bench.notes.push("latency from outside: skipped (needs postfix's smtp-sink)");
+    return;
+  }
+  await measureFromOutside(bench);
+}
+
+/** CPU seconds (user + system) a process has used, from /proc/PID/stat. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the command name.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+const residentMiB = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
+
+async function measureFromOutside(bench: Bench): Promise<void> {
+  const samples = bench.sizes.latencySamples;
+  const sink = await startDumpSink();
+  const db = await freshDb("postgres");
+  const config = writeConfig(db, { smtp: sink, pool: 1, emptyQueueSleep: 30 });
+  await runOk("migrate", [bench.binary, "migrate", "--config", config], { cwd: db.dir });
+  const child = Bun.spawn([bench.binary, "runmailer-pg", "--config", config], { cwd: db.dir, env: cleanEnv(), stdout: "ignore", stderr: "ignore", stdin: "ignore" });
+  try {
+    await sleep(1500);
+    if (child.exitCode !== null) throw new Error(`runmailer-pg exited ${child.exitCode}`);
+    const gate = await quietGate();
+    const args = JSON.stringify({ url: db.url, count: samples + WARMUP, gapMs: GAP_MS + 5, tag: "outside" });
+    const inserter = await runOk("latency inserter", [process.execPath, join(import.meta.dir, "..", "latency-inserter.ts"), args], { timeoutMs: 600_000 });
+    const commits = inserter.stdout.trim().split("\n").map((l) => JSON.parse(l) as { messageId: string; committedAt: number });
+    // Every file complete before any is read: its time is smtp-sink's last write.
+    await sleep(1000);
+    const arrivals = sink.arrivals();
+    const latency = commits.slice(WARMUP).map((c) => {
+      const at = arrivals.get(c.messageId);
+      if (at === undefined) throw new Error(`latency from outside: ${c.messageId} never arrived (${arrivals.size} of ${commits.length} did: ${[...arrivals.keys()].slice(0, 3).join(" ")})`);
+      return at - c.committedAt;
+    });
+    const p50 = percentile(latency, 50);
+    const p99 = percentile(latency, 99);
+    say(`runmailer-pg latency from outside: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms over ${samples}`);
+    addRow(bench, { id: "latency.outside.p50", label: "runmailer-pg commit → SMTP from outside (plain-SQL committer, smtp-sink file time), p50", unit: "ms", values: { postgres: p50 } });
+    // django-mailer's p99 measured this way (issue 18).
+    addRow(bench, { id: "latency.outside.p99", label: "runmailer-pg commit → SMTP from outside, p99", unit: "ms", values: { postgres: p99 }, target: { op: "<=", value: 7.95 } });
+
+    // Idle: nothing queued, the worker waiting on LISTEN and its beat.
+    const idleMs = bench.quick ? 3000 : 20_000;
+    const cpu0 = cpuSeconds(child.pid);
+    await sleep(idleMs);
+    const idleCpu = (cpuSeconds(child.pid) - cpu0) / (idleMs / 1000);
+    const rss = residentMiB(child.pid);
+    say(`runmailer-pg idle: ${(idleCpu * 100).toFixed(2)} % of a core over ${idleMs / 1000} s, ${rss.toFixed(1)} MiB resident`);
+    addRow(bench, { id: "idle.cpu", label: `runmailer-pg idle CPU over ${idleMs / 1000} s`, unit: "% core", values: { postgres: idleCpu * 100 } });
+    addRow(bench, { id: "idle.rss", label: "runmailer-pg idle resident memory", unit: "MiB", values: { postgres: rss }, target: { op: "<=", value: 48 } });
+    (bench.raw.latency as Record<string, unknown>).outside = { gate, latency: summary(latency), samples: latency.map((x) => round(x, 3)), idleCpuShare: round(idleCpu, 5), idleRssMiB: round(rss, 1) };
+  } finally {
+    child.kill("SIGTERM");
+    const stopped = await Promise.race([child.exited, sleep(10_000).then(() => null)]);
+    if (stopped === null) child.kill("SIGKILL");
+    await sink.stop();
+    await db.drop();
   }
 }
 

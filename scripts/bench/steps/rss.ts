@@ -5,6 +5,7 @@
 import { addRow, say, type Bench } from "../context.ts";
 import type { Dialect } from "../db.ts";
 import { median } from "../proc.ts";
+import type { WireFigure } from "../wire.ts";
 import { drainOnce, type DrainFigure } from "./drain.ts";
 
 const POOL = 4;
@@ -23,10 +24,21 @@ export async function rssStep(bench: Bench): Promise<void> {
     say(`rss ${dialect}: ${smallMiB.toFixed(1)} MiB for ${small}, ${bigMiB.toFixed(1)} MiB for ${large} (drain ${big.rate} msg/s)`);
     const s = small.toLocaleString("en-US");
     const l = large.toLocaleString("en-US");
-    addRow(bench, { id: "rss.small", label: `peak RSS, send-mail draining ${s} (pool ${POOL})`, unit: "MiB", values: { [dialect]: smallMiB } });
+    // Issue 18's targets: django-mailer's own peak for the same drain on each database.
+    addRow(bench, {
+      id: "rss.small", label: `peak RSS, send-mail draining ${s} (pool ${POOL})`, unit: "MiB", values: { [dialect]: smallMiB },
+      target: { sqlite: { op: "<=", value: 64 }, postgres: { op: "<=", value: 84 } },
+    });
     addRow(bench, { id: "rss.large", label: `peak RSS, send-mail draining ${l} (pool ${POOL})`, unit: "MiB", values: { [dialect]: bigMiB } });
     addRow(bench, { id: "rss.ratio", label: `peak RSS ${l} / ${s}`, unit: "ratio", values: { [dialect]: bigMiB / smallMiB }, target: { op: "<=", value: 1.2 } });
     addRow(bench, { id: "drain.large", label: `drain ${l} by send-mail, pool ${POOL}`, unit: "msg/s", values: { [dialect]: big.rate } });
+    const wires = (bench.raw.wire as Record<string, WireFigure[]> | undefined)?.[`pool${POOL}`];
+    if (wires?.length) {
+      addRow(bench, {
+        id: "drain.large.wireRatio", label: `drain ${l} / wire, pool ${POOL} (one run)`, unit: "ratio", values: { [dialect]: big.rate / median(wires.map((w) => w.rate)) },
+        target: { sqlite: { op: ">=", value: 0.6 }, postgres: { op: ">=", value: 0.45 } },
+      });
+    }
     raw[dialect] = { small: smallRuns, large: big };
   }
   bench.raw.rss = raw;

@@ -1,0 +1,72 @@
+// `mailer smtpd`, the SMTP intake, driven by postfix's smtp-source (C): the greeting time (from
+// Python, connect to the 220), then N messages from 20 clients with a new connection per message (as
+// Django's send_mail or PHPMailer connect), then N over 20 sessions that each keep their connection.
+// Every message must be in the queue afterwards. Targets from issue 18.
+import { join } from "node:path";
+import { sql } from "kysely";
+import { addRow, say, type Bench } from "../context.ts";
+import { usingDatabase } from "../db.ts";
+import { cleanEnv, percentile, round, run, runOk, sleep, summary } from "../proc.ts";
+import { quietGate } from "../quiet.ts";
+import { freePort } from "../sink.ts";
+import { SMTP_SOURCE, benchMessageBytes, wireAvailable } from "../wire.ts";
+import { migratedDb } from "./commands.ts";
+
+const CLIENTS = 20;
+
+async function greetsOn(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const probe = await run(["python3", join(import.meta.dir, "..", "greeting.py"), "127.0.0.1", String(port), "1"]);
+    if (probe.code === 0) return;
+    if (Date.now() > deadline) throw new Error(`smtpd did not greet on ${port}: ${probe.stderr.trim()}`);
+    await sleep(100);
+  }
+}
+
+export async function smtpdStep(bench: Bench): Promise<void> {
+  if (!wireAvailable()) {
+    bench.notes.push("smtpd: /usr/sbin/smtp-source missing: step skipped");
+    return;
+  }
+  const count = bench.sizes.small;
+  const bodyBytes = Math.max(1, benchMessageBytes() - 122);
+  const raw: Record<string, unknown> = {};
+  for (const dialect of bench.dialects) {
+    const { db, config } = await migratedDb(bench, dialect);
+    const port = await freePort();
+    const child = Bun.spawn([bench.binary, "smtpd", "--config", config, "--listen", `127.0.0.1:${port}`], {
+      cwd: db.dir, env: cleanEnv(), stdout: "ignore", stderr: "pipe", stdin: "ignore",
+    });
+    try {
+      await greetsOn(port, 15_000);
+      let gate = await quietGate();
+      const greeting = JSON.parse((await runOk("greeting", ["python3", join(import.meta.dir, "..", "greeting.py"), "127.0.0.1", String(port), String(bench.sizes.latencySamples)])).stdout) as number[];
+      const source = async (reuse: boolean) => {
+        gate = await quietGate();
+        const result = await run([
+          SMTP_SOURCE, "-s", String(CLIENTS), ...(reuse ? ["-d"] : []), "-m", String(count), "-l", String(bodyBytes),
+          "-f", "app@example.test", "-t", "user@example.test", `127.0.0.1:${port}`,
+        ], { timeoutMs: 600_000 });
+        if (result.code !== 0) throw new Error(`smtp-source exited ${result.code}: ${result.stderr.trim().slice(0, 400)}`);
+        return { rate: round(count / (result.ms / 1000), 0), ms: round(result.ms), gate };
+      };
+      const fresh = await source(false);
+      const reused = await source(true);
+      const stored = await usingDatabase(db, async (k) => Number((await sql<{ n: number }>`select count(*) as n from mailer_message`.execute(k)).rows[0]!.n));
+      if (stored !== 2 * count) throw new Error(`smtpd stored ${stored} of ${2 * count} messages`);
+      say(`smtpd ${dialect}: greeting p50 ${percentile(greeting, 50).toFixed(2)} ms; ${fresh.rate} msg/s new connection each, ${reused.rate} msg/s over ${CLIENTS} kept sessions`);
+      addRow(bench, { id: "smtpd.greeting.p50", label: "smtpd greeting (connect → 220), p50", unit: "ms", values: { [dialect]: percentile(greeting, 50) }, target: { op: "<=", value: 5 } });
+      addRow(bench, { id: "smtpd.greeting.p99", label: "smtpd greeting (connect → 220), p99", unit: "ms", values: { [dialect]: percentile(greeting, 99) } });
+      const n = count.toLocaleString("en-US");
+      addRow(bench, { id: "smtpd.fresh", label: `smtpd: ${n} msgs, ${CLIENTS} clients, a new connection per message (smtp-source -s ${CLIENTS})`, unit: "msg/s", values: { [dialect]: fresh.rate }, target: { op: ">=", value: 1000 } });
+      addRow(bench, { id: "smtpd.reused", label: `smtpd: ${n} msgs over ${CLIENTS} kept sessions (smtp-source -s ${CLIENTS} -d)`, unit: "msg/s", values: { [dialect]: reused.rate }, target: { op: ">=", value: 5000 } });
+      raw[dialect] = { greeting: summary(greeting), fresh, reused };
+    } finally {
+      child.kill("SIGTERM");
+      await child.exited;
+      await db.drop();
+    }
+  }
+  bench.raw.smtpd = raw;
+}
