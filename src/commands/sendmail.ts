@@ -8,7 +8,6 @@ import { loadConfig, type Loaded } from "../config/load.ts";
 import { contextFor, loggerFor, type Context, type GlobalOptions } from "../context.ts";
 import { readAll, cutAtLoneDot } from "../intake/read-input.ts";
 import { SENDMAIL_USAGE, parseSendmailArgs, type SendmailArgs } from "../intake/sendmail-args.ts";
-import { createIntake } from "../intake/smtp-intake.ts";
 import { submitTarget } from "../intake/submit-target.ts";
 import { currentUser } from "../queue/host-identity.ts";
 
@@ -72,6 +71,9 @@ async function smtpDialogue(ctx: Context, options: GlobalOptions): Promise<numbe
   const logger = loggerFor(ctx.config, { ...options, logLevel: options.logLevel ?? (ctx.config.log.level === "debug" ? "debug" : "warn") });
   const target = submitTarget(ctx.config, logger);
   ctx.onClose(() => target.close());
+  // Loaded here, not at the top: smtp-server (and through it node:http, zlib, crypto) is for -bs only,
+  // and `sendmail -t` from cron or PHP starts without it.
+  const { createIntake } = await import("../intake/smtp-intake.ts");
   const intake = createIntake({ target, submitter: currentUser(), logger, allowFrom: [], name: hostname() || "localhost" });
   await intake.serveStdio(process.stdin, process.stdout);
   return 0;
