@@ -2,6 +2,8 @@
 import {
   CompiledQuery,
   Kysely,
+  MysqlAdapter,
+  MysqlDialect,
   SqliteAdapter,
   SqliteDialect,
   SqliteDriver,
@@ -179,22 +181,22 @@ async function openPostgresDatabase(url: string, options: OpenOptions): Promise<
   };
 }
 
+/** MariaDB has INSERT … RETURNING and DELETE … RETURNING (not UPDATE's: dialect.pickAndChange). */
+class MariadbAdapter extends MysqlAdapter {
+  override get supportsReturning(): boolean {
+    return true;
+  }
+}
+
+class MariadbDialect extends MysqlDialect {
+  override createAdapter() {
+    return new MariadbAdapter();
+  }
+}
+
 async function openMariaDatabase(url: string, options: OpenOptions): Promise<Database> {
-  const [{ MysqlAdapter, MysqlDialect }, { checkServer, createMariadbPool, kyselyPool }] = await Promise.all([
-    import("kysely"),
-    import("./mariadb-pool.ts"),
-  ]);
-  /** MariaDB has INSERT … RETURNING and DELETE … RETURNING (not UPDATE's: dialect.pickAndChange). */
-  class MariadbAdapter extends MysqlAdapter {
-    override get supportsReturning(): boolean {
-      return true;
-    }
-  }
-  class MariadbDialect extends MysqlDialect {
-    override createAdapter() {
-      return new MariadbAdapter();
-    }
-  }
+  // mysql2 is loaded only for a MariaDB URL, as postgres.js is only for a PostgreSQL one.
+  const { checkServer, createMariadbPool, kyselyPool } = await import("./mariadb-pool.ts");
   const pool = await createMariadbPool(url, { maxConnections: options.maxConnections ?? 4 });
   let maxPacket: number;
   try {
