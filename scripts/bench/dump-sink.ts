@@ -4,9 +4,7 @@
 import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "./sink.ts";
-
-const SMTP_SINK = "/usr/sbin/smtp-sink";
+import { SMTP_SINK, freePort } from "./sink.ts";
 
 export interface DumpSink {
   host: string;

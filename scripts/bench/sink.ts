@@ -12,7 +12,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { cleanEnv, run } from "./proc.ts";
 
-const SMTP_SINK = "/usr/sbin/smtp-sink";
+export const SMTP_SINK = "/usr/sbin/smtp-sink";
 
 export interface Sink {
   kind: "smtp-sink" | "smtp-server";

@@ -32,8 +32,9 @@ export interface Database {
   postgres?: import("postgres").Sql;
   /** The connection URL, for a dedicated LISTEN connection. */
   url: string;
-  /** See dialect.ts Registered.statementBytes. */
-  statementBytes?: number | null;
+  /** The most parameter bytes one statement may carry (MariaDB's max_allowed_packet, less room for
+   * the SQL), or null where only the parameter count is bounded (insert-rows.ts splits by it). */
+  statementBytes: number | null;
   /** Opening `url` again reaches this same data (false for an in-memory SQLite database, which only
    * this handle sees): what a second connection, e.g. a worker thread's, needs. */
   reopenable: boolean;
@@ -100,7 +101,7 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
   if (kind === null) throw new ConfigError(`database.url: expected sqlite:PATH, postgres://… or mysql://…, got ${JSON.stringify(maskUrl(url))}`);
   const open = { sqlite: openSqliteDatabase, postgres: openPostgresDatabase, mariadb: openMariaDatabase }[kind];
   const db = await open(url, options);
-  registerDatabase(db.kysely, { dialect: db.dialect, statementBytes: db.statementBytes ?? null });
+  registerDatabase(db);
   return db;
 }
 
@@ -121,7 +122,7 @@ async function openSqliteDatabase(url: string, options: OpenOptions): Promise<Da
     throw classifyDatabaseError(error, maskUrl(url)) ?? error;
   }
   const kysely = new Kysely<Schema>({ dialect: new MailerSqliteDialect({ database: handle }) });
-  return { kysely, dialect: SQLITE, displayUrl: url, url, reopenable: path !== ":memory:", close: once(() => kysely.destroy()) };
+  return { kysely, dialect: SQLITE, displayUrl: url, url, reopenable: path !== ":memory:", statementBytes: null, close: once(() => kysely.destroy()) };
 }
 
 /** An SQLite file this user may not read and write (or create, with its journal, in its directory)
@@ -173,6 +174,7 @@ async function openPostgresDatabase(url: string, options: OpenOptions): Promise<
     displayUrl: maskUrl(url),
     url,
     reopenable: true,
+    statementBytes: null,
     postgres: raw,
     close: once(async () => {
       await kysely.destroy();

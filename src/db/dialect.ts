@@ -1,6 +1,7 @@
 // What differs between the databases, as data: capability flags, column types and time values.
 // Code asks a flag (e.g. `skipLocked`), never which database it is talking to.
 import { sql, type CreateIndexBuilder, type CreateTableBuilder, type Kysely, type RawBuilder } from "kysely";
+import type { Database } from "./connect.ts";
 import type { DbTime } from "./schema.ts";
 
 export interface Capabilities {
@@ -20,7 +21,8 @@ export interface Capabilities {
   partialIndexes: boolean;
   /** An index on an expression, e.g. lower(to_address). */
   expressionIndexes: boolean;
-  /** INSERT … ON CONFLICT DO NOTHING / DO UPDATE … WHERE; without it, INSERT … ON DUPLICATE KEY UPDATE. */
+  /** INSERT … ON CONFLICT DO NOTHING / DO UPDATE … WHERE; without it, INSERT IGNORE and
+   * INSERT … ON DUPLICATE KEY UPDATE (insert-new.ts, idempotency.ts). */
   onConflict: boolean;
 }
 
@@ -144,7 +146,7 @@ export const POSTGRES: DialectInfo = {
 };
 
 /** MariaDB ≥ 10.6 (connect.ts refuses older ones, and MySQL). Sessions run in UTC, READ COMMITTED
- * and strict mode (mariadb-connection.ts). */
+ * and strict mode (mariadb-pool.ts). */
 export const MARIADB: DialectInfo = {
   label: "mariadb",
   capabilities: {
@@ -180,29 +182,23 @@ export function fromDbTime(value: DbTime | null): Date | null {
   return value instanceof Date ? value : new Date(value);
 }
 
-/** Each open database's facts, by its Kysely adapter (which its transactions share). */
-interface Registered {
-  dialect: DialectInfo;
-  /** The most parameter bytes one statement may carry (MariaDB's max_allowed_packet, less room for
-   * the SQL), or null where only the parameter count is bounded. */
-  statementBytes: number | null;
-}
-const registered = new WeakMap<object, Registered>();
+/** Each open database, by its Kysely adapter (which its transactions share). */
+const opened = new WeakMap<object, Pick<Database, "dialect" | "statementBytes">>();
 
-/** Records what a Kysely instance speaks to (connect.ts, once per open database). */
-export function registerDatabase(db: Kysely<any>, facts: Registered): void {
-  registered.set(db.getExecutor().adapter, facts);
+/** Records an open database (connect.ts, once each), so that a statement handed only its Kysely (a
+ * transaction, say) can find its dialect and limits. */
+export function registerDatabase(db: Database): void {
+  opened.set(db.kysely.getExecutor().adapter, db);
 }
 
-function factsOf(db: Kysely<any>): Registered {
-  const facts = registered.get(db.getExecutor().adapter);
-  if (!facts) throw new Error("this Kysely instance was not opened by openDatabase");
-  return facts;
+function openedAs(db: Kysely<any>): Pick<Database, "dialect" | "statementBytes"> {
+  const found = opened.get(db.getExecutor().adapter);
+  if (!found) throw new Error("this Kysely instance was not opened by openDatabase");
+  return found;
 }
 
-/** The dialect of a Kysely instance or transaction opened by connect.ts: for statements that are
- * handed a bare Kysely (a transaction, say) and need a dialect's expression. */
-export const dialectOf = (db: Kysely<any>): DialectInfo => factsOf(db).dialect;
+/** The dialect of a Kysely instance or transaction opened by connect.ts. */
+export const dialectOf = (db: Kysely<any>): DialectInfo => openedAs(db).dialect;
 
-/** See Registered.statementBytes. */
-export const statementBytesOf = (db: Kysely<any>): number | null => factsOf(db).statementBytes;
+/** See Database.statementBytes. */
+export const statementBytesOf = (db: Kysely<any>): number | null => openedAs(db).statementBytes;

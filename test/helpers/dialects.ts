@@ -9,7 +9,6 @@ const counter = globalThis as { __mailerServerSkipped?: Partial<Record<Dialect, 
 type TestFn = (name: string, fn: () => unknown, timeout?: number) => void;
 
 export const pgAvailable = available.postgres;
-export const mariadbAvailable = available.mariadb;
 
 /** Whether this dialect's server answers (SQLite always does). */
 export const dialectAvailable = (dialect: Dialect) => available[dialect];

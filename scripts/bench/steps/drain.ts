@@ -9,7 +9,7 @@ import { addRow, say, takeFixture, type Bench } from "../context.ts";
 import { writeConfig, type Dialect } from "../db.ts";
 import { median, round, run, runOk } from "../proc.ts";
 import { quietGate, type Quiet } from "../quiet.ts";
-import { wireAvailable, wireOnce, type WireFigure } from "../wire.ts";
+import { wireAvailable, wireOnce, type SourceRun } from "../wire.ts";
 
 export interface DrainFigure {
   count: number;
@@ -75,7 +75,7 @@ export async function drainStep(bench: Bench, withCeiling: boolean, withDrain = 
   const { small, drainReps } = bench.sizes;
   const drains: Record<string, DrainFigure[]> = {};
   const ceilings: Record<string, CeilingFigure[]> = {};
-  const wires: Record<string, WireFigure[]> = {};
+  const wires: Record<string, SourceRun[]> = {};
   const withWire = withCeiling && wireAvailable();
   if (withCeiling && !withWire) bench.notes.push("wire: /usr/sbin/smtp-source missing (postfix's test programs): no drain ÷ wire");
   for (let rep = 0; rep < drainReps; rep++) {

@@ -66,6 +66,13 @@ export async function latencyStep(bench: Bench): Promise<void> {
   await measureFromOutside(bench);
 }
 
+/** SIGTERM, and SIGKILL if it has not exited 10 s later. */
+async function stopWorker(child: ReturnType<typeof Bun.spawn>): Promise<void> {
+  child.kill("SIGTERM");
+  const stopped = await Promise.race([child.exited, sleep(10_000).then(() => null)]);
+  if (stopped === null) child.kill("SIGKILL");
+}
+
 /** CPU seconds (user + system) a process has used, from /proc/PID/stat. */
 function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
@@ -115,9 +122,7 @@ async function measureFromOutside(bench: Bench): Promise<void> {
     addRow(bench, { id: "idle.rss", label: "runmailer-pg idle resident memory", unit: "MiB", values: { postgres: rss }, target: { op: "<=", value: 48 } });
     (bench.raw.latency as Record<string, unknown>).outside = { gate, latency: summary(latency), samples: latency.map((x) => round(x, 3)), idleCpuShare: round(idleCpu, 5), idleRssMiB: round(rss, 1) };
   } finally {
-    child.kill("SIGTERM");
-    const stopped = await Promise.race([child.exited, sleep(10_000).then(() => null)]);
-    if (stopped === null) child.kill("SIGKILL");
+    await stopWorker(child);
     await sink.stop();
     await db.drop();
   }
@@ -180,9 +185,7 @@ async function measure(bench: Bench, sink: Sink): Promise<void> {
     raw.runmailerPg = { latency: summary(latency), enqueueCall: summary(commit), smtpSessionsPerMessage: round(sessionsPerMessage, 2), samples: latency.map((x) => round(x, 3)) };
   } finally {
     await queue.close();
-    child.kill("SIGTERM");
-    const stopped = await Promise.race([child.exited, sleep(10_000).then(() => null)]);
-    if (stopped === null) child.kill("SIGKILL");
+    await stopWorker(child);
     await db.drop();
   }
 }

@@ -5,7 +5,7 @@
 import { addRow, say, type Bench } from "../context.ts";
 import type { Dialect } from "../db.ts";
 import { median } from "../proc.ts";
-import type { WireFigure } from "../wire.ts";
+import type { SourceRun } from "../wire.ts";
 import { drainOnce, type DrainFigure } from "./drain.ts";
 
 const POOL = 4;
@@ -32,7 +32,7 @@ export async function rssStep(bench: Bench): Promise<void> {
     addRow(bench, { id: "rss.large", label: `peak RSS, send-mail draining ${l} (pool ${POOL})`, unit: "MiB", values: { [dialect]: bigMiB } });
     addRow(bench, { id: "rss.ratio", label: `peak RSS ${l} / ${s}`, unit: "ratio", values: { [dialect]: bigMiB / smallMiB }, target: { op: "<=", value: 1.2 } });
     addRow(bench, { id: "drain.large", label: `drain ${l} by send-mail, pool ${POOL}`, unit: "msg/s", values: { [dialect]: big.rate } });
-    const wires = (bench.raw.wire as Record<string, WireFigure[]> | undefined)?.[`pool${POOL}`];
+    const wires = (bench.raw.wire as Record<string, SourceRun[]> | undefined)?.[`pool${POOL}`];
     if (wires?.length) {
       addRow(bench, {
         id: "drain.large.wireRatio", label: `drain ${l} / wire, pool ${POOL} (one run)`, unit: "ratio", values: { [dialect]: big.rate / median(wires.map((w) => w.rate)) },

@@ -6,10 +6,10 @@ import { join } from "node:path";
 import { sql } from "kysely";
 import { addRow, say, type Bench } from "../context.ts";
 import { usingDatabase } from "../db.ts";
-import { cleanEnv, percentile, round, run, runOk, sleep, summary } from "../proc.ts";
+import { cleanEnv, percentile, run, runOk, sleep, summary } from "../proc.ts";
 import { quietGate } from "../quiet.ts";
 import { freePort } from "../sink.ts";
-import { SMTP_SOURCE, benchMessageBytes, wireAvailable } from "../wire.ts";
+import { smtpSource, wireAvailable } from "../wire.ts";
 import { migratedDb } from "./commands.ts";
 
 const CLIENTS = 20;
@@ -30,7 +30,6 @@ export async function smtpdStep(bench: Bench): Promise<void> {
     return;
   }
   const count = bench.sizes.small;
-  const bodyBytes = Math.max(1, benchMessageBytes() - 122);
   const raw: Record<string, unknown> = {};
   for (const dialect of bench.dialects) {
     const { db, config } = await migratedDb(bench, dialect);
@@ -40,19 +39,10 @@ export async function smtpdStep(bench: Bench): Promise<void> {
     });
     try {
       await greetsOn(port, 15_000);
-      let gate = await quietGate();
+      const greetingGate = await quietGate();
       const greeting = JSON.parse((await runOk("greeting", ["python3", join(import.meta.dir, "..", "greeting.py"), "127.0.0.1", String(port), String(bench.sizes.latencySamples)])).stdout) as number[];
-      const source = async (reuse: boolean) => {
-        gate = await quietGate();
-        const result = await run([
-          SMTP_SOURCE, "-s", String(CLIENTS), ...(reuse ? ["-d"] : []), "-m", String(count), "-l", String(bodyBytes),
-          "-f", "app@example.test", "-t", "user@example.test", `127.0.0.1:${port}`,
-        ], { timeoutMs: 600_000 });
-        if (result.code !== 0) throw new Error(`smtp-source exited ${result.code}: ${result.stderr.trim().slice(0, 400)}`);
-        return { rate: round(count / (result.ms / 1000), 0), ms: round(result.ms), gate };
-      };
-      const fresh = await source(false);
-      const reused = await source(true);
+      const fresh = await smtpSource("127.0.0.1", port, count, CLIENTS, false);
+      const reused = await smtpSource("127.0.0.1", port, count, CLIENTS, true);
       const stored = await usingDatabase(db, async (k) => Number((await sql<{ n: number }>`select count(*) as n from mailer_message`.execute(k)).rows[0]!.n));
       if (stored !== 2 * count) throw new Error(`smtpd stored ${stored} of ${2 * count} messages`);
       say(`smtpd ${dialect}: greeting p50 ${percentile(greeting, 50).toFixed(2)} ms; ${fresh.rate} msg/s new connection each, ${reused.rate} msg/s over ${CLIENTS} kept sessions`);
@@ -61,7 +51,7 @@ export async function smtpdStep(bench: Bench): Promise<void> {
       const n = count.toLocaleString("en-US");
       addRow(bench, { id: "smtpd.fresh", label: `smtpd: ${n} msgs, ${CLIENTS} clients, a new connection per message (smtp-source -s ${CLIENTS})`, unit: "msg/s", values: { [dialect]: fresh.rate }, target: { op: ">=", value: 1000 } });
       addRow(bench, { id: "smtpd.reused", label: `smtpd: ${n} msgs over ${CLIENTS} kept sessions (smtp-source -s ${CLIENTS} -d)`, unit: "msg/s", values: { [dialect]: reused.rate }, target: { op: ">=", value: 5000 } });
-      raw[dialect] = { greeting: summary(greeting), fresh, reused };
+      raw[dialect] = { greeting: { ...summary(greeting), gate: greetingGate }, fresh, reused };
     } finally {
       child.kill("SIGTERM");
       await child.exited;

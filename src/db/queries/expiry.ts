@@ -25,8 +25,11 @@ export async function expireDue(db: Database, now: Date, keepText: boolean): Pro
         .limit(PER_TRANSACTION);
       if (db.dialect.capabilities.skipLocked) pick = pick.forUpdate().skipLocked();
       // Where one statement cannot pick with LIMIT and delete (MariaDB), the locked ids are read first.
-      const ids = db.dialect.capabilities.pickAndChange ? pick : (await pick.execute()).map((r) => r.id);
-      if (Array.isArray(ids) && ids.length === 0) return 0;
+      let ids: typeof pick | number[] = pick;
+      if (!db.dialect.capabilities.pickAndChange) {
+        ids = (await pick.execute()).map((r) => r.id);
+        if (ids.length === 0) return 0;
+      }
       const gone = await trx.deleteFrom("mailer_message").where("id", "in", ids).returningAll().execute();
       await insertLogs(
         trx,

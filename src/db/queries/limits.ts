@@ -29,18 +29,19 @@ export async function takeToken(db: Database, name: string, perSecond: number, b
   // Literals, not parameters: numbers only, and PostgreSQL then needs no guess at their types.
   const available = d.least(sql.lit(burst), sql`tokens + ${d.greatest(sql.lit(0), sql`${now} - updated_at`)} * ${sql.lit(perSecond)}`);
   const grant = sql<number>`case when ${available} >= 1 then 1 else 0 end`;
-  const take = db.kysely
-    .updateTable("mailer_ratelimit")
-    // updated_at never goes back: on PostgreSQL a statement's timestamp is taken when it arrives, and
-    // one that arrived earlier may get the row lock later; moving the time back would credit the
-    // same interval twice. The order matters on MariaDB, whose assignments run left to right and see
-    // the columns already set: tokens and updated_at, which the grant reads, come last.
-    .set({ granted: grant as never, tokens: sql`${available} - ${grant}` as never, updated_at: d.greatest(sql`updated_at`, now) as never })
-    .where("name", "=", name);
+  const take = (q: Kysely<Schema>) =>
+    q
+      .updateTable("mailer_ratelimit")
+      // updated_at never goes back: on PostgreSQL a statement's timestamp is taken when it arrives, and
+      // one that arrived earlier may get the row lock later; moving the time back would credit the
+      // same interval twice. The order matters on MariaDB, whose assignments run left to right and see
+      // the columns already set: tokens and updated_at, which the grant reads, come last.
+      .set({ granted: grant as never, tokens: sql`${available} - ${grant}` as never, updated_at: d.greatest(sql`updated_at`, now) as never })
+      .where("name", "=", name);
   const row = d.capabilities.pickAndChange
-    ? await take.returning(["tokens", "granted"]).executeTakeFirst()
+    ? await take(db.kysely).returning(["tokens", "granted"]).executeTakeFirst()
     : await db.kysely.transaction().execute(async (trx) => {
-        await trx.executeQuery(take.compile());
+        await take(trx).execute();
         return trx.selectFrom("mailer_ratelimit").select(["tokens", "granted"]).where("name", "=", name).executeTakeFirst();
       });
   if (!row) return null;
