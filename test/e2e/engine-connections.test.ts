@@ -3,10 +3,10 @@
 import { afterEach, expect } from "bun:test";
 import { forEachDialect, testFor } from "../helpers/dialects.ts";
 import { bench, type Bench } from "../helpers/engine.ts";
-import { pgBench, type PgBench } from "../pg/pg-bench.ts";
+import { pgBench, type ServerBench } from "../helpers/server-bench.ts";
 
 let b: Bench | null = null;
-let pg: PgBench | null = null;
+let pg: ServerBench | null = null;
 afterEach(async () => {
   await b?.cleanup();
   await pg?.cleanup();

@@ -4,10 +4,10 @@
 // official figures come from scripts/bench); fails only if p99 passes 1 s.
 import { afterEach, expect } from "bun:test";
 import { testFor } from "../helpers/dialects.ts";
-import { pgBench, type PgBench } from "../pg/pg-bench.ts";
+import { pgBench, type ServerBench } from "../helpers/server-bench.ts";
 
 const it = testFor("postgres");
-let b: PgBench | null = null;
+let b: ServerBench | null = null;
 afterEach(async () => {
   await b?.cleanup();
   b = null;

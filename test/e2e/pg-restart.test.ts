@@ -6,10 +6,10 @@ import { afterEach, describe, expect } from "bun:test";
 import postgres from "postgres";
 import { testFor } from "../helpers/dialects.ts";
 import { startPgCluster, type PgCluster } from "../helpers/pg-cluster.ts";
-import { pgBench, type PgBench } from "../pg/pg-bench.ts";
+import { pgBench, type ServerBench } from "../helpers/server-bench.ts";
 
 const it = testFor("postgres");
-let b: PgBench | null = null;
+let b: ServerBench | null = null;
 let cluster: PgCluster | null = null;
 afterEach(async () => {
   await b?.cleanup();

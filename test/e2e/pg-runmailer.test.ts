@@ -8,12 +8,12 @@ import { runMailer, writeConfig } from "../helpers/cli.ts";
 import { PG_URL, tempDir, testDatabase } from "../helpers/db.ts";
 import { startNotifyDroppingProxy, type NotifyDroppingProxy } from "../pg/pg-proxy.ts";
 import { until } from "../helpers/wait.ts";
-import { pgBench, type PgBench, type Worker } from "../pg/pg-bench.ts";
+import { pgBench, type ServerBench, type Worker } from "../helpers/server-bench.ts";
 
 const it = testFor("postgres");
 const DEBUG = ["--log-format", "json", "--log-level", "debug"];
 
-let b: PgBench | null = null;
+let b: ServerBench | null = null;
 let proxy: NotifyDroppingProxy | null = null;
 const finally_: Array<() => Promise<unknown>> = [];
 afterEach(async () => {

@@ -6,20 +6,20 @@ import { forEachDialect, testFor } from "../helpers/dialects.ts";
 import { summary } from "../helpers/engine.ts";
 import { deliveries } from "../helpers/smtp-sink.ts";
 import { until } from "../helpers/wait.ts";
-import { elsewhere, ownPidNamespace, pgBench, serverBench, type PgBench, type Worker } from "../pg/pg-bench.ts";
+import { elsewhere, ownPidNamespace, pgBench, serverBench, type ServerBench, type Worker } from "../helpers/server-bench.ts";
 
 const it = testFor("postgres");
-let b: PgBench | null = null;
+let b: ServerBench | null = null;
 afterEach(async () => {
   await b?.cleanup();
   b = null;
 });
 
-const queueEmpty = async (bench: PgBench) =>
+const queueEmpty = async (bench: ServerBench) =>
   (await bench.db.kysely.selectFrom("mailer_message").select("id").limit(1).execute()).length === 0;
 
 /** `send-mail` again and again, as cron would if it ran back to back, until the queue is empty. */
-async function sendMailLoop(bench: PgBench): Promise<number> {
+async function sendMailLoop(bench: ServerBench): Promise<number> {
   let sent = 0;
   while (!(await queueEmpty(bench))) {
     const run = await bench.run(["send-mail"]);

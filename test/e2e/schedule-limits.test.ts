@@ -10,7 +10,7 @@ import { runMailer } from "../helpers/cli.ts";
 import { startConsole } from "../helpers/web-console.ts";
 import { chmodSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { elsewhere } from "../pg/pg-bench.ts";
+import { elsewhere } from "../helpers/server-bench.ts";
 import { enqueueMessages } from "../../src/queue/enqueue.ts";
 import { prepareMessage } from "../../src/queue/prepare.ts";
 

@@ -18,7 +18,7 @@ export type Sections = Partial<Record<"top" | (typeof SECTION_NAMES)[number], Re
   domainLimits?: Record<string, Record<string, TomlValue>>;
 };
 
-/** Where a spawned worker runs: another binary name and arguments in front (elsewhere() in pg-bench.ts). */
+/** Where a spawned worker runs: another binary name and arguments in front (elsewhere() in server-bench.ts). */
 export interface SpawnVia {
   binary?: string;
   prefix?: string[];

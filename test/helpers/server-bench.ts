@@ -9,10 +9,10 @@ import { openDatabase, type Database } from "../../src/db/connect.ts";
 import { migrateToLatest } from "../../src/db/migrate.ts";
 import { enqueueMessages } from "../../src/queue/enqueue.ts";
 import { prepareMessage } from "../../src/queue/prepare.ts";
-import { BINARY, runMailer, spawnMailer, writeConfig, type RunResult } from "../helpers/cli.ts";
-import { createMariadbDatabase, createPgDatabase, tempDir } from "../helpers/db.ts";
-import { readLines, type LineReader } from "../helpers/lines.ts";
-import { startSink, type Reaction, type Received, type Sink } from "../helpers/smtp-sink.ts";
+import { BINARY, runMailer, spawnMailer, writeConfig, type RunResult } from "./cli.ts";
+import { createMariadbDatabase, createPgDatabase, tempDir } from "./db.ts";
+import { readLines, type LineReader } from "./lines.ts";
+import { startSink, type Reaction, type Received, type Sink } from "./smtp-sink.ts";
 
 export type Section = Record<string, string | number | boolean>;
 export type Sections = Partial<Record<"backend" | "delivery" | "lock", Section>>;
@@ -25,7 +25,7 @@ export interface Worker {
   json(): Array<Record<string, any>>;
 }
 
-export interface PgBench {
+export interface ServerBench {
   dir: string;
   url: string;
   db: Database;
@@ -53,7 +53,7 @@ const raw = (subject: string) =>
 export const pgBench = (sections: Sections = {}, url?: string) => serverBench("postgres", sections, url);
 
 /** The same bench on a database server of either kind. */
-export async function serverBench(server: "postgres" | "mariadb", sections: Sections = {}, url?: string): Promise<PgBench> {
+export async function serverBench(server: "postgres" | "mariadb", sections: Sections = {}, url?: string): Promise<ServerBench> {
   const dir = tempDir(`mailer-${server}-`);
   const created = url ? null : server === "postgres" ? await createPgDatabase() : await createMariadbDatabase();
   const dbUrl = url ?? created!.url;
@@ -61,7 +61,7 @@ export async function serverBench(server: "postgres" | "mariadb", sections: Sect
   await migrateToLatest(db);
   const sink = await startSink();
   const workers: Worker[] = [];
-  const b: PgBench = {
+  const b: ServerBench = {
     dir: dir.path,
     url: dbUrl,
     db,
