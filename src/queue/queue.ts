@@ -17,6 +17,10 @@ import { prepareMessage, type PreparedMessage } from "./prepare.ts";
 import { parsePriority, type Priority, type PriorityName } from "./priority.ts";
 import { scheduleFrom, type Schedule, type ScheduleInput } from "./schedule.ts";
 
+/** nodemailer loads only when a message is composed; loaded once (an import() per message of a bulk
+ * enqueue costs more than composing a simple one). */
+let composeModule: Promise<typeof import("./compose.ts")> | null = null;
+
 /** A complete RFC 5322 message; without an envelope, recipients come from To/Cc/Bcc. sendAt,
  * expiresAt and idempotencyKey (as on a nodemailer message) win over the X-Mailer-* headers. */
 export interface RawMail extends ScheduleInput {
@@ -113,8 +117,8 @@ export class Queue {
   /** `schedule`: the caller's, winning over the message's own fields and headers. */
   async prepare(mail: MailInput, priority?: Priority, schedule: Schedule = {}): Promise<PreparedMessage> {
     if (isRawMail(mail)) return this.prepareRaw(mail, priority, schedule);
-    const { composeMail } = await import("./compose.ts");
-    const captured = await composeMail(mail);
+    composeModule ??= import("./compose.ts");
+    const captured = await (await composeModule).composeMail(mail);
     return this.prepareCaptured(captured, priority, schedule);
   }
 
