@@ -35,7 +35,7 @@ export const logFormatFor = (config: Config | null, options: GlobalOptions) => (
 export function loggerFor(config: Config | null, options: GlobalOptions, extra: Partial<LoggerOptions> = {}): Logger {
   const level = (options.logLevel ?? config?.log.level ?? "info") as LogLevel;
   const format = logFormatFor(config, options);
-  const colour = format === "text" && process.stderr.isTTY === true && !process.env.NO_COLOR;
+  const colour = format === "text" && !process.env.NO_COLOR ? () => process.stderr.isTTY === true : false;
   return createLogger({ level, format, colour, secrets: config ? logSecrets(config) : [], ...extra });
 }
 

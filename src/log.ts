@@ -25,7 +25,9 @@ export interface LoggerOptions {
   level?: LogLevel;
   format?: LogFormat;
   write?: (line: string) => void;
-  colour?: boolean;
+  /** A function is asked at the first line written (whether stderr is a terminal: asking builds the
+   * stderr stream, which a command that logs nothing should not pay for). */
+  colour?: boolean | (() => boolean);
   clock?: () => Date;
   /** Values that never reach output, however they got into a line (an error text quoting one, say). */
   secrets?: string[];
@@ -59,7 +61,8 @@ export function createLogger(options: LoggerOptions = {}, bound: LogFields = {})
   const raw = options.write ?? ((line: string) => process.stderr.write(line + "\n"));
   const secrets = options.secrets ?? [];
   const write = (line: string) => raw(scrubLine(line, secrets));
-  const colour = options.colour ?? false;
+  let colour = typeof options.colour === "function" ? null : (options.colour ?? false);
+  const inColour = () => (colour ??= (options.colour as () => boolean)());
   const clock = options.clock ?? (() => new Date());
 
   const emit = (at: LogLevel, message: string, fields?: LogFields) => {
@@ -75,7 +78,7 @@ export function createLogger(options: LoggerOptions = {}, bound: LogFields = {})
       .map(([k, v]) => `${k}=${textValue(v)}`)
       .join(" ");
     const tag = at.toUpperCase().padEnd(5);
-    const head = colour ? `${COLOUR[at]}${tag}\x1b[0m` : tag;
+    const head = inColour() ? `${COLOUR[at]}${tag}\x1b[0m` : tag;
     // One entry, one line (a multi-line SMTP reply, an error with a stack): newlines shown as \n.
     const text = message.replace(/\r?\n/g, "\\n");
     write(`${time} ${head} ${text}${extra ? " " + extra : ""}`);

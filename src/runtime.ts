@@ -102,6 +102,22 @@ export function processExists(pid: number): boolean {
   }
 }
 
+/** Writes `text` to standard output. On Bun through Bun.stdout: process.stdout is built on first use
+ * as a Node stream, which costs a short command (`mailer queue` printing its id) about as much as the
+ * rest of its start-up. Only for commands whose stdout is this one write. */
+export async function writeStdout(text: string): Promise<void> {
+  const bun = (globalThis as { Bun?: { write(to: unknown, text: string): Promise<number>; stdout: unknown } }).Bun;
+  if (bun) await bun.write(bun.stdout, text);
+  else process.stdout.write(text);
+}
+
+/** Standard input as byte chunks. On Bun through Bun.stdin, for the reason writeStdout gives:
+ * process.stdin is a Node stream built on first use. */
+export function standardInput(): AsyncIterable<Uint8Array> {
+  const bun = (globalThis as { Bun?: { stdin: { stream(): ReadableStream<Uint8Array> } } }).Bun;
+  return bun ? (bun.stdin.stream() as unknown as AsyncIterable<Uint8Array>) : process.stdin;
+}
+
 /** Runs the garbage collector now where the runtime lets us (Bun). Buffers live outside the JS heap,
  * which can stay small while megabytes of released message text wait for a collection: a server that
  * promises a memory ceiling collects after each large message instead of waiting. */

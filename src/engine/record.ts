@@ -1,5 +1,4 @@
 // A batch's attempts become one BatchRecord, written in one transaction (claims.ts recordBatch).
-import { randomUUID } from "node:crypto";
 import type { BatchRecord, ClaimedRow } from "../db/queries/claims.ts";
 import type { NewLogRow } from "../db/queries/logs.ts";
 import { joinRecipients, splitRecipients } from "../db/queries/messages.ts";
@@ -13,7 +12,7 @@ export interface RecordOptions {
 }
 
 export function buildRecord(attempts: Attempt[], unattempted: ClaimedRow[], options: RecordOptions): BatchRecord {
-  const record: BatchRecord = { key: randomUUID(), logs: [], remove: [], change: [], release: unattempted.map((r) => r.id) };
+  const record: BatchRecord = { key: crypto.randomUUID(), logs: [], remove: [], change: [], release: unattempted.map((r) => r.id) };
   const log = (a: Attempt, result: LogResult, to: string[], text: string): NewLogRow => ({
     queue_id: a.row.id,
     message_data: options.logMessageData ? a.raw : null,

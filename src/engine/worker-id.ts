@@ -3,7 +3,7 @@
 // is gone (SIGKILL, OOM) and release its batch at once instead of waiting for the lease; a claim from
 // an earlier boot is released too; any other owner (another host, another container's namespace) is
 // left to its lease. The random part tells apart two workers that had the same PID.
-import { randomBytes } from "node:crypto";
+import { randomHex } from "../bytes.ts";
 import { liveness, thisProcess, type ProcessIdentity } from "../process-identity.ts";
 
 /** Identities created by this process and not yet retired: never judged dead by our own passes. */
@@ -11,7 +11,7 @@ const live = new Set<string>();
 
 export function newWorkerId(): string {
   const { host, pid, boot, pidns } = thisProcess();
-  const id = `${host}:${pid}:${boot}.${pidns}.${randomBytes(4).toString("hex")}`;
+  const id = `${host}:${pid}:${boot}.${pidns}.${randomHex(4)}`;
   live.add(id);
   return id;
 }

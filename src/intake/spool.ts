@@ -4,9 +4,9 @@
 // before postdrop); every pass imports it (spool-import.ts). The file's owner, which only the kernel
 // sets, says who submitted it; the setgid directory gives each file the importer's group, and the
 // file's mode (0640) keeps every other user out. docs/security.md has the whole threat model.
-import { randomBytes } from "node:crypto";
 import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, openSync, readdirSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { randomHex } from "../bytes.ts";
 import { ConfigError, DataError, TempFailError, errorText } from "../errors.ts";
 import type { Submission, Via } from "./submission.ts";
 
@@ -46,7 +46,7 @@ export function spoolCounts(dir: string | null): { waiting: number; set_aside: n
 /** Write `sub` into the spool directory; returns the file's name. Written under a temporary name and
  * renamed, so the importer never sees half a file; synced first, so "queued" survives a power cut. */
 export function dropInSpool(dir: string, sub: Submission): string {
-  const name = `${Date.now().toString(36)}-${randomBytes(16).toString("hex")}`;
+  const name = `${Date.now().toString(36)}-${randomHex(16)}`;
   const temporary = join(dir, `.${name}.tmp`);
   const final = join(dir, `${name}.msg`);
   const envelope: SpoolEnvelope = {

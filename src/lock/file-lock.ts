@@ -9,7 +9,7 @@
 // not touched for 60 s is stale. The takeover runs under a guard file so that two processes that find
 // the same stale lock cannot both end up holding it. Nothing else ever unlinks the lock but its owner.
 import { linkSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
-import { randomBytes } from "node:crypto";
+import { randomHex } from "../bytes.ts";
 import { ConfigError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { liveness, thisProcess, type ProcessIdentity } from "../process-identity.ts";
@@ -124,7 +124,7 @@ function isStale(file: string, current: LockOwner | null): boolean {
 
 /** One attempt: "acquired", or the current owner (null when unreadable). */
 async function tryAcquire(file: string, owner: LockOwner, options: LockOptions): Promise<"acquired" | LockOwner | null> {
-  const temp = `${file}.${owner.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  const temp = `${file}.${owner.pid}.${randomHex(4)}.tmp`;
   try {
     writeFileSync(temp, JSON.stringify(owner) + "\n");
   } catch (error) {

@@ -1,8 +1,14 @@
 // Byte-faithful access to an RFC 5322 message's header block. The text is handled as latin1 so every
 // byte maps to one char and back: 8-bit bodies in any charset are stored exactly as received.
-import libmime from "libmime";
+import type Libmime from "libmime";
 import { asBuffer } from "../bytes.ts";
 import { DataError } from "../errors.ts";
+
+// libmime builds iconv-lite's codec tables as it loads (5 ms of `sendmail -t`'s start-up): it is
+// required at the first encoded word, which most messages never have. A require() inside a function
+// stays lazy in the compiled bundle, where an import() would make every caller async.
+let libmimeModule: typeof Libmime | null = null;
+const libmime = (): typeof Libmime => (libmimeModule ??= require("libmime") as typeof Libmime);
 
 export interface HeaderField {
   /** The field name as written. */
@@ -107,7 +113,7 @@ export function fieldValue(field: HeaderField): string {
   // Nothing to decode without an encoded word (decodeWords would return the text unchanged).
   if (!text.includes("=?")) return text;
   try {
-    return libmime.decodeWords(text);
+    return libmime().decodeWords(text);
   } catch {
     return text;
   }
@@ -155,7 +161,7 @@ export function makeField(name: string, value: string): HeaderField {
   if (!FIELD_NAME.test(name)) throw new DataError(`header name ${JSON.stringify(name)} is not valid`);
   if (/[\r\n\0]/.test(value)) throw new DataError(`header ${name}: value contains a line break or NUL`);
   // Non-ASCII values become RFC 2047 encoded words, so the stored header block stays 7-bit.
-  const encoded = /[^\x20-\x7e\t]/.test(value) ? libmime.encodeWords(value, "Q", 52) : value;
+  const encoded = /[^\x20-\x7e\t]/.test(value) ? libmime().encodeWords(value, "Q", 52) : value;
   return { name, raw: `${name}: ${encoded}` };
 }
 
@@ -164,6 +170,6 @@ export function makeField(name: string, value: string): HeaderField {
 export function mailbox(name: string | undefined, address: string): string {
   if (name === undefined || name.trim() === "") return address;
   if (/[\r\n\0]/.test(name)) throw new DataError("sender name contains a line break or NUL");
-  const phrase = /[^\x20-\x7e]/.test(name) ? libmime.encodeWord(name.trim(), "Q") : `"${name.trim().replace(/(["\\])/g, "\\$1")}"`;
+  const phrase = /[^\x20-\x7e]/.test(name) ? libmime().encodeWord(name.trim(), "Q") : `"${name.trim().replace(/(["\\])/g, "\\$1")}"`;
   return `${phrase} <${address}>`;
 }

@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 
 let host: string | null = null;
@@ -6,5 +5,5 @@ let host: string | null = null;
 /** `<uuid@host>`: unique without coordination, so every enqueue path can assign one. */
 export function newMessageId(): string {
   host ??= hostname() || "localhost";
-  return `<${randomUUID()}@${host}>`;
+  return `<${crypto.randomUUID()}@${host}>`;
 }
