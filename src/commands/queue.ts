@@ -12,6 +12,7 @@ import type { EnqueueOutcome } from "../queue/enqueue.ts";
 import { isUtf8 } from "../queue/headers.ts";
 import { prepareMessage } from "../queue/prepare.ts";
 import { Queue } from "../queue/queue.ts";
+import { standardInput, writeStdout } from "../runtime.ts";
 
 export async function run(argv: string[], globals: GlobalOptions): Promise<number> {
   const args = parseQueueArgs(argv);
@@ -26,7 +27,7 @@ export async function run(argv: string[], globals: GlobalOptions): Promise<numbe
   ctx.onClose(() => queue.close());
   try {
     const outcome = composes(args) ? await fromFlags(queue, args) : await fromStdin(queue, args);
-    process.stdout.write(`${outcome.id}\n`);
+    await writeStdout(`${outcome.id}\n`);
     return 0;
   } finally {
     await ctx.close();
@@ -42,11 +43,11 @@ async function fromFlags(queue: Queue, args: QueueArgs): Promise<EnqueueOutcome>
     replyTo: args.replyTo,
     subject: args.subject,
     html: args.html,
-    headers: args.headers.map(([key, value]) => ({ key, value })),
-    attachments: args.attach.map((file) => ({ path: readableFile(file), filename: basename(file) })),
   };
+  if (args.headers.length > 0) mail.headers = args.headers.map(([key, value]) => ({ key, value }));
+  if (args.attach.length > 0) mail.attachments = args.attach.map((file) => ({ path: readableFile(file), filename: basename(file) }));
   if (args.text === "-") {
-    const body = await readAll(process.stdin, queue.maxSize);
+    const body = await readAll(standardInput(), queue.maxSize);
     if (isUtf8(body)) {
       mail.text = Buffer.from(body).toString("utf8");
     } else {
@@ -82,7 +83,7 @@ async function fromStdin(queue: Queue, args: QueueArgs): Promise<EnqueueOutcome>
   if (process.stdin.isTTY) {
     throw new UsageError("queue: give --subject/--text/--html/--attach, or pipe a complete message on stdin (see mailer queue --help)");
   }
-  const raw = await readAll(process.stdin, queue.maxSize);
+  const raw = await readAll(standardInput(), queue.maxSize);
   const to = [...args.to, ...args.cc, ...args.bcc].flatMap((a) => parseMailboxes(a, "recipient").map((m) => m.address));
   const prepared = prepareMessage(raw, {
     envelopeFrom: args.from === undefined ? undefined : (parseAddressList(args.from, "--from", queue.routing.qualify)[0] ?? ""),

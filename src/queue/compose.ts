@@ -1,7 +1,9 @@
 // MIME composition is nodemailer's (attachments, alternatives, inline images, encodings), never ours.
-// A message compiled by nodemailer (a MimeNode) becomes the bytes and envelope we store. This module
-// loads nodemailer, so only the paths that compose import it (lazily): sendmail and send-mail stay fast.
-import nodemailer, { type NodemailerError, type SendMailOptions, type Transport } from "nodemailer";
+// A message compiled by nodemailer (a MimeNode) becomes the bytes and envelope we store; the simple
+// message whose bytes composeSimple writes exactly as nodemailer would is the one exception. nodemailer
+// itself is loaded only when a message needs it, so `mailer queue --text` never loads it.
+import type { NodemailerError, SendMailOptions, Transport } from "nodemailer";
+import type Nodemailer from "nodemailer";
 import type MailMessage from "nodemailer/lib/mailer/mail-message";
 import type MimeNode from "nodemailer/lib/mime-node";
 import { fromNodemailerPriority, type Priority } from "./priority.ts";
@@ -55,7 +57,7 @@ const captureTransport: Transport<Captured> = {
   },
 };
 
-let composer: ReturnType<typeof nodemailer.createTransport<Captured>> | null = null;
+let composer: Promise<ReturnType<typeof Nodemailer.createTransport<Captured>>> | null = null;
 
 /** Compose nodemailer message options exactly as `transporter.sendMail()` would, without sending:
  * the common simple message by composeSimple (the same bytes, several times faster), any other by
@@ -74,6 +76,6 @@ export async function composeMail(mail: SendMailOptions): Promise<Captured> {
 
 /** Always nodemailer's own composition (the reference composeSimple is tested against). */
 export function composeWithNodemailer(mail: SendMailOptions): Promise<Captured> {
-  composer ??= nodemailer.createTransport<Captured>(captureTransport);
-  return composer.sendMail(mail);
+  composer ??= import("nodemailer").then(({ default: nodemailer }) => nodemailer.createTransport<Captured>(captureTransport));
+  return composer.then((transport) => transport.sendMail(mail));
 }

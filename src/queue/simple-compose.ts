@@ -4,14 +4,25 @@
 // nodemailer's own quoted-printable and header-folding functions; anything outside that subset
 // returns null and goes to nodemailer. nodemailer spends most of a message's time in streams and
 // timer hops (setImmediate per part), which for a 1 KiB message cost several times the encoding.
-import { randomBytes } from "node:crypto";
-import { foldLines } from "nodemailer/lib/mime-funcs";
-import { encode as qpEncode, wrap as qpWrap } from "nodemailer/lib/qp";
+import { randomHex } from "../bytes.ts";
 
-/** The fields the fast path understands; any other field (attachments, headers, priority, …) means nodemailer. */
+// nodemailer's own functions, loaded when a message needs them (a header line of 76 characters or
+// more, a quoted-printable body): `mailer queue` with a short text never loads nodemailer at all.
+type MimeFuncs = typeof import("nodemailer/lib/mime-funcs");
+type Qp = typeof import("nodemailer/lib/qp");
+let mimeFuncs: MimeFuncs | null = null;
+let qp: Qp | null = null;
+/** nodemailer's foldLines(…, 76) returns a line shorter than 76 as it is. */
+const foldLine = (line: string) => (line.length < 76 ? line : (mimeFuncs ??= require("nodemailer/lib/mime-funcs") as MimeFuncs).foldLines(line, 76));
+const quotedPrintable = () => (qp ??= require("nodemailer/lib/qp") as Qp);
+
+/** The fields the fast path understands; any other field (attachments, headers, priority, …) means
+ * nodemailer, unless it is one of EMPTY_AS_ABSENT given as an empty list. */
 const SIMPLE_FIELDS = new Set([
   "from", "to", "cc", "bcc", "replyTo", "subject", "text", "html", "messageId", "date", "sendAt", "expiresAt", "idempotencyKey",
 ]);
+/** nodemailer adds nothing for these when they are empty lists. */
+const EMPTY_AS_ABSENT = new Set(["headers", "attachments", "alternatives"]);
 
 // An address nodemailer leaves exactly as written: a dot-atom local part and a lower-case ASCII domain
 // (url.domainToASCII lower-cases and punycodes; "xn--" labels it may rewrite are left to it).
@@ -64,7 +75,11 @@ export interface SimpleComposed {
 
 /** nodemailer's bytes for `mail`, or null when the message is outside the simple subset. */
 export function composeSimple(mail: Record<string, unknown>): SimpleComposed | null {
-  for (const key in mail) if (mail[key] !== undefined && !SIMPLE_FIELDS.has(key)) return null;
+  for (const key in mail) {
+    const value = mail[key];
+    if (value === undefined || SIMPLE_FIELDS.has(key)) continue;
+    if (!(EMPTY_AS_ABSENT.has(key) && Array.isArray(value) && value.length === 0)) return null;
+  }
   const { text, html, subject, messageId, date } = mail;
   // Exactly one part, given as a non-empty string (nodemailer treats "" as absent).
   const [content, contentType] = text && !html ? [text, "text/plain"] : html && !text ? [html, "text/html"] : [null, ""];
@@ -77,7 +92,8 @@ export function composeSimple(mail: Record<string, unknown>): SimpleComposed | n
   if (from === null || from.length !== 1) return null;
   const fields: Record<string, Mailbox[] | null> = {};
   for (const name of ["to", "cc", "bcc", "replyTo"] as const) {
-    if (mail[name] === undefined) continue;
+    // An empty list writes no header, as with nodemailer (`mailer queue` passes [] for a flag not given).
+    if (mail[name] === undefined || (Array.isArray(mail[name]) && (mail[name] as unknown[]).length === 0)) continue;
     const list = mailboxes(mail[name]);
     if (list === null) return null;
     fields[name] = list;
@@ -99,14 +115,15 @@ export function composeSimple(mail: Record<string, unknown>): SimpleComposed | n
     const ascii = !NOT_PLAIN.test(content);
     if (!(ascii || prefersQuotedPrintable(content)) || /[ \t]$/.test(content)) return null;
     transferEncoding = "quoted-printable";
-    body = qpWrap(ascii ? qpEncodeAscii(content) : qpEncode(Buffer.from(content, "utf8")), 76);
+    const { encode, wrap } = quotedPrintable();
+    body = wrap(ascii ? qpEncodeAscii(content) : encode(Buffer.from(content, "utf8")), 76);
   }
   // nodemailer's LastNewline: the message ends with a line break.
   if (!body.endsWith("\n")) body += body.endsWith("\r") ? "\n" : "\r\n";
 
   const envelopeFrom = from[0]!.address;
   const header: string[] = [];
-  const line = (name: string, value: string) => header.push(foldLines(`${name}: ${value}`, 76));
+  const line = (name: string, value: string) => header.push(foldLine(`${name}: ${value}`));
   const list = (boxes: Mailbox[]) => boxes.map((b) => b.text).join(", ");
   line("From", list(from));
   if (to.length > 0) line("To", list(to));
@@ -155,7 +172,7 @@ function prefersQuotedPrintable(value: string): boolean {
 
 /** nodemailer's form: `<8-4-4-4-12 hex digits@the sender's domain>`. */
 function generatedMessageId(envelopeFrom: string): string {
-  const hex = randomBytes(16).toString("hex");
+  const hex = randomHex(16);
   const domain = envelopeFrom.split("@").pop();
   return `<${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}@${domain}>`;
 }

@@ -46,6 +46,7 @@ function randomOptions(seed: number): SendMailOptions {
   const body = Array.from({ length: Math.floor(random() * 8) }, () => mostly(LINES, 15)).join(eol) + pick(["", eol, "\r", " ", eol + eol]);
   const mail: SendMailOptions = { from: address(), to: some(), messageId: `<seed.${seed}@example.com>`, date: new Date(Date.UTC(2026, 11, 5, 1, 2, seed % 60)) };
   if (random() < 0.3) mail.cc = some();
+  else if (random() < 0.2) mail.cc = [];
   if (random() < 0.2) mail.bcc = some();
   if (random() < 0.2) mail.replyTo = some();
   const subject = mostly(SUBJECTS, 8);
@@ -55,6 +56,8 @@ function randomOptions(seed: number): SendMailOptions {
   // A fixed boundary, so that two compositions of a multipart message can be compared.
   if (random() < 0.05) Object.assign(mail, { attachments: [{ filename: "a.txt", content: "attached" }], baseBoundary: "fixed" });
   if (random() < 0.05) mail.headers = { "X-Extra": "1" };
+  // Empty lists, as `mailer queue` and many applications pass them, add nothing.
+  if (random() < 0.1) Object.assign(mail, { headers: mail.headers ?? [], attachments: mail.attachments ?? [], alternatives: [] });
   return mail;
 }
 
