@@ -3,14 +3,18 @@
 // rows per INSERT and per transaction as enqueue_batch_size does. No parsing, no validation: what is
 // left of an enqueue once mailer's own work is taken away.
 //
-//   bun scripts/bench/probes/sqlite-floor.ts [count=10000]
+//   bun scripts/bench/probes/sqlite-floor.ts [count=10000] [--random-ids]
+//
+// --random-ids: each row gets a random <uuid@host> Message-ID, as composed messages do (the bench's
+// raw messages number theirs in order), so the message_id index takes its inserts at random places.
 import { Database } from "bun:sqlite";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { benchMessages } from "../messages.ts";
 
-const count = Number(process.argv[2] ?? 10_000);
+const count = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 10_000);
+const randomIds = process.argv.includes("--random-ids");
 const dir = mkdtempSync(join(tmpdir(), "mailer-floor-"));
 try {
   const db = new Database(join(dir, "floor.db"));
@@ -27,7 +31,7 @@ try {
   db.exec("CREATE INDEX mailer_message_claimed_by_idx ON mailer_message (claimed_by) WHERE claimed_by IS NOT NULL");
   const rows = benchMessages(count).map((m) => ({
     data: Buffer.from(m.raw, "utf8"),
-    messageId: /^Message-ID: (.*)\r$/m.exec(m.raw)?.[1] ?? "",
+    messageId: randomIds ? `<${crypto.randomUUID()}@example.test>` : (/^Message-ID: (.*)\r$/m.exec(m.raw)?.[1] ?? ""),
     from: m.envelope.from,
     to: m.envelope.to.join(", "),
   }));
@@ -44,7 +48,7 @@ try {
   }
   const ms = performance.now() - started;
   db.close();
-  console.log(`${count} rows: ${ms.toFixed(0)} ms, ${Math.round(count / (ms / 1000))} rows/s`);
+  console.log(`${count} rows${randomIds ? " (random Message-IDs)" : ""}: ${ms.toFixed(0)} ms, ${Math.round(count / (ms / 1000))} rows/s`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
