@@ -57,6 +57,9 @@ export interface EnqueueFigure {
   rate: number;
   /** The stored text is byte for byte what the ceiling sends (raw mode). */
   sameBytes: boolean | null;
+  /** single mode: one enqueue() call's milliseconds, median and 99th percentile. */
+  p50?: number;
+  p99?: number;
 }
 
 /** A fresh database with `count` bench messages enqueued through the library (a child process). */
@@ -64,7 +67,7 @@ export async function enqueueInto(
   bench: Bench,
   dialect: Dialect,
   count: number,
-  mode: "raw" | "composed" = "raw",
+  mode: "raw" | "composed" | "single" = "raw",
 ): Promise<{ db: BenchDb; config: string; figure: EnqueueFigure }> {
   const db = await freshDb(dialect);
   const config = writeConfig(db, { smtp: bench.sink });

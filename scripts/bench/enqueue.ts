@@ -1,6 +1,7 @@
 // Child process: bulk enqueue through the library (openQueue + enqueueMany) into a fresh database,
-// timing enqueueMany alone. Run in its own process so each figure starts from a cold heap and the
-// orchestrating bench does not share its event loop. Prints one JSON line.
+// timing enqueueMany alone; or, in "single" mode, `count` enqueue() calls one after another (one
+// composed message, one commit each), timing each call. Run in its own process so each figure starts
+// from a cold heap and the orchestrating bench does not share its event loop. Prints one JSON line.
 //
 //   bun scripts/bench/enqueue.ts '{"config":"/tmp/…/mailer.toml","count":10000,"mode":"raw"}'
 import { openQueue, type MailInput } from "../../src/index.ts";
@@ -9,8 +10,9 @@ import { benchMessages } from "./messages.ts";
 interface Args {
   config: string;
   count: number;
-  /** raw: complete RFC 5322 texts with envelopes; composed: nodemailer options (from/to/subject/text). */
-  mode: "raw" | "composed";
+  /** raw: complete RFC 5322 texts with envelopes; composed: nodemailer options (from/to/subject/text);
+   * single: the composed messages, each by its own enqueue() call. */
+  mode: "raw" | "composed" | "single";
   tag?: string;
 }
 
@@ -31,7 +33,19 @@ const list: MailInput[] =
       }));
 
 const started = performance.now();
-const outcomes = await queue.enqueueMany(list);
+let outcomes: Awaited<ReturnType<typeof queue.enqueueMany>>;
+/** single mode: each call's milliseconds, in order. */
+const calls: number[] = [];
+if (args.mode === "single") {
+  outcomes = [];
+  for (const mail of list) {
+    const at = performance.now();
+    outcomes.push(await queue.enqueue(mail));
+    calls.push(performance.now() - at);
+  }
+} else {
+  outcomes = await queue.enqueueMany(list);
+}
 const ms = performance.now() - started;
 
 // The ceiling sends benchMessage(i) as generated: check the stored text is those very bytes.
@@ -48,4 +62,6 @@ if (queued !== args.count) {
   process.stderr.write(`enqueue: queued ${queued} of ${args.count}\n`);
   process.exit(1);
 }
-process.stdout.write(JSON.stringify({ count: args.count, ms, openMs, rate: args.count / (ms / 1000), sameBytes }) + "\n");
+const percentile = (p: number) => [...calls].sort((a, b) => a - b)[Math.min(calls.length - 1, Math.floor((p / 100) * calls.length))] ?? null;
+const perCall = calls.length > 0 ? { p50: percentile(50), p99: percentile(99) } : {};
+process.stdout.write(JSON.stringify({ count: args.count, ms, openMs, rate: args.count / (ms / 1000), sameBytes, ...perCall }) + "\n");
