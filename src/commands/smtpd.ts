@@ -7,7 +7,7 @@ import { loadTls, watchTls, type TlsFiles } from "../intake/smtpd-tls.ts";
 import type { Config } from "../config/types.ts";
 import { SmtpdGuard } from "../intake/smtpd-guard.ts";
 import { parseRate } from "../limits/rate.ts";
-import { createIntake } from "../intake/smtp-intake.ts";
+import { createIntake, type Intake } from "../intake/smtp-intake.ts";
 import { queueTarget } from "../intake/submit-target.ts";
 import { Queue } from "../queue/queue.ts";
 import { stopOnSignals } from "./stop-signals.ts";
@@ -59,8 +59,10 @@ export async function run(_args: string[], options: GlobalOptions & { listen?: s
       ctx.logger.warn("database unavailable; accepting connections and replying 451 until it is back", { error: error.message });
     }
 
-    const intake = createIntake({
-      target: queueTarget(queue), logger: ctx.logger, auth, allowFrom: smtpd.allow_from, tls, authBeforeTls: loopback,
+    // Each commit waits (briefly) for the messages other sessions are sending: see GroupCommit.
+    const target = queueTarget(queue, { underway: () => intake.underway() });
+    const intake: Intake = createIntake({
+      target, logger: ctx.logger, auth, allowFrom: smtpd.allow_from, tls, authBeforeTls: loopback,
       maxClients: smtpd.max_clients, idleTimeoutMs: smtpd.idle_timeout * 1000, guard,
       // Clients on this host are not spam bots: they are greeted at once.
       greetPauseMs: (smtpd.greet_pause ?? (loopback ? 0 : 0.1)) * 1000,

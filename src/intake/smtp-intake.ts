@@ -55,6 +55,8 @@ export interface Intake {
   close(graceMs?: number): Promise<void>;
   /** A renewed certificate, for the connections from now on. */
   updateTls(material: TlsMaterial): void;
+  /** Messages whose DATA has begun and which are not answered yet. */
+  underway(): number;
 }
 
 /** rejectOversized: smtp-server replies 552 itself once the stream ends over `size`. */
@@ -279,6 +281,7 @@ export function createIntake(options: IntakeOptions): Intake {
     updateTls(material) {
       server.updateSecureContext({ key: material.key, cert: material.cert });
     },
+    underway: () => inFlight.size,
     async close(graceMs = 30_000) {
       // New sessions and transactions get 421 from here on; messages already in DATA are finished
       // and answered first, and only then are the remaining (idle) sessions closed with 421.

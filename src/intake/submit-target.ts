@@ -4,7 +4,7 @@
 import type { Config } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import { LocalRouting, type Routing } from "../queue/local-routing.ts";
-import { GroupCommit } from "../queue/group-commit.ts";
+import { GroupCommit, type GroupCommitOptions } from "../queue/group-commit.ts";
 import { Queue, SuppressedError } from "../queue/queue.ts";
 import { dropInSpool } from "./spool.ts";
 import { prepareSubmission, type Submission } from "./submission.ts";
@@ -26,10 +26,11 @@ export function submitTarget(config: Config, logger: Logger): SubmitTarget {
   return config.queue.spool ? spoolTarget(config, config.queue.spool) : queueTarget(new Queue(config, logger));
 }
 
-export function queueTarget(queue: Queue): SubmitTarget {
+/** `underway`: the intake's messages in DATA and not answered yet (GroupCommit waits for them). */
+export function queueTarget(queue: Queue, options: Pick<GroupCommitOptions, "underway"> = {}): SubmitTarget {
   // Concurrent SMTP sessions' messages are committed together, as the HTTP API's are (each still
   // answered only after its commit); a bad message is refused before it joins, so it fails no other.
-  const group = new GroupCommit(queue);
+  const group = new GroupCommit(queue, options);
   return {
     routing: queue.routing,
     maxSize: queue.maxSize,
