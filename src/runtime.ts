@@ -118,6 +118,15 @@ export function standardInput(): AsyncIterable<Uint8Array> {
   return bun ? (bun.stdin.stream() as unknown as AsyncIterable<Uint8Array>) : process.stdin;
 }
 
+/** CommonJS `require` for ES modules on runtimes that have none in them (Node.js, Deno), for loading
+ * a package only when it is first needed. Bun has `require` in ES modules, and its bundler follows a
+ * literal `require("x")` into the compiled binary, so a caller writes
+ * `typeof require === "function" ? require("x") : nodeRequire("x")`. */
+export function nodeRequire(id: string): unknown {
+  const load = process as unknown as { getBuiltinModule(id: "node:module"): typeof import("node:module") };
+  return load.getBuiltinModule("node:module").createRequire(import.meta.url)(id);
+}
+
 /** Runs the garbage collector now where the runtime lets us (Bun). Buffers live outside the JS heap,
  * which can stay small while megabytes of released message text wait for a collection: a server that
  * promises a memory ceiling collects after each large message instead of waiting. */

@@ -3,12 +3,14 @@
 import type Libmime from "libmime";
 import { asBuffer } from "../bytes.ts";
 import { DataError } from "../errors.ts";
+import { nodeRequire } from "../runtime.ts";
 
 // libmime builds iconv-lite's codec tables as it loads (5 ms of `sendmail -t`'s start-up): it is
 // required at the first encoded word, which most messages never have. A require() inside a function
 // stays lazy in the compiled bundle, where an import() would make every caller async.
 let libmimeModule: typeof Libmime | null = null;
-const libmime = (): typeof Libmime => (libmimeModule ??= require("libmime") as typeof Libmime);
+const libmime = (): typeof Libmime =>
+  (libmimeModule ??= (typeof require === "function" ? require("libmime") : nodeRequire("libmime")) as typeof Libmime);
 
 export interface HeaderField {
   /** The field name as written. */

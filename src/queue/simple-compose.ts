@@ -5,6 +5,7 @@
 // returns null and goes to nodemailer. nodemailer spends most of a message's time in streams and
 // timer hops (setImmediate per part), which for a 1 KiB message cost several times the encoding.
 import { randomHex } from "../bytes.ts";
+import { nodeRequire } from "../runtime.ts";
 
 // nodemailer's own functions, loaded when a message needs them (a header line of 76 characters or
 // more, a quoted-printable body): `mailer queue` with a short text never loads nodemailer at all.
@@ -13,8 +14,11 @@ type Qp = typeof import("nodemailer/lib/qp");
 let mimeFuncs: MimeFuncs | null = null;
 let qp: Qp | null = null;
 /** nodemailer's foldLines(…, 76) returns a line shorter than 76 as it is. */
-const foldLine = (line: string) => (line.length < 76 ? line : (mimeFuncs ??= require("nodemailer/lib/mime-funcs") as MimeFuncs).foldLines(line, 76));
-const quotedPrintable = () => (qp ??= require("nodemailer/lib/qp") as Qp);
+const foldLine = (line: string) =>
+  line.length < 76
+    ? line
+    : (mimeFuncs ??= (typeof require === "function" ? require("nodemailer/lib/mime-funcs") : nodeRequire("nodemailer/lib/mime-funcs")) as MimeFuncs).foldLines(line, 76);
+const quotedPrintable = () => (qp ??= (typeof require === "function" ? require("nodemailer/lib/qp") : nodeRequire("nodemailer/lib/qp")) as Qp);
 
 /** The fields the fast path understands; any other field (attachments, headers, priority, …) means
  * nodemailer, unless it is one of EMPTY_AS_ABSENT given as an empty list. */

@@ -31,6 +31,20 @@ await step("config: a file is loaded, a bad key is refused with exit 78", async 
   assert(run.stderr.includes("did you mean delivery.throttle"), `stderr: ${run.stderr}`);
 });
 
+// libmime and nodemailer's folding and quoted-printable functions are required on first use (so
+// that `sendmail -t` and `mailer queue` start without them); Deno has no require in ES modules.
+await step("lazily required modules load: an encoded word, a folded Subject, a quoted-printable body", async () => {
+  const { composeMail } = await import("../../src/queue/compose.ts");
+  const { fieldValue, makeField } = await import("../../src/queue/headers.ts");
+  assertEqual(fieldValue({ name: "Subject", raw: "Subject: =?utf-8?Q?caf=C3=A9?=" }), "café", "decoded word");
+  assertEqual(makeField("Subject", "café").raw, "Subject: =?UTF-8?Q?caf=C3=A9?=", "encoded word");
+  const subject = "A subject long enough that nodemailer has to fold it over two header lines at a space";
+  const composed = await composeMail({ from: "a@example.com", to: "b@example.org", subject, text: "x".repeat(100) });
+  const text = new TextDecoder().decode(composed.raw);
+  assert(text.includes("Subject: A subject long enough that nodemailer has to fold it over two\r\n header lines"), "folded Subject");
+  assert(text.includes("Content-Transfer-Encoding: quoted-printable") && text.includes("=\r\n"), "quoted-printable body");
+});
+
 await step("node:sqlite adapter: RETURNING rows, bytes as Uint8Array, changes counts, booleans bind", async () => {
   const db = await openDatabase(`sqlite:${join(work, "adapter.db")}`);
   try {
