@@ -7,10 +7,10 @@ import { join } from "node:path";
 import { loadConfig, type Loaded } from "../config/load.ts";
 import { contextFor, loggerFor, type Context, type GlobalOptions } from "../context.ts";
 import { readAll, cutAtLoneDot } from "../intake/read-input.ts";
-import { standardInput } from "../runtime.ts";
 import { SENDMAIL_USAGE, parseSendmailArgs, type SendmailArgs } from "../intake/sendmail-args.ts";
 import { submitTarget } from "../intake/submit-target.ts";
 import { currentUser } from "../queue/host-identity.ts";
+import { standardInput } from "../runtime.ts";
 
 export async function run(argv: string[], globals: GlobalOptions): Promise<number> {
   const args = parseSendmailArgs(argv);

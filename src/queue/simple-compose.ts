@@ -6,6 +6,7 @@
 // timer hops (setImmediate per part), which for a 1 KiB message cost several times the encoding.
 import { randomHex } from "../bytes.ts";
 import { nodeRequire } from "../runtime.ts";
+import { rfc5322Date } from "./prepare.ts";
 
 // nodemailer's own functions, loaded when a message needs them (a header line of 76 characters or
 // more, a quoted-printable body): `mailer queue` with a short text never loads nodemailer at all.
@@ -112,11 +113,11 @@ export function composeSimple(mail: Record<string, unknown>): SimpleComposed | n
   // nodemailer's streaming encoder holds back across chunks) are left to nodemailer.
   let transferEncoding: string;
   let body: string;
-  if (!NOT_PLAIN.test(content) && !LONG_LINE.test(content)) {
+  const ascii = !NOT_PLAIN.test(content);
+  if (ascii && !LONG_LINE.test(content)) {
     transferEncoding = "7bit";
     body = content;
   } else {
-    const ascii = !NOT_PLAIN.test(content);
     if (!(ascii || prefersQuotedPrintable(content)) || /[ \t]$/.test(content)) return null;
     transferEncoding = "quoted-printable";
     const { encode, wrap } = quotedPrintable();
@@ -136,7 +137,7 @@ export function composeSimple(mail: Record<string, unknown>): SimpleComposed | n
   if (typeof subject === "string" && subject !== "") line("Subject", subject);
   // nodemailer's order: the caller's Message-ID, then the caller's Date; a Message-ID it makes up is
   // appended after them, and Content-Transfer-Encoding after that, before a Date it adds itself.
-  const dateText = date !== undefined ? rfcDate(date as Date) : currentDate();
+  const dateText = date !== undefined ? rfc5322Date(date as Date) : currentDate();
   if (typeof messageId === "string") line("Message-ID", messageId);
   if (date !== undefined) line("Date", dateText);
   if (typeof messageId !== "string") line("Message-ID", generatedMessageId(envelopeFrom));
@@ -176,13 +177,12 @@ function prefersQuotedPrintable(value: string): boolean {
   return other < latin;
 }
 
-const rfcDate = (date: Date) => date.toUTCString().replace(/GMT/, "+0000");
 let lastDate = { second: NaN, text: "" };
 /** Now as nodemailer writes it, made once a second (a bulk enqueue asks for it per message). */
 function currentDate(): string {
   const now = Date.now();
   const second = Math.floor(now / 1000);
-  if (second !== lastDate.second) lastDate = { second, text: rfcDate(new Date(now)) };
+  if (second !== lastDate.second) lastDate = { second, text: rfc5322Date(new Date(now)) };
   return lastDate.text;
 }
 
