@@ -13,6 +13,7 @@ import type { Logger } from "../log.ts";
 import { fromNodemailer, normaliseResult, type NodemailerInfo } from "./nodemailer-adapter.ts";
 import { nodemailerLogger } from "./nodemailer-log.ts";
 import { afterHold, HeldBack, type OutgoingMessage, type Transport } from "./types.ts";
+import "./smtp-one-write.ts";
 
 /** Whether the connection must be encrypted before AUTH and mail (Postfix's smtp_tls_security_level
  * encrypt) or may go in clear when the server offers no STARTTLS (may). With credentials the default
