@@ -57,6 +57,7 @@ for i in $(seq 1 100); do
   sleep 0.2
 done
 kill -TERM $worker; wait $worker; step worker-exit $?
+sed 's/^/WORKER /' /tmp/worker.log
 # As an operator removes it: apt also removes what cannot stay without an MTA (bsd-mailx, if this
 # machine has it), where a bare dpkg -r would refuse.
 apt-get remove -y mailer >/tmp/remove.log 2>&1 && step removed || { echo "remove failed:"; cat /tmp/remove.log /tmp/worker.log; }
@@ -86,6 +87,7 @@ apt-get purge -y mailer >/tmp/purge.log 2>&1 && step purged || { echo "purge fai
     ],
   });
   const mails = sink.received.map((m) => [m.subject, m.to]).sort();
+  if (mails.length !== 2) console.error(`--- the worker's log:\n${output.split("\n").filter((l) => l.startsWith("WORKER ")).join("\n")}`);
   expect(mails).toEqual([
     ["Cron <root@host> backup", ["ops@example.com"]],
     ["from nobody", ["user@example.com"]],
