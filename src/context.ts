@@ -5,6 +5,7 @@ import type { Database } from "./db/connect.ts";
 import { openCheckedDatabase } from "./db/migrate.ts";
 import { createLogger, type LogFormat, type Logger, type LoggerOptions, type LogLevel } from "./log.ts";
 import { logSecrets } from "./log-secrets.ts";
+import { isTerminal } from "./runtime.ts";
 
 export interface GlobalOptions {
   config?: string;
@@ -35,7 +36,7 @@ export const logFormatFor = (config: Config | null, options: GlobalOptions) => (
 export function loggerFor(config: Config | null, options: GlobalOptions, extra: Partial<LoggerOptions> = {}): Logger {
   const level = (options.logLevel ?? config?.log.level ?? "info") as LogLevel;
   const format = logFormatFor(config, options);
-  const colour = format === "text" && !process.env.NO_COLOR ? () => process.stderr.isTTY === true : false;
+  const colour = format === "text" && !process.env.NO_COLOR ? () => isTerminal(2) : false;
   return createLogger({ level, format, colour, secrets: config ? logSecrets(config) : [], ...extra });
 }
 

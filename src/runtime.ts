@@ -1,5 +1,6 @@
 // The one module that knows which JavaScript runtime it is on. Everything Bun-only (or Deno-only)
 // lives here so the rest of the sources run unchanged on both.
+import { fstatSync } from "node:fs";
 import type { SqliteDatabase } from "kysely";
 import { ConfigError } from "./errors.ts";
 
@@ -110,6 +111,28 @@ export async function writeStdout(text: string): Promise<void> {
   if (bun) await bun.write(bun.stdout, text);
   else process.stdout.write(text);
 }
+
+/** Whether standard output (1) or standard error (2) is a terminal. Asking process.stdout/stderr
+ * builds the stream, for the reason writeStdout gives; the usual answers under cron, systemd or a
+ * redirect cost one fstat here instead: a pipe, a socket or a file is not a character device, and
+ * /dev/null is one of Linux's memory devices, which are never terminals. */
+export function isTerminal(fd: 1 | 2): boolean {
+  try {
+    if (surelyNotTerminal(fstatSync(fd))) return false;
+  } catch {
+    return false;
+  }
+  return (fd === 1 ? process.stdout : process.stderr).isTTY === true;
+}
+
+/** The cheap half of isTerminal: true for what cannot be a terminal, false for what may be one. */
+export function surelyNotTerminal(stat: { isCharacterDevice(): boolean; rdev: number }): boolean {
+  if (!stat.isCharacterDevice()) return true;
+  return process.platform === "linux" && ((stat.rdev >> 8) & 0xfff) === LINUX_MEMORY_DEVICES;
+}
+
+/** The major device number of /dev/null, /dev/zero, /dev/full and /dev/random on Linux. */
+const LINUX_MEMORY_DEVICES = 1;
 
 /** Standard input as byte chunks. On Bun through Bun.stdin, for the reason writeStdout gives:
  * process.stdin is a Node stream built on first use. */

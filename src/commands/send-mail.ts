@@ -7,6 +7,7 @@ import { dueTotal, queueSummary } from "../db/queries/inspect.ts";
 import { runPass, summaryLine } from "../engine/pass.ts";
 import { ProgressLine } from "../engine/progress.ts";
 import { switchableLogger, type Logger } from "../log.ts";
+import { isTerminal, writeStdout } from "../runtime.ts";
 import { stopOnSignals } from "./stop-signals.ts";
 
 /** Fewer sendable messages than this and a pass is over too soon for a progress line to help. */
@@ -36,7 +37,7 @@ export async function run(_args: string[], options: GlobalOptions): Promise<numb
       logger.use(ctx.logger);
     }
     // A lock held elsewhere is the normal case of overlapping cron runs: one log line, exit 0.
-    if (!result.lockHeld) process.stdout.write(summaryLine(result) + "\n");
+    if (!result.lockHeld) await writeStdout(summaryLine(result) + "\n");
     return 0;
   } finally {
     stop.dispose();
@@ -51,7 +52,7 @@ async function progressLine(
   options: GlobalOptions,
   db: Database,
 ): Promise<{ line: ProgressLine; logger: Logger } | null> {
-  if (process.stderr.isTTY !== true || logFormatFor(ctx.config, options) !== "text") return null;
+  if (!isTerminal(2) || logFormatFor(ctx.config, options) !== "text") return null;
   const total = dueTotal(await queueSummary(db.kysely, db.dialect.toDb(ctx.clock())));
   if (total <= PROGRESS_MIN_TOTAL) return null;
   const line = new ProgressLine({ total, write: (text) => process.stderr.write(text) });
