@@ -241,10 +241,13 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
     let deadClaims = null as Promise<number> | null; // assigned by afterFirst()
     let deadClaimsSeen = false;
     let upkeep = null as Promise<void> | null; // assigned by afterFirst()
-    /** Once, after the first claim: the dead workers' claims, and expiry and pruning (upkeep.ts). */
-    const afterFirst = (): Promise<number> => {
+    /** Once, after the first claim: the dead workers' claims, and expiry and pruning (upkeep.ts).
+     * Beside a batch being sent the two run at once; after an empty claim one after the other, so
+     * that a pass with nothing to send (cron's every minute) opens no second database connection. */
+    const afterFirst = (emptyClaim: boolean): Promise<number> => {
       const scan = (deadClaims ??= scanDeadClaims());
-      upkeep ??= afterFirstClaim(db, config, clock(), logger);
+      const upkeepNow = () => afterFirstClaim(db, config, clock(), logger);
+      upkeep ??= emptyClaim ? scan.then(upkeepNow, upkeepNow) : upkeepNow();
       return scan;
     };
     const scanDeadClaims = () => {
@@ -284,7 +287,7 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
         // lease deadline passes, and both are handled below) ...
         if (batch.rows.length === 0) {
           // ... unless dead workers' claims, looked for after the first claim, were released since.
-          const released = afterFirst();
+          const released = afterFirst(true);
           if (!deadClaimsSeen && (await released) > 0) {
             deadClaimsSeen = true;
             continue;
@@ -314,7 +317,7 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
         // sends, so the next statements wait until they are done rather than compete with them for
         // the processor (a notified message's send is the latency runmailer-pg is measured by).
         if (pipelined && batch.rows.length < size) await untilSettled(run.done);
-        void afterFirst();
+        void afterFirst(false);
         const recorded = record(batch, run);
         if (!pipelined) {
           await untilSettled(recorded);

@@ -10,6 +10,9 @@ import { HandlerFailure } from "../../src/engine/error-handler.ts";
 import { runPass, type EngineEnv } from "../../src/engine/pass.ts";
 import { memoryLogger } from "../../src/log.ts";
 import type { OutgoingMessage, SendResult, Transport } from "../../src/transports/types.ts";
+import postgres from "postgres";
+import { mariadbAdmin } from "../helpers/db.ts";
+import { forEachDialect } from "../helpers/dialects.ts";
 import { bench, type Bench, type Sections } from "../helpers/engine.ts";
 
 let b: Bench | null = null;
@@ -291,3 +294,36 @@ test("runmailer waits out a database that is down instead of ending", async () =
     await down.close();
   }
 });
+
+/** Sessions on this test's database server for `url`'s database, from a connection of their own. */
+async function sessionsOn(url: string): Promise<number> {
+  const name = new URL(url).pathname.slice(1);
+  if (url.startsWith("postgres")) {
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      const [row] = await sql`select count(*)::int as n from pg_stat_activity where datname = ${name} and pid <> pg_backend_pid()`;
+      return row!.n as number;
+    } finally {
+      await sql.end();
+    }
+  }
+  return mariadbAdmin(async (c) => {
+    const [rows] = await c.query("select count(*) as n from information_schema.processlist where db = ? and id <> connection_id()", [name]);
+    return Number((rows as Array<{ n: number }>)[0]!.n);
+  });
+}
+
+forEachDialect((dialect, it) => {
+  it("a pass over an empty queue (cron's every minute) opens one database connection, not two", async () => {
+    b = await bench(dialect);
+    const before = await sessionsOn(b.url);
+    const db = await openDatabase(b.url);
+    try {
+      const result = await runPass(env(b, timedTransport().transport, { db }), {});
+      expect(result.sent).toBe(0);
+      expect((await sessionsOn(b.url)) - before).toBe(1);
+    } finally {
+      await db.close();
+    }
+  });
+}, ["postgres", "mariadb"]);
