@@ -1,11 +1,11 @@
 // One socket write for a message's text and its final dot. nodemailer's DataStream pushes the
 // dot-stuffed text as it goes and the closing ".\r\n" from its flush, a tick later: two writes, so two
 // sendto calls on the socket where one does. A drain's processor time is mostly socket writes (each
-// also runs the loopback TCP stack and wakes the receiver), so the third write of every message (with
-// the envelope's one) was a sixth of a drain's time. Here each send stream holds its latest chunk back
-// until the next one or the end, and the last goes out joined to the dot: the same bytes, in one write
-// at the end instead of two. SMTPConnection#_createSendStream is wrapped, once; nodemailer is pinned
-// and test/engine/smtp-one-write.test.ts checks the writes and the bytes.
+// also runs the loopback TCP stack and wakes the receiver), so that third write of every message
+// (after the envelope's and the text's) cost about a sixth of a drain. Here each send stream holds
+// its latest chunk back until the next one or the end, and the last goes out joined to the dot: the
+// same bytes, in one write at the end instead of two. SMTPConnection#_createSendStream is wrapped,
+// once; nodemailer is pinned and test/engine/smtp-one-write.test.ts checks the writes and the bytes.
 import SMTPConnection from "nodemailer/lib/smtp-connection";
 
 interface SendStream {
