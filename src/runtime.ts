@@ -112,17 +112,18 @@ export async function writeStdout(text: string): Promise<void> {
   else process.stdout.write(text);
 }
 
-/** Whether standard output (1) or standard error (2) is a terminal. Asking process.stdout/stderr
- * builds the stream, for the reason writeStdout gives; the usual answers under cron, systemd or a
- * redirect cost one fstat here instead: a pipe, a socket or a file is not a character device, and
- * /dev/null is one of Linux's memory devices, which are never terminals. */
-export function isTerminal(fd: 1 | 2): boolean {
+/** Whether standard input (0), output (1) or error (2) is a terminal. Asking process.stdin/stdout/
+ * stderr builds the stream, for the reason writeStdout gives; the usual answers under cron, systemd
+ * or a redirect cost one fstat here instead: a pipe, a socket or a file is not a character device,
+ * and /dev/null is one of Linux's memory devices, which are never terminals. */
+export function isTerminal(fd: 0 | 1 | 2): boolean {
   try {
     if (surelyNotTerminal(fstatSync(fd))) return false;
   } catch {
     return false;
   }
-  return (fd === 1 ? process.stdout : process.stderr).isTTY === true;
+  // Only the stream asked about is built.
+  return (fd === 0 ? process.stdin : fd === 1 ? process.stdout : process.stderr).isTTY === true;
 }
 
 /** The cheap half of isTerminal: true for what cannot be a terminal, false for what may be one. */

@@ -12,7 +12,7 @@ import type { EnqueueOutcome } from "../queue/enqueue.ts";
 import { isUtf8 } from "../queue/headers.ts";
 import { prepareMessage } from "../queue/prepare.ts";
 import { Queue } from "../queue/queue.ts";
-import { standardInput, writeStdout } from "../runtime.ts";
+import { isTerminal, standardInput, writeStdout } from "../runtime.ts";
 
 export async function run(argv: string[], globals: GlobalOptions): Promise<number> {
   const args = parseQueueArgs(argv);
@@ -80,7 +80,7 @@ function readableFile(file: string): string {
 }
 
 async function fromStdin(queue: Queue, args: QueueArgs): Promise<EnqueueOutcome> {
-  if (process.stdin.isTTY) {
+  if (isTerminal(0)) {
     throw new UsageError("queue: give --subject/--text/--html/--attach, or pipe a complete message on stdin (see mailer queue --help)");
   }
   const raw = await readAll(standardInput(), queue.maxSize);

@@ -5,6 +5,7 @@ import { expect, test } from "bun:test";
 import { closeSync, openSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { surelyNotTerminal } from "../../src/runtime.ts";
+import { BINARY } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/db.ts";
 
 const RUNTIME = resolve(import.meta.dir, "../../src/runtime.ts");
@@ -58,6 +59,35 @@ test("the cheap half answers for files, FIFOs and memory devices, and leaves ter
     expect(surelyNotTerminal(statSync(fifo))).toBe(true);
     // /dev/ptmx, the pseudo-terminal multiplexer, is a character device of the terminal kind.
     expect(surelyNotTerminal(statSync("/dev/ptmx"))).toBe(false);
+  } finally {
+    dir.cleanup();
+  }
+});
+
+test("standard input: a terminal under script(1), not when it is /dev/null or a pipe", async () => {
+  const stdinProbe = `import { isTerminal } from ${JSON.stringify(RUNTIME)}; console.log(String(isTerminal(0)));`;
+  const run = async (argv: string[]) => {
+    const proc = Bun.spawn(argv, { stdout: "pipe", stderr: "pipe", stdin: "pipe" });
+    proc.stdin.end();
+    const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+    expect(code).toBe(0);
+    return out.trim();
+  };
+  expect(await run(["script", "-qec", `${process.execPath} --eval '${stdinProbe}'`, "/dev/null"])).toBe("true");
+  expect(await run(["script", "-qec", `${process.execPath} --eval '${stdinProbe}' </dev/null`, "/dev/null"])).toBe("false");
+  expect(await run([process.execPath, "--eval", stdinProbe])).toBe("false");
+});
+
+test("mailer queue with nothing to queue at a terminal says what to give it (exit 64) instead of waiting", async () => {
+  const dir = tempDir();
+  try {
+    const config = join(dir.path, "mailer.toml");
+    await Bun.write(config, `[database]\nurl = "sqlite:${join(dir.path, "mail.db")}"\n`);
+    const proc = Bun.spawn(["script", "-qec", `${BINARY} queue --config ${config}`, "/dev/null"], { stdout: "pipe", stderr: "pipe", stdin: "pipe" });
+    proc.stdin.end();
+    const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+    expect(out).toContain("pipe a complete message on stdin");
+    expect(code).toBe(64);
   } finally {
     dir.cleanup();
   }
