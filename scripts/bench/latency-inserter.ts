@@ -10,7 +10,7 @@ import { benchMessage } from "./messages.ts";
 
 const args = JSON.parse(process.argv[2]!) as { url: string; count: number; gapMs: number; tag: string };
 const sql = postgres(args.url, { max: 1, onnotice: () => {} });
-/** Wall-clock milliseconds with sub-millisecond resolution (the sink's file times are wall-clock too). */
+/** Wall-clock milliseconds with sub-millisecond resolution (the stamping sink's are wall-clock too). */
 const wallNow = () => performance.timeOrigin + performance.now();
 
 try {
