@@ -7,7 +7,7 @@
 //   await server.cleanup();                      // stop (if running) and delete the data directory
 //
 // mariadbd will not run as root: the data directory belongs to the `mysql` OS user, which it runs as.
-import { chownSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import mysql from "mysql2/promise";
@@ -37,7 +37,12 @@ export async function startMariadbServer(): Promise<MariadbServer> {
     chownSync(dir, id("-u"), id("-g"));
   }
   const data = join(dir, "data");
-  await run(["mariadb-install-db", "--no-defaults", `--datadir=${data}`, `--user=${user}`, "--auth-root-authentication-method=normal", "--skip-test-db"]);
+  // Its own temporary directory: a mariadbd starting up deletes the #sql* files it finds in its
+  // tmpdir, and in /tmp those are the shared server's temporary tables in use by other tests.
+  const temporary = join(dir, "tmp");
+  mkdirSync(temporary);
+  if (userInfo().uid === 0) chownSync(temporary, statSync(dir).uid, statSync(dir).gid);
+  await run(["mariadb-install-db", "--no-defaults", `--datadir=${data}`, `--tmpdir=${temporary}`, `--user=${user}`, "--auth-root-authentication-method=normal", "--skip-test-db"]);
   const port = await freePort();
   let proc: ReturnType<typeof Bun.spawn> | null = null;
   const urlFor = (database: string) => `mysql://root@127.0.0.1:${port}/${database}`;
@@ -48,7 +53,7 @@ export async function startMariadbServer(): Promise<MariadbServer> {
     async start() {
       proc = Bun.spawn(
         [
-          "mariadbd", "--no-defaults", `--datadir=${data}`, `--user=${user}`, `--port=${port}`, "--bind-address=127.0.0.1",
+          "mariadbd", "--no-defaults", `--datadir=${data}`, `--tmpdir=${temporary}`, `--user=${user}`, `--port=${port}`, "--bind-address=127.0.0.1",
           `--socket=${join(dir, "sock")}`, `--pid-file=${join(dir, "pid")}`, `--log-error=${join(dir, "error.log")}`,
           "--skip-log-bin", "--innodb-flush-log-at-trx-commit=0", "--innodb-buffer-pool-size=64M",
         ],
