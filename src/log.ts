@@ -1,5 +1,6 @@
 // The logger every library module takes instead of writing to the console.
 // Text lines for people, one JSON object per line for journald and log shippers.
+import { writeStderr } from "./runtime.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type LogFormat = "text" | "json";
@@ -58,7 +59,7 @@ function textValue(value: unknown): string {
 export function createLogger(options: LoggerOptions = {}, bound: LogFields = {}): Logger {
   const level = options.level ?? "info";
   const format = options.format ?? "text";
-  const raw = options.write ?? ((line: string) => process.stderr.write(line + "\n"));
+  const raw = options.write ?? ((line: string) => writeStderr(line + "\n"));
   const secrets = options.secrets ?? [];
   const write = (line: string) => raw(scrubLine(line, secrets));
   let colour = typeof options.colour === "function" ? null : (options.colour ?? false);

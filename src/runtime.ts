@@ -1,6 +1,6 @@
 // The one module that knows which JavaScript runtime it is on. Everything Bun-only (or Deno-only)
 // lives here so the rest of the sources run unchanged on both.
-import { fstatSync } from "node:fs";
+import { fstatSync, writeSync } from "node:fs";
 import type { SqliteDatabase } from "kysely";
 import { ConfigError } from "./errors.ts";
 
@@ -111,6 +111,29 @@ export async function writeStdout(text: string): Promise<void> {
   if (bun) await bun.write(bun.stdout, text);
   else process.stdout.write(text);
 }
+
+/** Writes `text` to standard error before returning, as Node.js's stderr does for files and pipes,
+ * but through the descriptor: process.stderr is built on first use (see writeStdout), which cost a
+ * `send-mail` under cron that logs a line more than its pass. A descriptor that would block (a full
+ * non-blocking pipe) hands what is left, and every later write, to process.stderr, which waits for
+ * it, so lines stay in order. Nowhere to write (a closed stderr) drops the text: a log line must
+ * never stop the worker. */
+export function writeStderr(text: string): void {
+  if (stderrViaStream) {
+    process.stderr.write(text);
+    return;
+  }
+  let bytes = Buffer.from(text);
+  try {
+    while (bytes.length > 0) bytes = bytes.subarray(writeSync(2, bytes));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EAGAIN") return;
+    stderrViaStream = true;
+    process.stderr.write(bytes);
+  }
+}
+
+let stderrViaStream = false;
 
 /** Whether standard input (0), output (1) or error (2) is a terminal. Asking process.stdin/stdout/
  * stderr builds the stream, for the reason writeStdout gives; the usual answers under cron, systemd
