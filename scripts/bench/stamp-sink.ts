@@ -2,6 +2,7 @@
 // with the wall clock as it reads the final dot, so that no arrival is timed in an event loop that
 // also runs the bench, the sink of the other steps or the worker. Matched to commits by Message-ID.
 import { join } from "node:path";
+import { readLines } from "../../test/helpers/lines.ts";
 
 export interface StampSink {
   host: string;
@@ -13,41 +14,29 @@ export interface StampSink {
 
 export async function startStampSink(): Promise<StampSink> {
   const child = Bun.spawn(["python3", join(import.meta.dir, "stamp-sink.py")], { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-  const seen = new Map<string, number>();
-  const lines = readLines(child.stdout);
-  const first = await Promise.race([lines.next(), Bun.sleep(10_000).then(() => null)]);
-  const port = first && !first.done ? (JSON.parse(first.value) as { port?: number }).port : undefined;
-  if (typeof port !== "number") {
+  const output = readLines(child.stdout);
+  let port: number;
+  try {
+    port = (JSON.parse(await output.waitFor(/^\{"port":/, 10_000)) as { port: number }).port;
+  } catch {
     child.kill();
     throw new Error(`stamp-sink.py did not start: ${await new Response(child.stderr).text()}`);
   }
-  const reading = (async () => {
-    for await (const line of lines) {
-      const { messageId, arrivedAt } = JSON.parse(line) as { messageId: string | null; arrivedAt: number };
-      if (messageId && !seen.has(messageId)) seen.set(messageId, arrivedAt);
-    }
-  })();
+  const seen = new Map<string, number>();
   return {
     host: "127.0.0.1",
     port,
-    arrivals: () => seen,
+    arrivals() {
+      for (const line of output.lines) {
+        const { messageId, arrivedAt } = JSON.parse(line) as { messageId?: string | null; arrivedAt?: number };
+        if (messageId && arrivedAt !== undefined && !seen.has(messageId)) seen.set(messageId, arrivedAt);
+      }
+      return seen;
+    },
     async stop() {
       child.kill("SIGTERM");
       await child.exited;
-      await reading.catch(() => {});
+      await output.done.catch(() => {});
     },
   };
-}
-
-async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  const decoder = new TextDecoder();
-  let buffered = "";
-  for await (const chunk of stream) {
-    buffered += decoder.decode(chunk, { stream: true });
-    let end;
-    while ((end = buffered.indexOf("\n")) >= 0) {
-      yield buffered.slice(0, end);
-      buffered = buffered.slice(end + 1);
-    }
-  }
 }
