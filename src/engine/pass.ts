@@ -306,17 +306,19 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
           }
           break;
         }
+        // A batch smaller than asked for means the queue is (about) empty: nothing to overlap with its
+        // sends, so the next statements (the claim ahead included) wait until they are done rather
+        // than compete with them for the processor and the database (a notified message's send, whose
+        // don't-send read would queue behind that claim, is the latency runmailer-pg is measured by).
+        const short = batch.rows.length < size;
         const run = await dispatcher.start(batch.rows, batch.dontSend, {
           leaseDeadline: batch.leaseDeadline,
           lowWater: Math.ceil(batch.rows.length / 2),
-          onLowWater: pipelined
+          onLowWater: pipelined && !short
             ? (left) => claimAhead(Math.min(claimBatch, dispatcher.allowance - left))
             : undefined,
         });
-        // A batch smaller than asked for means the queue is (about) empty: nothing to overlap with its
-        // sends, so the next statements wait until they are done rather than compete with them for
-        // the processor (a notified message's send is the latency runmailer-pg is measured by).
-        if (pipelined && batch.rows.length < size) await untilSettled(run.done);
+        if (pipelined && short) await untilSettled(run.done);
         void afterFirst(false);
         const recorded = record(batch, run);
         if (!pipelined) {

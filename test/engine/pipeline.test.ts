@@ -4,6 +4,7 @@
 import { afterEach, expect } from "bun:test";
 import { loadConfig } from "../../src/config/load.ts";
 import { runPass, type EngineEnv } from "../../src/engine/pass.ts";
+import type { EngineObserver } from "../../src/engine/observer.ts";
 import { memoryLogger } from "../../src/log.ts";
 import type { OutgoingMessage, SendResult, Transport } from "../../src/transports/types.ts";
 import { forEachDialect } from "../helpers/dialects.ts";
@@ -90,6 +91,31 @@ forEachDialect((dialect, it) => {
     const logs = await bench.logs();
     expect(logs).toHaveLength(23);
     expect(logs.every((l) => l.result === "success" && Buffer.from(l.message_data).toString().includes(`Subject: ${l.subject}`))).toBe(true);
+  });
+
+  it("a batch smaller than asked for is not claimed ahead of: the next claim comes after its sends, and takes what arrived meanwhile", async () => {
+    // A caught-up queue (runmailer-pg's notified message): a claim ahead would only race the send for
+    // the database and find nothing, and mail queued during the send would wait for the next pass.
+    // (On SQLite a claim's statement runs the moment it is issued, so a claim ahead shows up here
+    // before m000 is released for certain; on a server it may land either side of the release.)
+    const bench = await setup(dialect, { backend: { pool: 2 }, delivery: { claim_batch: 3 } }, 1);
+    const held = heldTransport();
+    const events: string[] = [];
+    const observer: EngineObserver = { claimed: (_s, rows) => void events.push(`claimed ${rows}`), recorded() {}, outcome() {}, passFinished() {} };
+    const pass = runPass(env(bench, held.transport, { observer }));
+    const release = () => {
+      const send = held.pending.shift()!;
+      events.push(`sent ${send.subject}`);
+      send.done();
+    };
+    await held.until(() => held.pending.length === 1);
+    await bench.enqueue({ subject: "m001" });
+    release();
+    await held.until(() => held.pending.length === 1);
+    release();
+    expect(await pass).toMatchObject({ sent: 2, stoppedBy: null });
+    expect(events).toEqual(["claimed 1", "sent m000", "claimed 1", "sent m001", "claimed 0"]);
+    expect((await bench.logs()).map((l) => l.subject)).toEqual(["m000", "m001"]);
   });
 
   it("a deferral on the worker thread keeps its row, with the error and no claim", async () => {
