@@ -1,6 +1,6 @@
 // `mailer migrate` and the schema check every other command makes before touching the queue.
 import { sql } from "kysely";
-import { Migrator, type Migration, type MigrationResult } from "kysely/migration";
+import type { Migration, MigrationResult, Migrator } from "kysely/migration";
 import type { Config } from "../config/types.ts";
 import { ConfigError, MailerError, EXIT, errorText } from "../errors.ts";
 import { classifyDatabaseError, openDatabase, type Database } from "./connect.ts";
@@ -11,7 +11,10 @@ import { migrations } from "./migrations/index.ts";
 export const MIGRATION_TABLE = "mailer_migration";
 export const MIGRATION_LOCK_TABLE = "mailer_migration_lock";
 
-function migrator(db: Database, list: Record<string, Migration> = migrations(db.dialect)): Migrator {
+/** Kysely's migrator loads only when there is something to migrate: every other command's schema
+ * check is one query, and a short command (sendmail from cron) starts without it. */
+async function migrator(db: Database, list: Record<string, Migration> = migrations(db.dialect)): Promise<Migrator> {
+  const { Migrator } = await import("kysely/migration");
   return new Migrator({
     db: db.kysely,
     provider: { getMigrations: async () => list },
@@ -29,7 +32,7 @@ export interface MigrateOutcome {
  * GET_LOCK on MariaDB, BEGIN IMMEDIATE on SQLite), each in a transaction: a failed one leaves the
  * database as it was, except on MariaDB, whose DDL commits itself. */
 export async function migrateToLatest(db: Database, list?: Record<string, Migration>): Promise<MigrateOutcome> {
-  const { error, results = [] } = await migrator(db, list).migrateToLatest();
+  const { error, results = [] } = await (await migrator(db, list)).migrateToLatest();
   if (error) {
     const failed = results.find((r) => r.status === "Error")?.migrationName ?? "?";
     // MariaDB commits each schema change as it runs: what a failed migration did before it failed stays.
