@@ -11,6 +11,11 @@
 // reservation a close belongs to (postgres.js's onclose says only "some connection"): that
 // reservation's further statements fail at once with CONNECTION_CLOSED (a temporary error the
 // engine retries or waits out), and the instance is discarded instead of reused.
+//
+// Idle connections are closed here too, not by postgres.js's idle_timeout: a reserve() made as its
+// idle timer ended the connection never settled (reproduced: a loop of reservations spaced around
+// the timeout hung within two attempts), and the pass waiting for it froze runmailer-pg for good
+// with its lock held. Here a slot is taken out of the list in the same turn that decides to close it.
 import postgres from "postgres";
 
 type Options = postgres.Options<Record<string, postgres.PostgresType>>;
@@ -20,6 +25,8 @@ interface Slot {
   /** The server closed its connection: never reserve it again. */
   closed: boolean;
   busy: boolean;
+  /** Closes the slot when it has been idle for idle_timeout (only while it is not busy). */
+  idle?: ReturnType<typeof setTimeout>;
 }
 
 /** What kysely-postgres-js needs of a postgres.js instance: it must be a function with `reserve`. */
@@ -49,13 +56,14 @@ function connectionClosed(): Error {
 }
 
 export function reservableConnections(url: string, options: Options & { max: number }): Reservable {
-  const { max, ...single } = options;
+  const { max, idle_timeout: idleSeconds, ...single } = options;
   const slots: Slot[] = [];
   const waiters: Array<() => void> = [];
   let ended = false;
 
   const wakeOne = () => waiters.shift()?.();
   const discard = (slot: Slot) => {
+    clearTimeout(slot.idle);
     const at = slots.indexOf(slot);
     if (at >= 0) slots.splice(at, 1);
     void slot.sql.end({ timeout: 0 }).catch(() => {});
@@ -82,6 +90,7 @@ export function reservableConnections(url: string, options: Options & { max: num
       const slot = slots.find((s) => !s.busy && !s.closed) ?? (slots.length < max ? newSlot() : null);
       if (slot) {
         slot.busy = true;
+        clearTimeout(slot.idle);
         return slot;
       }
       await new Promise<void>((resolve) => waiters.push(resolve));
@@ -118,6 +127,15 @@ export function reservableConnections(url: string, options: Options & { max: num
         // A closed connection is never handed back: that is the upstream bug this file avoids.
         if (slot.closed) return discard(slot);
         reserved.release();
+        if (idleSeconds) {
+          slot.idle = setTimeout(() => {
+            // A timer that fires after the slot was taken again is a no-op (taking it clears the timer).
+            if (slot.busy) return;
+            slot.closed = true;
+            discard(slot);
+          }, idleSeconds * 1000);
+          slot.idle.unref?.();
+        }
         wakeOne();
       },
     };
@@ -126,7 +144,7 @@ export function reservableConnections(url: string, options: Options & { max: num
   async function end(endOptions?: { timeout?: number }) {
     ended = true;
     for (const wake of waiters.splice(0)) wake();
-    await Promise.all(slots.splice(0).map((s) => s.sql.end(endOptions).catch(() => {})));
+    await Promise.all(slots.splice(0).map((s) => (clearTimeout(s.idle), s.sql.end(endOptions).catch(() => {}))));
   }
 
   return Object.assign(

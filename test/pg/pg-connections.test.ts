@@ -5,10 +5,12 @@
 // the engine treats as temporary, never a hang or a TypeError.
 import { afterEach, expect } from "bun:test";
 import { sql } from "kysely";
+import postgres from "postgres";
 import { openDatabase, classifyDatabaseError, type Database } from "../../src/db/connect.ts";
+import { reservableConnections } from "../../src/db/pg-connections.ts";
 import { TempFailError } from "../../src/errors.ts";
 import { testFor } from "../helpers/dialects.ts";
-import { createPgDatabase } from "../helpers/db.ts";
+import { PG_URL, createPgDatabase } from "../helpers/db.ts";
 import { startPgCluster, type PgCluster } from "../helpers/pg-cluster.ts";
 import { until } from "../helpers/wait.ts";
 
@@ -89,4 +91,32 @@ it("a backend terminated mid-transaction: that transaction fails as temporary, t
     const rows = await db.kysely.transaction().execute((trx) => sql<{ n: number }>`select ${i}::int as n`.execute(trx));
     expect(rows.rows[0]!.n).toBe(i);
   }
+});
+
+it("reservations made as an idle connection is being closed each get a connection; idle ones still close", async () => {
+  // postgres.js's own idle_timeout ended the connection under a reserve() that then never settled:
+  // a soak run's runmailer-pg froze mid-pass with its lock held. The spacing sweeps both sides of
+  // the 50 ms timeout, where that race is; the old code hung within a few reservations.
+  const created = await createPgDatabase();
+  const connections = reservableConnections(created.url, { max: 2, idle_timeout: 0.05, onnotice: () => {} });
+  const admin = postgres(PG_URL, { max: 1, onnotice: () => {} });
+  cleanups.push(async () => {
+    await connections.end();
+    await admin.end();
+    await created.drop();
+  });
+  for (let i = 0; i < 40; i++) {
+    await Bun.sleep(35 + (i % 7) * 5);
+    const reserving = (async () => {
+      const reserved = await connections.reserve();
+      try {
+        return await reserved.unsafe("select 1 as one");
+      } finally {
+        reserved.release();
+      }
+    })();
+    expect(await Promise.race([reserving.then(() => "answered"), Bun.sleep(5000).then(() => "hung")])).toBe("answered");
+  }
+  const open = async () => (await admin`select count(*)::int as n from pg_stat_activity where datname = ${created.name}`)[0]!.n as number;
+  await until(async () => (await open()) === 0, "the idle connections closed", 5_000);
 });
