@@ -64,6 +64,8 @@ const config = writeConfig(db, { smtp: sink, pool: 1, emptyQueueSleep: 30 });
 await runOk("migrate", [values.binary!, "migrate", "--config", config], { cwd: db.dir });
 const worker = Bun.spawn([values.binary!, "runmailer-pg", "--config", config], { cwd: db.dir, env: cleanEnv(), stdout: "ignore", stderr: "pipe", stdin: "ignore" });
 const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+// Interrupted: the worker must not outlive the script (it would keep its database and lock).
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => (worker.kill("SIGKILL"), process.exit(130)));
 const samples: Sample[] = [];
 let committed = 0;
 try {
@@ -94,7 +96,8 @@ try {
     // The next commit on the rate's schedule, not after a fixed pause (which would drift).
     await sleep(Math.max(0, (committed / rate - elapsed()) * 1000));
   }
-  await sink.waitFor(committed, 30_000);
+  // A worker that stopped delivering is reported below, with when it stopped, rather than thrown.
+  await sink.waitFor(committed, 30_000).catch(() => {});
   sample();
 } finally {
   await sql.end();
@@ -105,6 +108,8 @@ try {
 }
 
 const warm = Math.max(60, (minutes * 60) / 10);
+/** The first sample from which nothing more was delivered, when the run ended short. */
+const stalledAt = sink.count() < committed ? samples.find((s, i) => samples.slice(i).every((later) => later.delivered === s.delivered))?.t : undefined;
 const after = samples.filter((s) => s.t >= warm);
 const head = median(after.slice(0, 5).map((s) => s.rssMiB));
 const tail = median(after.slice(-5).map((s) => s.rssMiB));
@@ -114,14 +119,13 @@ const result = {
   maxMiB: Math.max(...samples.map((s) => s.rssMiB)),
   afterWarmUp: { from: warm, firstMiB: head, lastMiB: tail, slopeMiBPerHour: round(slope(after.map((s) => [s.t / 3600, s.rssMiB])), 2) },
   cpuShare: round(samples.at(-1)!.cpuSeconds / samples.at(-1)!.t, 4),
+  stalledAt,
   samples,
 };
-say(
-  `${result.delivered} of ${committed} delivered; RSS fresh ${result.freshMiB}, max ${result.maxMiB} MiB; after ${warm} s: ` +
-    `${head} -> ${tail} MiB (median of 5 samples each), slope ${result.afterWarmUp.slopeMiBPerHour} MiB/h; CPU ${(result.cpuShare * 100).toFixed(2)} % of a core`,
-);
+const growth = after.length < 2 ? `the run was shorter than its ${warm} s warm-up` : `after ${warm} s: ${head} -> ${tail} MiB (median of 5 samples each), slope ${result.afterWarmUp.slopeMiBPerHour} MiB/h`;
+say(`${result.delivered} of ${committed} delivered; RSS fresh ${result.freshMiB}, max ${result.maxMiB} MiB; ${growth}; CPU ${(result.cpuShare * 100).toFixed(2)} % of a core`);
 if (values["json-out"]) writeFileSync(values["json-out"], JSON.stringify(result, null, 2) + "\n");
 if (result.delivered !== committed) {
-  say(`FAIL: ${committed - result.delivered} message(s) never arrived`);
+  say(`FAIL: ${committed - result.delivered} message(s) never arrived; deliveries stopped by ${stalledAt ?? "?"} s`);
   process.exit(1);
 }
