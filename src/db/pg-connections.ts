@@ -12,10 +12,12 @@
 // reservation's further statements fail at once with CONNECTION_CLOSED (a temporary error the
 // engine retries or waits out), and the instance is discarded instead of reused.
 //
-// Idle connections are closed here too, not by postgres.js's idle_timeout: a reserve() made as its
-// idle timer ended the connection never settled (reproduced: a loop of reservations spaced around
-// the timeout hung within two attempts), and the pass waiting for it froze runmailer-pg for good
-// with its lock held. Here a slot is taken out of the list in the same turn that decides to close it.
+// Connections are retired here too, not by postgres.js's own timers (idle_timeout, and max_lifetime,
+// 30 to 60 minutes by default): a reserve() made as one of those timers was ending the connection
+// never settled (reproduced for both: a loop of reservations hung within a few dozen), and the pass
+// waiting for it froze runmailer-pg for good with its lock held, 30 minutes into a soak run. Here a
+// slot is taken out of the list in the same turn that decides to close it: when it has been idle
+// for idle_timeout, or when it is released past its lifetime.
 import postgres from "postgres";
 
 type Options = postgres.Options<Record<string, postgres.PostgresType>>;
@@ -27,6 +29,8 @@ interface Slot {
   busy: boolean;
   /** Closes the slot when it has been idle for idle_timeout (only while it is not busy). */
   idle?: ReturnType<typeof setTimeout>;
+  /** When it is retired instead of reused (Date.now() milliseconds). */
+  retireAt: number;
 }
 
 /** What kysely-postgres-js needs of a postgres.js instance: it must be a function with `reserve`. */
@@ -56,7 +60,9 @@ function connectionClosed(): Error {
 }
 
 export function reservableConnections(url: string, options: Options & { max: number }): Reservable {
-  const { max, idle_timeout: idleSeconds, ...single } = options;
+  const { max, idle_timeout: idleSeconds, max_lifetime: lifetimeSeconds, ...single } = options;
+  // postgres.js's own default: a lifetime of 30 to 60 minutes, so that connections are renewed.
+  const lifetimeMs = () => (typeof lifetimeSeconds === "number" ? lifetimeSeconds : 60 * (30 + Math.random() * 30)) * 1000;
   const slots: Slot[] = [];
   const waiters: Array<() => void> = [];
   let ended = false;
@@ -70,12 +76,15 @@ export function reservableConnections(url: string, options: Options & { max: num
     wakeOne();
   };
   const newSlot = (): Slot => {
-    const slot: Slot = { sql: undefined as never, closed: false, busy: false };
+    const slot: Slot = { sql: undefined as never, closed: false, busy: false, retireAt: Date.now() + lifetimeMs() };
     slot.sql = postgres(url, {
       ...single,
       max: 1,
+      // Explicit zeros (no timer), which also win over the URL's and the environment's (PGIDLE_TIMEOUT).
+      idle_timeout: 0,
+      max_lifetime: 0,
       onclose: () => {
-        // Also called for an idle connection that timed out: an idle slot is simply dropped.
+        // The server or the network closed it (or we ended it): an idle slot is simply dropped.
         slot.closed = true;
         if (!slot.busy) discard(slot);
       },
@@ -125,7 +134,10 @@ export function reservableConnections(url: string, options: Options & { max: num
       release() {
         slot.busy = false;
         // A closed connection is never handed back: that is the upstream bug this file avoids.
-        if (slot.closed) return discard(slot);
+        if (slot.closed || Date.now() >= slot.retireAt) {
+          slot.closed = true;
+          return discard(slot);
+        }
         reserved.release();
         if (idleSeconds) {
           slot.idle = setTimeout(() => {

@@ -93,20 +93,19 @@ it("a backend terminated mid-transaction: that transaction fails as temporary, t
   }
 });
 
-it("reservations made as an idle connection is being closed each get a connection; idle ones still close", async () => {
-  // postgres.js's own idle_timeout ended the connection under a reserve() that then never settled:
-  // a soak run's runmailer-pg froze mid-pass with its lock held. The spacing sweeps both sides of
-  // the 50 ms timeout, where that race is; the old code hung within a few reservations.
+/** Reserves, queries and releases `count` times with the given pauses; each reservation must be
+ * answered within 5 s. Returns the admin client and database for checks afterwards. */
+async function reserveRepeatedly(options: { idle_timeout: number; max_lifetime?: number }, pause: (i: number) => number, count: number) {
   const created = await createPgDatabase();
-  const connections = reservableConnections(created.url, { max: 2, idle_timeout: 0.05, onnotice: () => {} });
+  const connections = reservableConnections(created.url, { max: 2, onnotice: () => {}, ...options });
   const admin = postgres(PG_URL, { max: 1, onnotice: () => {} });
   cleanups.push(async () => {
     await connections.end();
     await admin.end();
     await created.drop();
   });
-  for (let i = 0; i < 40; i++) {
-    await Bun.sleep(35 + (i % 7) * 5);
+  for (let i = 0; i < count; i++) {
+    await Bun.sleep(pause(i));
     const reserving = (async () => {
       const reserved = await connections.reserve();
       try {
@@ -118,5 +117,19 @@ it("reservations made as an idle connection is being closed each get a connectio
     expect(await Promise.race([reserving.then(() => "answered"), Bun.sleep(5000).then(() => "hung")])).toBe("answered");
   }
   const open = async () => (await admin`select count(*)::int as n from pg_stat_activity where datname = ${created.name}`)[0]!.n as number;
+  return { open };
+}
+
+// postgres.js's own timers ended a connection under a reserve() that then never settled: a soak
+// run's runmailer-pg froze mid-pass, its lock held, 30 minutes in (postgres.js's shortest
+// max_lifetime). The pauses put reservations on both sides of the timer, where the race is; the
+// old code hung within a few dozen.
+it("reservations made as an idle connection is being closed each get a connection; idle ones still close", async () => {
+  const { open } = await reserveRepeatedly({ idle_timeout: 0.05 }, (i) => 35 + (i % 7) * 5, 40);
   await until(async () => (await open()) === 0, "the idle connections closed", 5_000);
+});
+
+it("reservations made as a connection reaches its lifetime each get a connection; old ones are replaced", async () => {
+  const { open } = await reserveRepeatedly({ idle_timeout: 60, max_lifetime: 0.1 }, (i) => (i * 7) % 20, 80);
+  expect(await open()).toBeLessThanOrEqual(2);
 });
