@@ -5,6 +5,7 @@ import { cac } from "cac";
 import { classifyDatabaseError } from "./db/classify-error.ts";
 import { EXIT, MailerError, UsageError, errorText } from "./errors.ts";
 import { COMMANDS, findCommand, type CommandSpec } from "./commands/registry.ts";
+import { normalJitPolicyAfterStartup } from "./runtime.ts";
 import { VERSION } from "./version.ts";
 
 const GLOBAL_FLAGS = [
@@ -118,6 +119,7 @@ export async function main(argv: string[], invokedAs: string): Promise<number> {
 }
 
 if (import.meta.main) {
+  normalJitPolicyAfterStartup();
   const code = await main(process.argv.slice(2), process.argv0);
   process.exit(code);
 }

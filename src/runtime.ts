@@ -181,6 +181,19 @@ export function collectGarbage(): void {
   (globalThis as { Bun?: { gc(force: boolean): void } }).Bun?.gc(true);
 }
 
+/** The compiled binary starts with JavaScriptCore's JIT tier-up thresholds scaled up (scripts/build.ts
+ * --compile-jit-policy): most runs are short commands (sendmail from cron, an empty send-mail) whose
+ * code runs once, and compiling it on the JIT threads only takes CPU from them. A thread still
+ * running after STARTUP_MS is a long one (a drain, a worker, a server) and gets the normal policy back.
+ * setJITPolicy acts on the calling thread's VM, so the database worker thread calls this as well. */
+const STARTUP_MS = 50;
+export function normalJitPolicyAfterStartup(): void {
+  const unsafe = (globalThis as { Bun?: { unsafe?: { setJITPolicy?(scale: number): void } } }).Bun?.unsafe;
+  if (!unsafe?.setJITPolicy) return;
+  const timer = setTimeout(() => unsafe.setJITPolicy!(1), STARTUP_MS) as unknown as { unref?(): void };
+  timer.unref?.();
+}
+
 export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
     if (signal?.aborted) return resolve();

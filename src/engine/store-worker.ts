@@ -4,6 +4,9 @@
 import { openDatabase, type Database } from "../db/connect.ts";
 import { localStore, type BatchStore } from "./batch-store.ts";
 import { errorToWire, packRows, unpackRecord, type PackedRecord } from "./store-wire.ts";
+import { normalJitPolicyAfterStartup } from "../runtime.ts";
+
+normalJitPolicyAfterStartup();
 
 interface Request {
   id: number;
