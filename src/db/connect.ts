@@ -15,7 +15,7 @@ import { asBuffer } from "../bytes.ts";
 import { accessSync, constants, existsSync } from "node:fs";
 import { dirname } from "node:path";
 import { ConfigError, PermissionError, TempFailError, errorText } from "../errors.ts";
-import { openSqlite } from "../runtime.ts";
+import { openSqlite, type SqliteHandle } from "../runtime.ts";
 import { MARIADB, POSTGRES, SQLITE, registerDatabase, type DialectInfo } from "./dialect.ts";
 import { maskUrl, serverKind } from "./db-url.ts";
 import { classifyDatabaseError } from "./classify-error.ts";
@@ -30,6 +30,9 @@ export interface Database {
   displayUrl: string;
   /** The postgres.js pool behind Kysely (PostgreSQL only), for LISTEN. */
   postgres?: import("postgres").Sql;
+  /** The SQLite handle behind Kysely (SQLite only), for a read on a hot path that is synchronous
+   * anyway (dont-send-check.ts). */
+  sqlite?: SqliteHandle;
   /** The connection URL, for a dedicated LISTEN connection. */
   url: string;
   /** The most parameter bytes one statement may carry (MariaDB's max_allowed_packet, less room for
@@ -122,7 +125,7 @@ async function openSqliteDatabase(url: string, options: OpenOptions): Promise<Da
     throw classifyDatabaseError(error, maskUrl(url)) ?? error;
   }
   const kysely = new Kysely<Schema>({ dialect: new MailerSqliteDialect({ database: handle }) });
-  return { kysely, dialect: SQLITE, displayUrl: url, url, reopenable: path !== ":memory:", statementBytes: null, close: once(() => kysely.destroy()) };
+  return { kysely, sqlite: handle, dialect: SQLITE, displayUrl: url, url, reopenable: path !== ":memory:", statementBytes: null, close: once(() => kysely.destroy()) };
 }
 
 /** An SQLite file this user may not read and write (or create, with its journal, in its directory)

@@ -2,11 +2,12 @@
 //
 // A batch is claimed with the list's change counter and the listed recipients among its rows. Right
 // before each message's SMTP transaction the counter is read again: unchanged (the usual case), the
-// batch's lookup still holds; moved, this message's recipients are looked up afresh. Reads are
-// shared: sends starting together wait for one read that began after all of them asked, so a pool of
-// N connections costs about one small read per send at most, never a stale answer.
+// batch's lookup still holds; moved, this message's recipients are looked up afresh. On a server,
+// reads are shared: sends starting together wait for one read that began after all of them asked, so
+// a pool of N connections costs about one small read per send at most, never a stale answer. On
+// SQLite the counter is read synchronously on the spot, which is after the send asked by definition.
 import { classifyDatabaseError, type Database } from "../db/connect.ts";
-import { dontSendVersion, suppressedAmong } from "../db/queries/dont-send.ts";
+import { dontSendVersion, dontSendVersionNow, suppressedAmong } from "../db/queries/dont-send.ts";
 import type { ClaimedRow } from "../db/queries/claims.ts";
 import { splitRecipients } from "../db/queries/messages.ts";
 
@@ -31,7 +32,9 @@ export class DontSendCheck {
    * database errors do (TempFailError: the worker waits and tries again), not as a bug. */
   async listedFor(row: ClaimedRow, batch: DontSendSnapshot): Promise<Set<string>> {
     try {
-      if ((await this.#version()) === batch.version) return batch.suppressed;
+      const sqlite = this.#db.sqlite;
+      const version = sqlite ? dontSendVersionNow(this.#db.kysely, sqlite) : await this.#version();
+      if (version === batch.version) return batch.suppressed;
       return await suppressedAmong(this.#db.kysely, splitRecipients(row.envelope_to));
     } catch (error) {
       throw classifyDatabaseError(error, this.#db.displayUrl) ?? error;
