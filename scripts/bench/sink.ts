@@ -27,6 +27,8 @@ export interface Sink {
   sessions(): number;
   /** CPU seconds the sink process has used so far (to show it is not the bottleneck). */
   cpuSeconds(): number;
+  /** Why the sink is gone, when it exited before stop(): nothing sent after that arrives anywhere. */
+  gone(): string | null;
   stop(): Promise<void>;
 }
 
@@ -95,7 +97,14 @@ export async function startSink(options: { forceJs?: boolean; live?: boolean; di
 
   let received = 0;
   let sessions = 0;
+  let stopping = false;
+  let gone: string | null = null;
   const waiters: Array<{ n: number; resolve: (t: number) => void }> = [];
+  // A sink that dies mid-run (smtp-sink started while postfix was still being installed and its
+  // user did not exist yet) once left an hour-long soak counting deferrals: say so instead.
+  void child.exited.then((code) => {
+    if (!stopping) gone = `the SMTP sink (${cmd[0]}) exited with code ${code} while in use`;
+  });
   const settle = (now: number) => {
     for (let i = waiters.length - 1; i >= 0; i--) {
       if (waiters[i]!.n <= received) waiters.splice(i, 1)[0]!.resolve(now);
@@ -136,6 +145,7 @@ export async function startSink(options: { forceJs?: boolean; live?: boolean; di
     sessions: () => (options.live ? sessions : countersInFile(counterFile).sess),
     waitFor(n, timeoutMs = 30_000) {
       if (sink.count() >= n) return Promise.resolve(performance.now());
+      if (gone) return Promise.reject(new Error(gone));
       return new Promise((resolve, reject) => {
         const waiter = {
           n,
@@ -153,7 +163,9 @@ export async function startSink(options: { forceJs?: boolean; live?: boolean; di
       });
     },
     cpuSeconds: () => cpuSecondsOf(child.pid),
+    gone: () => gone,
     async stop() {
+      stopping = true;
       if (poller) clearInterval(poller);
       child.kill("SIGTERM");
       await child.exited;

@@ -74,6 +74,8 @@ try {
   const started = performance.now();
   const elapsed = () => (performance.now() - started) / 1000;
   const sample = () => {
+    const lost = sink.gone();
+    if (lost) throw new Error(`${lost}: no figure from this run means anything`);
     const s: Sample = { t: round(elapsed(), 1), ...proc(worker.pid), committed, delivered: sink.count() };
     s.rssMiB = round(s.rssMiB, 2);
     samples.push(s);
