@@ -18,6 +18,12 @@
 // waiting for it froze runmailer-pg for good with its lock held, 30 minutes into a soak run. Here a
 // slot is taken out of the list in the same turn that decides to close it: when it has been idle
 // for idle_timeout, or when it is released past its lifetime.
+//
+// No type query either (fetch_types: false): postgres.js runs one on every new connection to learn
+// the array types, which mailer never uses, and it was 3 ms of every PostgreSQL command's start-up.
+// Without it, postgres.js 3.4.9 never answers a reserve() that has to open the connection (the
+// first ReadyForQuery drops a reservation that was the connection's initial query), so a slot's
+// connection is opened by a plain statement first; reserve() then takes it from the open ones.
 import postgres from "postgres";
 
 type Options = postgres.Options<Record<string, postgres.PostgresType>>;
@@ -27,6 +33,8 @@ interface Slot {
   /** The server closed its connection: never reserve it again. */
   closed: boolean;
   busy: boolean;
+  /** Its connection is open: a plain statement ran on it (see the header on fetch_types). */
+  connected: boolean;
   /** Closes the slot when it has been idle for idle_timeout (only while it is not busy). */
   idle?: ReturnType<typeof setTimeout>;
   /** When it is retired instead of reused (Date.now() milliseconds). */
@@ -76,13 +84,14 @@ export function reservableConnections(url: string, options: Options & { max: num
     wakeOne();
   };
   const newSlot = (): Slot => {
-    const slot: Slot = { sql: undefined as never, closed: false, busy: false, retireAt: Date.now() + lifetimeMs() };
+    const slot: Slot = { sql: undefined as never, closed: false, busy: false, connected: false, retireAt: Date.now() + lifetimeMs() };
     slot.sql = postgres(url, {
       ...single,
       max: 1,
       // Explicit zeros (no timer), which also win over the URL's and the environment's (PGIDLE_TIMEOUT).
       idle_timeout: 0,
       max_lifetime: 0,
+      fetch_types: false,
       onclose: () => {
         // The server or the network closed it (or we ended it): an idle slot is simply dropped.
         slot.closed = true;
@@ -110,6 +119,12 @@ export function reservableConnections(url: string, options: Options & { max: num
     const slot = await takeSlot();
     let reserved: postgres.ReservedSql<any>;
     try {
+      if (!slot.connected) {
+        await slot.sql.unsafe("select 1");
+        slot.connected = true;
+      }
+      // Closed since: reserve() would have to reconnect, which is the case that never answers.
+      if (slot.closed) throw connectionClosed();
       reserved = await slot.sql.reserve();
     } catch (error) {
       discard(slot);
