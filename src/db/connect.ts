@@ -28,7 +28,8 @@ export interface Database {
   dialect: DialectInfo;
   /** The URL with any password masked, for logs and `status`. */
   displayUrl: string;
-  /** The postgres.js pool behind Kysely (PostgreSQL only), for LISTEN. */
+  /** A plain postgres.js instance on the same URL (PostgreSQL only), for raw SQL; it connects on first
+   * use. Not the connections behind Kysely (pg-connections.ts), nor LISTEN's (pg/listener.ts). */
   postgres?: import("postgres").Sql;
   /** The SQLite handle behind Kysely (SQLite only), for a read on a hot path that is synchronous
    * anyway (dont-send-check.ts). */
