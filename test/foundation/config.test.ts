@@ -76,6 +76,21 @@ describe("lookup and precedence", () => {
     expect(config.delivery.empty_queue_sleep).toBe(30);
   });
 
+  test("loading the same text twice gives the same config; a file changed in between is read anew", () => {
+    const cwd = dir();
+    const path = join(cwd, "mailer.toml");
+    const load = () => loadConfig({ cwd, env: {}, systemPath: NO_SYSTEM }).config;
+    writeFileSync(path, `[delivery]\nmax_batch = 7\n[smtpd]\nallow_from = ["10.0.0.0/8"]\n`);
+    const first = load();
+    expect(load()).toEqual(first);
+    // The parsed file is shared by such loads: nothing may change it under the next one.
+    expect(() => (first.smtpd.allow_from as string[]).push("0.0.0.0/0")).toThrow();
+    writeFileSync(path, `[delivery]\nmax_batch = 8\n[smtpd]\nallow_from = ["192.0.2.0/24"]\n`);
+    const second = load();
+    expect(second.delivery.max_batch).toBe(8);
+    expect(second.smtpd.allow_from).toEqual(["192.0.2.0/24"]);
+  });
+
   test("an empty environment value unsets a limit the file set", () => {
     const cwd = dir();
     writeFileSync(join(cwd, "mailer.toml"), `[delivery]\nmax_batch = 7\n`);
