@@ -35,7 +35,7 @@ export async function dontSendVersion(db: Db): Promise<number> {
 }
 
 /** The same reading, synchronously on the SQLite handle behind `db`. Through Kysely each reading
- * waited for the connection's mutex and a chain of promises: a tenth of a drain's main thread. */
+ * waited for the connection's mutex and a chain of promises: about 5% of a drain's main thread. */
 export function dontSendVersionNow(db: Db, handle: SqliteDatabase): number {
   const query = versionQuery(db);
   return versionOf(handle.prepare(query.sql).all(query.parameters) as { value: number }[]);
