@@ -44,6 +44,10 @@ export interface DialectInfo {
   /** The don't-send list's lower-cased address, as its unique index has it (a column MariaDB
    * generates, lower(to_address) elsewhere): lookups by it use the index. */
   dontSendKey: RawBuilder<string>;
+  /** The queue table, named as a statement that reads every row of it should name it. Left to
+   * choose, MariaDB groups by (status, priority) by walking the queue index and fetching each row
+   * through the primary key: `mailer status` took 11.4 s at a million rows, 2 s scanning the table. */
+  wholeMessageTable: RawBuilder<unknown>;
   /** The database's own clock, as a column default. */
   now: RawBuilder<unknown>;
   /** The database's clock in epoch seconds (fractional), the same value throughout one statement:
@@ -99,6 +103,7 @@ export const SQLITE: DialectInfo = {
   },
   indexTableClause: () => sql``,
   dontSendKey: lowerToAddress,
+  wholeMessageTable: sql`mailer_message`,
   // ISO-8601 with milliseconds and Z, the same text Date.prototype.toISOString gives, so text order is time order.
   now: sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`,
   // julianday('now') is fixed for the whole statement; its resolution is about 20 µs.
@@ -126,6 +131,7 @@ export const POSTGRES: DialectInfo = {
   dropColumnCheck: (table, column) => sql`alter table ${sql.table(table)} drop constraint ${sql.id(`${table}_${column}_check`)}`,
   indexTableClause: () => sql``,
   dontSendKey: lowerToAddress,
+  wholeMessageTable: sql`mailer_message`,
   now: sql`now()`,
   // statement_timestamp(), not now(): inside a transaction now() is the transaction's start.
   epochNow: sql<number>`extract(epoch from statement_timestamp())::double precision`,
@@ -163,6 +169,7 @@ export const MARIADB: DialectInfo = {
   dropColumnCheck: (table, column, type) => sql`alter table ${sql.table(table)} modify ${sql.id(column)} ${sql.raw(type)} not null`,
   indexTableClause: (table) => sql` on ${sql.table(table)}`,
   dontSendKey: sql<string>`to_address_key`,
+  wholeMessageTable: sql`mailer_message ignore index (mailer_message_queue_idx)`,
   // UTC whatever the session's time_zone: an application's own INSERT (in its server's zone) gets a
   // default in the same UTC that mailer's sessions write.
   now: sql`(utc_timestamp(6))`,

@@ -1,6 +1,7 @@
 // Read-only statements behind `status`, `list` and `show`: nothing here writes, so an operator can
 // run them against a live queue at any time.
 import { sql, type Kysely } from "kysely";
+import { dialectOf } from "../dialect.ts";
 import { zeroLogCounts, type DbTime, type LogResult, type MessageStatus, type Schema } from "../schema.ts";
 
 type Db = Kysely<Schema>;
@@ -45,23 +46,28 @@ export interface QueueGroup {
  * `now` is in the database's own time form (dialect.toDb), so the comparisons run in SQL. */
 export async function queueGroups(db: Db, now: DbTime): Promise<QueueGroup[]> {
   const due = sql<boolean>`(status = 'queued' and (next_attempt_at is null or next_attempt_at <= ${now}))`;
-  const rows = await db
-    .selectFrom("mailer_message")
-    .select([
-      "status",
-      "priority",
-      sql<number>`count(*)`.as("n"),
-      sql<number>`sum(case when ${due} then 1 else 0 end)`.as("due"),
-      sql<number>`sum(case when claimed_by is not null and lease_until > ${now} then 1 else 0 end)`.as("claimed"),
-      sql<number>`sum(case when limited_by is not null and next_attempt_at > ${now} then 1 else 0 end)`.as("limited"),
-      sql<DbTime | null>`min(when_added)`.as("oldest"),
-      // Since it became sendable: a message sent later (or held by a limit) that just came due is
-      // not "old" (status --check --max-age and the QueueStalled alert would cry wolf).
-      sql<DbTime | null>`min(case when ${due} then coalesce(next_attempt_at, when_added) end)`.as("oldest_due"),
-      sql<DbTime | null>`min(next_attempt_at)`.as("next_attempt"),
-    ])
-    .groupBy(["status", "priority"])
-    .execute();
+  // Plain SQL for the FROM its dialect needs (dialect.ts wholeMessageTable). oldest_due counts from
+  // when a message became sendable: one sent later (or held by a limit) that just came due is not
+  // "old" (status --check --max-age and the QueueStalled alert would cry wolf).
+  const { rows } = await sql<{
+    status: MessageStatus;
+    priority: number | string;
+    n: number | string;
+    due: number | string | null;
+    claimed: number | string | null;
+    limited: number | string | null;
+    oldest: DbTime | null;
+    oldest_due: DbTime | null;
+    next_attempt: DbTime | null;
+  }>`select status, priority, count(*) as n,
+      sum(case when ${due} then 1 else 0 end) as due,
+      sum(case when claimed_by is not null and lease_until > ${now} then 1 else 0 end) as claimed,
+      sum(case when limited_by is not null and next_attempt_at > ${now} then 1 else 0 end) as limited,
+      min(when_added) as oldest,
+      min(case when ${due} then coalesce(next_attempt_at, when_added) end) as oldest_due,
+      min(next_attempt_at) as next_attempt
+    from ${dialectOf(db).wholeMessageTable}
+    group by status, priority`.execute(db);
   return rows.map((r) => ({
     status: r.status,
     priority: Number(r.priority),
