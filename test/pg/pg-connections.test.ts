@@ -93,28 +93,39 @@ it("a backend terminated mid-transaction: that transaction fails as temporary, t
   }
 });
 
-/** Reserves, queries and releases `count` times with the given pauses; each reservation must be
- * answered within 5 s. Returns the admin client and database for checks afterwards. */
-async function reserveRepeatedly(options: { idle_timeout: number; max_lifetime?: number }, pause: (i: number) => number, count: number) {
+/** reservableConnections on a fresh database, and an admin client beside it; all ended after the test. */
+async function connectionsOnFreshDatabase(options: { max: number; idle_timeout?: number; max_lifetime?: number }) {
   const created = await createPgDatabase();
-  const connections = reservableConnections(created.url, { max: 2, onnotice: () => {}, ...options });
+  const connections = reservableConnections(created.url, { onnotice: () => {}, ...options });
   const admin = postgres(PG_URL, { max: 1, onnotice: () => {} });
   cleanups.push(async () => {
     await connections.end();
     await admin.end();
     await created.drop();
   });
+  return { created, connections, admin };
+}
+
+/** One reservation that runs `text` and is released; the rows. */
+async function onReservation(connections: ReturnType<typeof reservableConnections>, text: string): Promise<Array<Record<string, unknown>>> {
+  const reserved = await connections.reserve();
+  try {
+    return (await reserved.unsafe(text)) as unknown as Array<Record<string, unknown>>;
+  } finally {
+    reserved.release();
+  }
+}
+
+/** What `promise` settled with (its value or its error), or "hung" if it has not within 5 s. */
+const within5s = (promise: Promise<unknown>) => Promise.race([promise.catch((error: unknown) => error), Bun.sleep(5000).then(() => "hung")]);
+
+/** Reserves, queries and releases `count` times with the given pauses; each reservation must be
+ * answered within 5 s. Returns how many sessions the database has open afterwards. */
+async function reserveRepeatedly(options: { idle_timeout: number; max_lifetime?: number }, pause: (i: number) => number, count: number) {
+  const { created, connections, admin } = await connectionsOnFreshDatabase({ max: 2, ...options });
   for (let i = 0; i < count; i++) {
     await Bun.sleep(pause(i));
-    const reserving = (async () => {
-      const reserved = await connections.reserve();
-      try {
-        return await reserved.unsafe("select 1 as one");
-      } finally {
-        reserved.release();
-      }
-    })();
-    expect(await Promise.race([reserving.then(() => "answered"), Bun.sleep(5000).then(() => "hung")])).toBe("answered");
+    expect(await within5s(onReservation(connections, "select 1 as one").then(() => "answered"))).toBe("answered");
   }
   const open = async () => (await admin`select count(*)::int as n from pg_stat_activity where datname = ${created.name}`)[0]!.n as number;
   return { open };
@@ -139,31 +150,16 @@ it("reservations made as a connection reaches its lifetime each get a connection
 // connection is opened by a plain statement first. A reservation must be answered on a new
 // connection and on the one that replaces a connection the server ended.
 it("a reservation that needs a new connection is answered, also after the server ended the last one", async () => {
-  const created = await createPgDatabase();
-  const connections = reservableConnections(created.url, { max: 1, onnotice: () => {} });
-  const admin = postgres(PG_URL, { max: 1, onnotice: () => {} });
-  cleanups.push(async () => {
-    await connections.end();
-    await admin.end();
-    await created.drop();
-  });
-  const backend = async () => {
-    const reserved = await connections.reserve();
-    try {
-      return ((await reserved.unsafe("select pg_backend_pid() as pid")) as unknown as Array<{ pid: number }>)[0]!.pid;
-    } finally {
-      reserved.release();
-    }
-  };
-  const answered = <T>(p: Promise<T>) => Promise.race([p.catch((error: unknown) => error), Bun.sleep(5000).then(() => "hung")]);
-  const first = await answered(backend());
+  const { connections, admin } = await connectionsOnFreshDatabase({ max: 1 });
+  const backend = () => onReservation(connections, "select pg_backend_pid() as pid").then((rows) => rows[0]!.pid as number);
+  const first = await within5s(backend());
   expect(typeof first).toBe("number");
   await admin`select pg_terminate_backend(${first as number})`;
   // The first reservation after the termination may still meet the dying connection and fail as a
   // lost connection (a temporary error); none may hang, and a new connection follows.
   let next: unknown = null;
   for (let attempt = 0; attempt < 3 && typeof next !== "number"; attempt++) {
-    next = await answered(backend());
+    next = await within5s(backend());
     expect(next).not.toBe("hung");
     if (typeof next !== "number") expect(classifyDatabaseError(next, "")).toBeInstanceOf(TempFailError);
   }
