@@ -64,8 +64,10 @@ const config = writeConfig(db, { smtp: sink, pool: 1, emptyQueueSleep: 30 });
 await runOk("migrate", [values.binary!, "migrate", "--config", config], { cwd: db.dir });
 const worker = Bun.spawn([values.binary!, "runmailer-pg", "--config", config], { cwd: db.dir, env: cleanEnv(), stdout: "ignore", stderr: "pipe", stdin: "ignore" });
 const sql = postgres(db.url, { max: 1, onnotice: () => {} });
-// Interrupted: the worker must not outlive the script (it would keep its database and lock).
-for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => (worker.kill("SIGKILL"), process.exit(130)));
+// Interrupted: the run stops at its next commit and cleans up as a finished one does (worker,
+// sink, database), then exits 130 without a result.
+let interrupted: string | null = null;
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => void (interrupted = signal));
 const samples: Sample[] = [];
 let committed = 0;
 try {
@@ -84,7 +86,7 @@ try {
   say(`runmailer-pg ${worker.pid}: ${minutes} min at ${rate} msg/s; sampling every ${sampleSeconds} s; fresh RSS ${sample().rssMiB} MiB`);
   const end = minutes * 60;
   let nextSample = sampleSeconds;
-  while (elapsed() < end) {
+  while (elapsed() < end && !interrupted) {
     const m = benchMessage(committed, "soak");
     const messageId = /^Message-ID: (<[^>]+>)/m.exec(m.raw)![1]!;
     await sql`insert into mailer_message (message_data, message_id, subject, envelope_from, envelope_to)
@@ -98,15 +100,25 @@ try {
     // The next commit on the rate's schedule, not after a fixed pause (which would drift).
     await sleep(Math.max(0, (committed / rate - elapsed()) * 1000));
   }
-  // A worker that stopped delivering is reported below, with when it stopped, rather than thrown.
-  await sink.waitFor(committed, 30_000).catch(() => {});
-  sample();
+  if (!interrupted) {
+    // A worker that stopped delivering is reported below, with when it stopped, rather than thrown.
+    await sink.waitFor(committed, 30_000).catch(() => {});
+    sample();
+  }
 } finally {
   await sql.end();
+  // A worker whose pass is stuck does not stop on SIGTERM (it waits for that pass): SIGKILL after 10 s.
   worker.kill("SIGTERM");
+  const kill = setTimeout(() => worker.kill("SIGKILL"), 10_000);
   await worker.exited;
+  clearTimeout(kill);
   await sink.stop();
   await db.drop();
+}
+
+if (interrupted) {
+  say(`interrupted (${interrupted}) after ${committed} messages: no result`);
+  process.exit(130);
 }
 
 const warm = Math.max(60, (minutes * 60) / 10);
