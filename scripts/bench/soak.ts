@@ -37,6 +37,9 @@ interface Sample {
   /** Seconds since the worker started. */
   t: number;
   rssMiB: number;
+  /** RSS split: anonymous (heaps, JIT code, stacks) against file-backed (the binary's own pages). */
+  anonMiB: number;
+  fileMiB: number;
   cpuSeconds: number;
   committed: number;
   delivered: number;
@@ -44,8 +47,9 @@ interface Sample {
 
 const proc = (pid: number) => {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const mib = (field: string) => round(Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)![1]) / 1024, 2);
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return { rssMiB: Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024, cpuSeconds: (Number(stat[11]) + Number(stat[12])) / 100 };
+  return { rssMiB: mib("VmRSS"), anonMiB: mib("RssAnon"), fileMiB: mib("RssFile"), cpuSeconds: (Number(stat[11]) + Number(stat[12])) / 100 };
 };
 
 /** Least-squares slope of y over x. */
@@ -79,7 +83,6 @@ try {
     const lost = sink.gone();
     if (lost) throw new Error(`${lost}: no figure from this run means anything`);
     const s: Sample = { t: round(elapsed(), 1), ...proc(worker.pid), committed, delivered: sink.count() };
-    s.rssMiB = round(s.rssMiB, 2);
     samples.push(s);
     return s;
   };
@@ -95,7 +98,7 @@ try {
     if (elapsed() >= nextSample) {
       const s = sample();
       nextSample += sampleSeconds;
-      if (samples.length % 10 === 1) say(`${Math.round(s.t)} s: RSS ${s.rssMiB} MiB, CPU ${s.cpuSeconds} s, ${s.delivered} of ${s.committed} delivered`);
+      if (samples.length % 10 === 1) say(`${Math.round(s.t)} s: RSS ${s.rssMiB} MiB (anon ${s.anonMiB}, file ${s.fileMiB}), CPU ${s.cpuSeconds} s, ${s.delivered} of ${s.committed} delivered`);
     }
     // The next commit on the rate's schedule, not after a fixed pause (which would drift).
     await sleep(Math.max(0, (committed / rate - elapsed()) * 1000));
@@ -131,12 +134,17 @@ const result = {
   minutes, rate, committed, delivered: sink.count(),
   freshMiB: samples[0]!.rssMiB,
   maxMiB: Math.max(...samples.map((s) => s.rssMiB)),
-  afterWarmUp: { from: warm, firstMiB: head, lastMiB: tail, slopeMiBPerHour: round(slope(after.map((s) => [s.t / 3600, s.rssMiB])), 2) },
+  afterWarmUp: {
+    from: warm, firstMiB: head, lastMiB: tail,
+    slopeMiBPerHour: round(slope(after.map((s) => [s.t / 3600, s.rssMiB])), 2),
+    anonSlopeMiBPerHour: round(slope(after.map((s) => [s.t / 3600, s.anonMiB])), 2),
+    fileSlopeMiBPerHour: round(slope(after.map((s) => [s.t / 3600, s.fileMiB])), 2),
+  },
   cpuShare: round(samples.at(-1)!.cpuSeconds / samples.at(-1)!.t, 4),
   stalledAt,
   samples,
 };
-const growth = after.length < 2 ? `the run was shorter than its ${warm} s warm-up` : `after ${warm} s: ${head} -> ${tail} MiB (median of 5 samples each), slope ${result.afterWarmUp.slopeMiBPerHour} MiB/h`;
+const growth = after.length < 2 ? `the run was shorter than its ${warm} s warm-up` : `after ${warm} s: ${head} -> ${tail} MiB (median of 5 samples each), slope ${result.afterWarmUp.slopeMiBPerHour} MiB/h (anon ${result.afterWarmUp.anonSlopeMiBPerHour}, file ${result.afterWarmUp.fileSlopeMiBPerHour})`;
 say(`${result.delivered} of ${committed} delivered; RSS fresh ${result.freshMiB}, max ${result.maxMiB} MiB; ${growth}; CPU ${(result.cpuShare * 100).toFixed(2)} % of a core`);
 if (values["json-out"]) writeFileSync(values["json-out"], JSON.stringify(result, null, 2) + "\n");
 if (result.delivered !== committed) {
