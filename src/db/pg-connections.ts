@@ -44,6 +44,9 @@ interface Slot {
 /** What kysely-postgres-js needs of a postgres.js instance: it must be a function with `reserve`. */
 export type Reservable = postgres.Sql<any>;
 
+/** Kysely's connections, and one statement on them without Kysely (`read`). */
+export type PgConnections = Reservable & { read(text: string, parameters: readonly unknown[]): Promise<unknown[]> };
+
 /** Errors after which a connection is unusable: it was closed, or the server said FATAL (admin
  * shutdown, crash recovery, …), which it always follows by closing the connection. */
 const LOSS_CODES = new Set([
@@ -67,7 +70,7 @@ function connectionClosed(): Error {
   });
 }
 
-export function reservableConnections(url: string, options: Options & { max: number }): Reservable {
+export function reservableConnections(url: string, options: Options & { max: number }): PgConnections {
   const { max, idle_timeout: idleSeconds, max_lifetime: lifetimeSeconds, ...single } = options;
   // postgres.js's own default: a lifetime of 30 to 60 minutes, so that connections are renewed.
   const lifetimeMs = () => (typeof lifetimeSeconds === "number" ? lifetimeSeconds : 60 * (30 + Math.random() * 30)) * 1000;
@@ -115,16 +118,69 @@ export function reservableConnections(url: string, options: Options & { max: num
     }
   };
 
-  async function reserve() {
+  /** A slot whose connection is open (see the header on fetch_types), taken for the caller. */
+  const takeOpenSlot = async (): Promise<Slot> => {
     const slot = await takeSlot();
-    let reserved: postgres.ReservedSql<any>;
     try {
       if (!slot.connected) {
         await slot.sql.unsafe("select 1");
         slot.connected = true;
       }
-      // Closed since: reserve() would have to reconnect, which is the case that never answers.
+      // Closed since: using it would have to reconnect, which is the case that never answers.
       if (slot.closed) throw connectionClosed();
+      return slot;
+    } catch (error) {
+      discard(slot);
+      throw error;
+    }
+  };
+
+  /** Back among the free slots, unless it is closed or past its lifetime. */
+  const giveBack = (slot: Slot, reserved?: postgres.ReservedSql<any>) => {
+    slot.busy = false;
+    // A closed connection is never handed back: that is the upstream bug this file avoids.
+    if (slot.closed || Date.now() >= slot.retireAt) {
+      slot.closed = true;
+      return discard(slot);
+    }
+    reserved?.release();
+    if (idleSeconds) {
+      slot.idle = setTimeout(() => {
+        // A timer that fires after the slot was taken again is a no-op (taking it clears the timer).
+        if (slot.busy) return;
+        slot.closed = true;
+        discard(slot);
+      }, idleSeconds * 1000);
+      slot.idle.unref?.();
+    }
+    wakeOne();
+  };
+
+  /** Errors that end the connection close its slot for good; the error goes on to the caller. */
+  const watch = <T>(slot: Slot, query: Promise<T>, onLoss?: () => T): Promise<T> =>
+    query.catch((error: unknown) => {
+      if (!isConnectionLoss(error)) throw error;
+      slot.closed = true; // the server is gone for this connection: never use it again
+      if (onLoss) return onLoss();
+      throw error;
+    });
+
+  /** One statement outside any transaction, on a free slot's instance as it is, as Kysely's
+   * statements run but without a reservation: postgres.js builds a whole new query function for
+   * every reserve(), which was most of the cost of the read made before every send. */
+  async function read(text: string, parameters: readonly unknown[]): Promise<unknown[]> {
+    const slot = await takeOpenSlot();
+    try {
+      return await watch(slot, slot.sql.unsafe(text, parameters as never, { prepare: true }));
+    } finally {
+      giveBack(slot);
+    }
+  }
+
+  async function reserve() {
+    const slot = await takeOpenSlot();
+    let reserved: postgres.ReservedSql<any>;
+    try {
       reserved = await slot.sql.reserve();
     } catch (error) {
       discard(slot);
@@ -138,33 +194,10 @@ export function reservableConnections(url: string, options: Options & { max: num
         // own when the rollback fails). Anything else must fail, never reach a dead connection.
         if (slot.closed) return settled(rollback ? Promise.resolve(emptyResult("ROLLBACK")) : Promise.reject(connectionClosed()));
         const query = reserved.unsafe(text, parameters as never, queryOptions);
-        const watched = query.catch((error: unknown) => {
-          if (!isConnectionLoss(error)) throw error;
-          slot.closed = true; // the server is gone for this connection: never use it again
-          if (rollback) return emptyResult("ROLLBACK");
-          throw error;
-        });
+        const watched = watch(slot, query as Promise<unknown>, rollback ? () => emptyResult("ROLLBACK") : undefined);
         return Object.assign(watched, { cancel: () => query.cancel() });
       },
-      release() {
-        slot.busy = false;
-        // A closed connection is never handed back: that is the upstream bug this file avoids.
-        if (slot.closed || Date.now() >= slot.retireAt) {
-          slot.closed = true;
-          return discard(slot);
-        }
-        reserved.release();
-        if (idleSeconds) {
-          slot.idle = setTimeout(() => {
-            // A timer that fires after the slot was taken again is a no-op (taking it clears the timer).
-            if (slot.busy) return;
-            slot.closed = true;
-            discard(slot);
-          }, idleSeconds * 1000);
-          slot.idle.unref?.();
-        }
-        wakeOne();
-      },
+      release: () => giveBack(slot, reserved),
     };
   }
 
@@ -178,6 +211,6 @@ export function reservableConnections(url: string, options: Options & { max: num
     () => {
       throw new Error("use reserve(): these connections serve Kysely only");
     },
-    { reserve, end, options: { ...single, max } },
-  ) as unknown as Reservable;
+    { reserve, read, end, options: { ...single, max } },
+  ) as unknown as PgConnections;
 }

@@ -4,10 +4,11 @@
 // before each message's SMTP transaction the counter is read again: unchanged (the usual case), the
 // batch's lookup still holds; moved, this message's recipients are looked up afresh. On a server,
 // reads are shared: sends starting together wait for one read that began after all of them asked, so
-// a pool of N connections costs about one small read per send at most, never a stale answer. On
-// SQLite the counter is read synchronously on the spot, which is after the send asked by definition.
+// a pool of N connections costs about one small read per send at most, never a stale answer; each
+// goes straight to a pooled connection (Database.readRows), not through Kysely. On SQLite the counter
+// is read synchronously on the spot, which is after the send asked by definition.
 import { classifyDatabaseError, type Database } from "../db/connect.ts";
-import { dontSendVersion, dontSendVersionNow, suppressedAmong } from "../db/queries/dont-send.ts";
+import { dontSendVersion, dontSendVersionDirect, dontSendVersionNow, suppressedAmong } from "../db/queries/dont-send.ts";
 import type { ClaimedRow } from "../db/queries/claims.ts";
 import { splitRecipients } from "../db/queries/messages.ts";
 
@@ -58,7 +59,8 @@ export class DontSendCheck {
   }
 
   #read(): Promise<number> {
-    const reading = dontSendVersion(this.#db.kysely).finally(() => {
+    const { kysely, readRows } = this.#db;
+    const reading = (readRows ? dontSendVersionDirect(kysely, readRows) : dontSendVersion(kysely)).finally(() => {
       if (this.#reading === reading) this.#reading = null;
     });
     this.#reading = reading;

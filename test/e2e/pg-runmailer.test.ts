@@ -16,13 +16,23 @@ const DEBUG = ["--log-format", "json", "--log-level", "debug"];
 let b: ServerBench | null = null;
 let proxy: NotifyDroppingProxy | null = null;
 const finally_: Array<() => Promise<unknown>> = [];
+/** Clients a test opened on the bench's database: ended before the bench drops it. */
+const clients: postgres.Sql[] = [];
 afterEach(async () => {
+  await Promise.all(clients.splice(0).map((sql) => sql.end().catch(() => {})));
   await b?.cleanup();
   b = null;
   await proxy?.close();
   proxy = null;
   for (const f of finally_.splice(0)) await f().catch(() => {});
 });
+
+/** A plain client on the bench's database, for SQL the test runs itself. */
+function sqlOn(bench: ServerBench): postgres.Sql {
+  const sql = postgres(bench.url, { max: 1, onnotice: () => {} });
+  clients.push(sql);
+  return sql;
+}
 
 const passes = (w: Worker, reason?: string) =>
   w.json().filter((l) => l.msg === "pass starting" && (reason === undefined || l.reason === reason));
@@ -39,7 +49,7 @@ describe("runmailer-pg", () => {
     await b.sink.waitFor(4, 5_000);
     expect(passes(w, "notify").length).toBeGreaterThanOrEqual(1);
     expect(passes(w, "beat")).toHaveLength(0);
-    const triggers = await b.db.postgres!`select tgname from pg_trigger where tgrelid = 'mailer_message'::regclass and not tgisinternal`;
+    const triggers = await sqlOn(b)`select tgname from pg_trigger where tgrelid = 'mailer_message'::regclass and not tgisinternal`;
     expect(triggers.map((t) => t.tgname)).toEqual(["mailer_message_notify_trigger"]);
     w.proc.kill("SIGTERM");
     expect(await w.proc.exited).toBe(0);
@@ -64,7 +74,7 @@ describe("runmailer-pg", () => {
     b = await pgBench({ delivery: { empty_queue_sleep: 60 } });
     const w = b.spawn(["runmailer-pg", ...DEBUG]);
     await w.stderr.waitFor(finished("start"));
-    const killed = await b.db.postgres!`
+    const killed = await sqlOn(b)`
       select pg_terminate_backend(pid) as ok from pg_stat_activity
       where datname = current_database() and application_name = 'mailer-listen'`;
     expect(killed.map((k) => k.ok)).toEqual([true]);
@@ -157,7 +167,7 @@ describe("runmailer-pg", () => {
   it("a role that may not create the trigger exits 78 saying what is needed; once installed, that role runs", async () => {
     b = await pgBench({ delivery: { empty_queue_sleep: 60 } });
     const role = `mailer_worker_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-    const admin = b.db.postgres!;
+    const admin = sqlOn(b);
     await admin.unsafe(`create role ${role} login`);
     // Runs after afterEach has dropped the database, so the role owns nothing any more.
     finally_.push(async () => {

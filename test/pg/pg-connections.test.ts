@@ -166,3 +166,50 @@ it("a reservation that needs a new connection is answered, also after the server
   expect(typeof next).toBe("number");
   expect(next).not.toBe(first);
 });
+
+// read(): one statement without a reservation (the don't-send reading before every send). It takes a
+// free slot as reserve() does, so it waits while every connection is reserved, and a connection the
+// server ended is replaced, never reused.
+it("a read takes a free connection, waits while every one is reserved, and is answered on a new one after the server ended its own", async () => {
+  const { connections, admin } = await connectionsOnFreshDatabase({ max: 2 });
+  const backend = () => connections.read("select pg_backend_pid() as pid", []).then((rows) => (rows[0] as { pid: number }).pid);
+  const pidOf = async (reserved: Awaited<ReturnType<typeof connections.reserve>>) =>
+    ((await reserved.unsafe("select pg_backend_pid() as pid")) as unknown as Array<{ pid: number }>)[0]!.pid;
+
+  // One connection reserved: the read runs on the other one, at once.
+  const one = await connections.reserve();
+  const reservedPid = await pidOf(one);
+  const free = await within5s(backend());
+  expect(typeof free).toBe("number");
+  expect(free).not.toBe(reservedPid);
+
+  // Both reserved: the read waits for a release.
+  const two = await connections.reserve();
+  let settled = false;
+  const waiting = connections.read("select $1::int as n", [7]).finally(() => void (settled = true));
+  await Bun.sleep(100);
+  expect(settled).toBe(false);
+  two.release();
+  expect(await within5s(waiting)).toEqual([{ n: 7 }]);
+  one.release();
+
+  await admin`select pg_terminate_backend(pid) from pg_stat_activity where pid in (${reservedPid as number}, ${free as number})`;
+  let next: unknown = null;
+  for (let attempt = 0; attempt < 3 && typeof next !== "number"; attempt++) {
+    next = await within5s(backend());
+    expect(next).not.toBe("hung");
+    if (typeof next !== "number") expect(classifyDatabaseError(next, "")).toBeInstanceOf(TempFailError);
+  }
+  expect(typeof next).toBe("number");
+  expect([reservedPid, free]).not.toContain(next);
+});
+
+it("a read whose statement fails keeps its connection: the error is the statement's, the next read runs there", async () => {
+  const { connections } = await connectionsOnFreshDatabase({ max: 1 });
+  const backend = () => connections.read("select pg_backend_pid() as pid", []).then((rows) => (rows[0] as { pid: number }).pid);
+  const before = await backend();
+  const failure = await connections.read("select 1 / $1::int", [0]).then(() => null, (error: unknown) => error);
+  expect((failure as { code?: string }).code).toBe("22012"); // division_by_zero
+  expect(classifyDatabaseError(failure, "")).not.toBeInstanceOf(TempFailError);
+  expect(await backend()).toBe(before);
+});

@@ -15,13 +15,16 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
 });
 
-async function freshDatabase(): Promise<{ db: Database; url: string }> {
+/** `sql`: a plain client on the same database, for SQL the test runs itself. */
+async function freshDatabase(): Promise<{ db: Database; url: string; sql: postgres.Sql }> {
   const created = await createPgDatabase();
   cleanups.push(() => created.drop());
   const db = await openDatabase(created.url);
   cleanups.push(() => db.close());
+  const sql = postgres(created.url, { max: 1, onnotice: () => {} });
+  cleanups.push(() => sql.end());
   await migrateToLatest(db);
-  return { db, url: created.url };
+  return { db, url: created.url, sql };
 }
 
 it("installs once; later starts find it present", async () => {
@@ -40,8 +43,8 @@ it("four workers starting at once: exactly one installs, none fails", async () =
 });
 
 it("a trigger of that name on another schema's mailer_message does not count", async () => {
-  const { db } = await freshDatabase();
-  await db.postgres!.unsafe(`
+  const { db, sql } = await freshDatabase();
+  await sql.unsafe(`
     create schema other;
     create table other.mailer_message (id bigserial primary key);
     create function other.noop() returns trigger language plpgsql as $$ begin return NEW; end $$;
@@ -51,7 +54,7 @@ it("a trigger of that name on another schema's mailer_message does not count", a
 });
 
 it("notifies the new row's id when the insert commits, and nothing for a rollback", async () => {
-  const { db, url } = await freshDatabase();
+  const { db, url, sql } = await freshDatabase();
   await installNotifyTrigger(db, memoryLogger());
   const heard: string[] = [];
   const listener = postgres(url, { max: 1, onnotice: () => {} });
@@ -59,8 +62,8 @@ it("notifies the new row's id when the insert commits, and nothing for a rollbac
   await listener.listen(CHANNEL, (payload) => heard.push(payload));
   const insert = (tx: postgres.TransactionSql) =>
     tx`insert into mailer_message (message_data, envelope_to) values (${Buffer.from("x")}, 'a@example.com') returning id`;
-  await db.postgres!.begin((tx) => insert(tx).then(() => Promise.reject(new Error("roll back")))).catch(() => {});
-  const [row] = await db.postgres!.begin((tx) => insert(tx));
+  await sql.begin((tx) => insert(tx).then(() => Promise.reject(new Error("roll back")))).catch(() => {});
+  const [row] = await sql.begin((tx) => insert(tx));
   const deadline = Date.now() + 5_000;
   while (heard.length === 0 && Date.now() < deadline) await Bun.sleep(20);
   expect(heard).toEqual([String(row!.id)]);

@@ -41,6 +41,11 @@ export function dontSendVersionNow(db: Db, handle: SqliteDatabase): number {
   return versionOf(handle.prepare(query.sql).all(query.parameters) as { value: number }[]);
 }
 
+/** The same reading on a server's pool without Kysely's query pipeline (Database.readRows). */
+export async function dontSendVersionDirect(db: Db, readRows: <R>(query: CompiledQuery<R>) => Promise<R[]>): Promise<number> {
+  return versionOf(await readRows(versionQuery(db)));
+}
+
 function versionQuery(db: Db): CompiledQuery<{ value: number }> {
   const executor = db.getExecutor();
   let compiled = versionQueries.get(executor.adapter);
