@@ -119,6 +119,20 @@ async function onReservation(connections: ReturnType<typeof reservableConnection
 /** What `promise` settled with (its value or its error), or "hung" if it has not within 5 s. */
 const within5s = (promise: Promise<unknown>) => Promise.race([promise.catch((error: unknown) => error), Bun.sleep(5000).then(() => "hung")]);
 
+/** The backend pid `backend` reports once a terminated connection is replaced. The first attempts
+ * may still meet the dying connection and fail as a lost connection (a temporary error); none may
+ * hang, and a new connection follows within three. */
+async function backendAfterTermination(backend: () => Promise<number>): Promise<number> {
+  let next: unknown = null;
+  for (let attempt = 0; attempt < 3 && typeof next !== "number"; attempt++) {
+    next = await within5s(backend());
+    expect(next).not.toBe("hung");
+    if (typeof next !== "number") expect(classifyDatabaseError(next, "")).toBeInstanceOf(TempFailError);
+  }
+  expect(typeof next).toBe("number");
+  return next as number;
+}
+
 /** Reserves, queries and releases `count` times with the given pauses; each reservation must be
  * answered within 5 s. Returns how many sessions the database has open afterwards. */
 async function reserveRepeatedly(options: { idle_timeout: number; max_lifetime?: number }, pause: (i: number) => number, count: number) {
@@ -155,16 +169,7 @@ it("a reservation that needs a new connection is answered, also after the server
   const first = await within5s(backend());
   expect(typeof first).toBe("number");
   await admin`select pg_terminate_backend(${first as number})`;
-  // The first reservation after the termination may still meet the dying connection and fail as a
-  // lost connection (a temporary error); none may hang, and a new connection follows.
-  let next: unknown = null;
-  for (let attempt = 0; attempt < 3 && typeof next !== "number"; attempt++) {
-    next = await within5s(backend());
-    expect(next).not.toBe("hung");
-    if (typeof next !== "number") expect(classifyDatabaseError(next, "")).toBeInstanceOf(TempFailError);
-  }
-  expect(typeof next).toBe("number");
-  expect(next).not.toBe(first);
+  expect(await backendAfterTermination(backend)).not.toBe(first);
 });
 
 // read(): one statement without a reservation (the don't-send reading before every send). It takes a
@@ -194,14 +199,7 @@ it("a read takes a free connection, waits while every one is reserved, and is an
   one.release();
 
   await admin`select pg_terminate_backend(pid) from pg_stat_activity where pid in (${reservedPid as number}, ${free as number})`;
-  let next: unknown = null;
-  for (let attempt = 0; attempt < 3 && typeof next !== "number"; attempt++) {
-    next = await within5s(backend());
-    expect(next).not.toBe("hung");
-    if (typeof next !== "number") expect(classifyDatabaseError(next, "")).toBeInstanceOf(TempFailError);
-  }
-  expect(typeof next).toBe("number");
-  expect([reservedPid, free]).not.toContain(next);
+  expect([reservedPid, free]).not.toContain(await backendAfterTermination(backend));
 });
 
 it("a read whose statement fails keeps its connection: the error is the statement's, the next read runs there", async () => {
