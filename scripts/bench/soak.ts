@@ -130,15 +130,17 @@ const stalledAt = sink.count() < committed ? samples.find((s, i) => samples.slic
 const after = samples.filter((s) => s.t >= warm);
 const head = median(after.slice(0, 5).map((s) => s.rssMiB));
 const tail = median(after.slice(-5).map((s) => s.rssMiB));
+/** MiB per hour of one memory figure over the samples after the warm-up. */
+const slopeAfterWarmUp = (field: "rssMiB" | "anonMiB" | "fileMiB") => round(slope(after.map((s) => [s.t / 3600, s[field]])), 2);
 const result = {
   minutes, rate, committed, delivered: sink.count(),
   freshMiB: samples[0]!.rssMiB,
   maxMiB: Math.max(...samples.map((s) => s.rssMiB)),
   afterWarmUp: {
     from: warm, firstMiB: head, lastMiB: tail,
-    slopeMiBPerHour: round(slope(after.map((s) => [s.t / 3600, s.rssMiB])), 2),
-    anonSlopeMiBPerHour: round(slope(after.map((s) => [s.t / 3600, s.anonMiB])), 2),
-    fileSlopeMiBPerHour: round(slope(after.map((s) => [s.t / 3600, s.fileMiB])), 2),
+    slopeMiBPerHour: slopeAfterWarmUp("rssMiB"),
+    anonSlopeMiBPerHour: slopeAfterWarmUp("anonMiB"),
+    fileSlopeMiBPerHour: slopeAfterWarmUp("fileMiB"),
   },
   cpuShare: round(samples.at(-1)!.cpuSeconds / samples.at(-1)!.t, 4),
   stalledAt,
