@@ -1,6 +1,7 @@
 // Messages past their expires_at leave the queue unsent, each with an `expired` log row. A pass does
-// this first; a message that expires while claimed is caught before its send (dispatch.ts).
-import type { Transaction } from "kysely";
+// this once its first claim is made (upkeep.ts); a message that expires while claimed is caught
+// before its send (dispatch.ts).
+import type { ExpressionBuilder, SelectQueryBuilder, Transaction } from "kysely";
 import type { Database } from "../connect.ts";
 import { fromDbTime } from "../dialect.ts";
 import type { Schema } from "../schema.ts";
@@ -12,25 +13,29 @@ const PER_TRANSACTION = 500;
  * worker's live claim are left to that worker (it checks before sending). */
 export async function expireDue(db: Database, now: Date, keepText: boolean): Promise<number> {
   const nowDb = db.dialect.toDb(now);
+  const due = (eb: ExpressionBuilder<Schema, "mailer_message">) =>
+    eb.and([
+      eb("expires_at", "is not", null),
+      eb("expires_at", "<=", nowDb),
+      eb("status", "in", ["queued", "deferred"]),
+      eb.or([eb("claimed_by", "is", null), eb("lease_until", "is", null), eb("lease_until", "<", nowDb)]),
+    ]);
   let total = 0;
   for (;;) {
     const count = await db.kysely.transaction().execute(async (trx: Transaction<Schema>) => {
-      let pick = trx
-        .selectFrom("mailer_message")
-        .select("id")
-        .where("expires_at", "is not", null)
-        .where("expires_at", "<=", nowDb)
-        .where("status", "in", ["queued", "deferred"])
-        .where((eb) => eb.or([eb("claimed_by", "is", null), eb("lease_until", "is", null), eb("lease_until", "<", nowDb)]))
-        .limit(PER_TRANSACTION);
-      if (db.dialect.capabilities.skipLocked) pick = pick.forUpdate().skipLocked();
-      // Where one statement cannot pick with LIMIT and delete (MariaDB), the locked ids are read first.
-      let ids: typeof pick | number[] = pick;
-      if (!db.dialect.capabilities.pickAndChange) {
+      const pick = trx.selectFrom("mailer_message").select("id").where(due).limit(PER_TRANSACTION);
+      let ids: SelectQueryBuilder<Schema, "mailer_message", { id: number }> | number[];
+      if (db.dialect.capabilities.pickAndChange) {
+        ids = db.dialect.capabilities.skipLocked ? pick.forUpdate().skipLocked() : pick;
+      } else {
+        // MariaDB: no LIMIT in an IN subquery, so the ids are read first. Not with a locking read:
+        // InnoDB keeps a lock on every row a locking read looked at until its transaction ends, so a
+        // claim in flight that read an expired row without taking it would make SKIP LOCKED pass over
+        // it. The DELETE below waits for such a lock instead, and checks the row again once it has it.
         ids = (await pick.execute()).map((r) => r.id);
         if (ids.length === 0) return 0;
       }
-      const gone = await trx.deleteFrom("mailer_message").where("id", "in", ids).returningAll().execute();
+      const gone = await trx.deleteFrom("mailer_message").where("id", "in", ids).where(due).returningAll().execute();
       await insertLogs(
         trx,
         gone.map((row) => ({

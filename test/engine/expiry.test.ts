@@ -1,0 +1,76 @@
+// The expiry sweep (expiry.ts) beside other transactions on the databases with row locks: a claim in
+// flight does not hide an expired message from it, and a claim made while it runs keeps its message.
+import { afterEach, expect } from "bun:test";
+import { openDatabase, type Database } from "../../src/db/connect.ts";
+import { expireDue } from "../../src/db/queries/expiry.ts";
+import { forEachDialect } from "../helpers/dialects.ts";
+import { bench, type Bench } from "../helpers/engine.ts";
+
+let b: Bench | null = null;
+let other: Database | null = null;
+afterEach(async () => {
+  await other?.close();
+  other = null;
+  await b?.cleanup();
+  b = null;
+});
+
+const later = (ms: number) => new Date(Date.now() + ms);
+
+/** Runs `work` in a transaction on `db` and keeps it open until the returned function is called. */
+async function openTransaction(db: Database, work: (trx: Database["kysely"]) => Promise<unknown>) {
+  let end!: () => void;
+  const ended = new Promise<void>((resolve) => (end = resolve));
+  let started!: () => void;
+  const begun = new Promise<void>((resolve) => (started = resolve));
+  const done = db.kysely.transaction().execute(async (trx) => {
+    await work(trx);
+    started();
+    await ended;
+  });
+  done.catch(started);
+  await begun;
+  return async () => {
+    end();
+    await done;
+  };
+}
+
+forEachDialect(
+  (dialect, it) => {
+    it("a claim in flight that read an expired message without taking it does not hide it from the sweep", async () => {
+      b = await bench(dialect);
+      const stale = await b.enqueue({ subject: "stale" });
+      await b.enqueue({ subject: "fresh" });
+      await b.db.kysely.updateTable("mailer_message").set({ expires_at: b.db.dialect.toDb(later(-1000)) }).where("id", "=", stale).execute();
+      other = await openDatabase(b.url);
+      // A claim's locking read in queue order: it reads the expired row and passes over it.
+      const commit = await openTransaction(other, (trx) =>
+        trx.selectFrom("mailer_message").select("id").where("status", "=", "queued").where("expires_at", "is", null)
+          .orderBy("priority").orderBy("when_added").orderBy("id").limit(100).forUpdate().skipLocked().execute(),
+      );
+      const sweep = expireDue(b.db, new Date(), false);
+      await Bun.sleep(200);
+      await commit();
+      expect(await sweep).toBe(1);
+      expect((await b.logs()).map((l) => [l.subject, l.result])).toEqual([["stale", "expired"]]);
+      expect((await b.messages()).map((m) => m.subject)).toEqual(["fresh"]);
+    });
+
+    it("an expired message claimed while the sweep waits is left to its claimant", async () => {
+      b = await bench(dialect);
+      const stale = await b.enqueue({ subject: "stale" });
+      await b.db.kysely.updateTable("mailer_message").set({ expires_at: b.db.dialect.toDb(later(-1000)) }).where("id", "=", stale).execute();
+      other = await openDatabase(b.url);
+      const lease = { claimed_by: "far:1:a", lease_until: b.db.dialect.toDb(later(60_000)) };
+      const commit = await openTransaction(other, (trx) => trx.updateTable("mailer_message").set(lease).where("id", "=", stale).execute());
+      const sweep = expireDue(b.db, new Date(), false);
+      await Bun.sleep(200);
+      await commit();
+      expect(await sweep).toBe(0);
+      expect(await b.logs()).toEqual([]);
+      expect((await b.messages()).map((m) => [m.subject, m.claimed_by])).toEqual([["stale", "far:1:a"]]);
+    });
+  },
+  ["postgres", "mariadb"],
+);
