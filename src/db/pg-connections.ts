@@ -136,14 +136,13 @@ export function reservableConnections(url: string, options: Options & { max: num
   };
 
   /** Back among the free slots, unless it is closed or past its lifetime. */
-  const giveBack = (slot: Slot, reserved?: postgres.ReservedSql<any>) => {
+  const giveBack = (slot: Slot) => {
     slot.busy = false;
     // A closed connection is never handed back: that is the upstream bug this file avoids.
     if (slot.closed || Date.now() >= slot.retireAt) {
       slot.closed = true;
       return discard(slot);
     }
-    reserved?.release();
     if (idleSeconds) {
       slot.idle = setTimeout(() => {
         // A timer that fires after the slot was taken again is a no-op (taking it clears the timer).
@@ -165,27 +164,16 @@ export function reservableConnections(url: string, options: Options & { max: num
       throw error;
     });
 
-  /** One statement outside any transaction, on a free slot's instance as it is, as Kysely's
-   * statements run but without a reservation: postgres.js builds a whole new query function for
-   * every reserve(), which was most of the cost of the read made before every send. */
-  async function read(text: string, parameters: readonly unknown[]): Promise<unknown[]> {
-    const slot = await takeOpenSlot();
-    try {
-      return await watch(slot, slot.sql.unsafe(text, parameters as never, { prepare: true }));
-    } finally {
-      giveBack(slot);
-    }
-  }
-
+  /** A slot for Kysely, for one statement or one transaction. Its statements go to the slot's own
+   * instance, not through postgres.js's reserve(), which builds a whole new query function on every
+   * call (more CPU than a short statement itself): the slot is ours alone while it is busy, and one
+   * connection per instance keeps them on one connection, in order. postgres.js would open a new
+   * connection for a statement sent after its connection closed, which in a transaction would
+   * commit that statement on its own; it never gets one: a closed connection marks the slot closed
+   * (onclose, or watch() on a loss error) before anything else is sent, and every later statement
+   * fails instead. */
   async function reserve() {
     const slot = await takeOpenSlot();
-    let reserved: postgres.ReservedSql<any>;
-    try {
-      reserved = await slot.sql.reserve();
-    } catch (error) {
-      discard(slot);
-      throw error;
-    }
     return {
       unsafe(text: string, parameters?: unknown[], queryOptions?: postgres.UnsafeQueryOptions) {
         const rollback = /^\s*rollback\s*$/i.test(text);
@@ -193,12 +181,22 @@ export function reservableConnections(url: string, options: Options & { max: num
         // and sending it to a dying connection could hang (or make Kysely throw a TypeError of its
         // own when the rollback fails). Anything else must fail, never reach a dead connection.
         if (slot.closed) return settled(rollback ? Promise.resolve(emptyResult("ROLLBACK")) : Promise.reject(connectionClosed()));
-        const query = reserved.unsafe(text, parameters as never, queryOptions);
+        const query = slot.sql.unsafe(text, parameters as never, queryOptions);
         const watched = watch(slot, query as Promise<unknown>, rollback ? () => emptyResult("ROLLBACK") : undefined);
         return Object.assign(watched, { cancel: () => query.cancel() });
       },
-      release: () => giveBack(slot, reserved),
+      release: () => giveBack(slot),
     };
+  }
+
+  /** One statement outside any transaction, without Kysely (the read made before every send). */
+  async function read(text: string, parameters: readonly unknown[]): Promise<unknown[]> {
+    const slot = await reserve();
+    try {
+      return (await slot.unsafe(text, [...parameters], { prepare: true })) as unknown[];
+    } finally {
+      slot.release();
+    }
   }
 
   async function end(endOptions?: { timeout?: number }) {

@@ -93,6 +93,32 @@ it("a backend terminated mid-transaction: that transaction fails as temporary, t
   }
 });
 
+// A transaction's statements run on its slot's own postgres.js instance, which would open a new
+// connection for a statement sent after the old one closed: that statement would commit on its own.
+it("after its backend is terminated, no later statement of the transaction runs anywhere, sent at once or once the close is seen", async () => {
+  const created = await createPgDatabase();
+  const db = await openDatabase(created.url);
+  cleanups.push(async () => {
+    await db.close();
+    await created.drop();
+  });
+  await sql`create table t (n int)`.execute(db.kysely);
+  for (const pause of [0, 300]) {
+    const failure = await db.kysely
+      .transaction()
+      .execute(async (trx) => {
+        await sql`insert into t values (${pause})`.execute(trx);
+        const [me] = (await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx)).rows;
+        await sql`select pg_terminate_backend(${me!.pid})`.execute(db.kysely);
+        await Bun.sleep(pause);
+        await sql`insert into t values (${pause + 1})`.execute(trx);
+      })
+      .then(() => null, (error: unknown) => error);
+    expect(classifyDatabaseError(failure, "")).toBeInstanceOf(TempFailError);
+  }
+  expect((await sql`select n from t`.execute(db.kysely)).rows).toEqual([]);
+});
+
 /** reservableConnections on a fresh database, and an admin client beside it; all ended after the test. */
 async function connectionsOnFreshDatabase(options: { max: number; idle_timeout?: number; max_lifetime?: number }) {
   const created = await createPgDatabase();
