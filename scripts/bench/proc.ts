@@ -11,6 +11,8 @@ export interface RunResult {
   ms: number;
   /** Peak resident set size in KiB, when asked for. */
   maxRssKiB?: number;
+  /** User plus system CPU seconds, when GNU time measured the peak RSS. */
+  cpuSeconds?: number;
 }
 
 export interface RunOptions {
@@ -71,6 +73,8 @@ export async function run(cmd: string[], options: RunOptions = {}): Promise<RunR
     rmSync(timeFile, { force: true });
     const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(text);
     if (m) result.maxRssKiB = Number(m[1]);
+    const cpu = [/User time \(seconds\): ([\d.]+)/, /System time \(seconds\): ([\d.]+)/].map((re) => re.exec(text)?.[1]);
+    if (cpu.every((v) => v !== undefined)) result.cpuSeconds = Number(cpu[0]) + Number(cpu[1]);
     // GNU time notes a non-zero exit in its own output; the command's code is what we return.
   } else if (options.rss && hwm > 0) {
     result.maxRssKiB = hwm;

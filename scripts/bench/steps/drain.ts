@@ -20,6 +20,8 @@ export interface DrainFigure {
   /** The pass's own time from its summary line (excludes process start and database open). */
   passSeconds: number | null;
   maxRssKiB: number | null;
+  /** send-mail's own CPU (user + system), when GNU time is there to measure it. */
+  cpuSeconds: number | null;
   /** CPU the sink used meanwhile: far below the wall time shows the sink was not the bottleneck. */
   sinkCpuSeconds: number;
   gate: Quiet;
@@ -41,7 +43,7 @@ export async function drainOnce(bench: Bench, dialect: Dialect, count: number, p
     await bench.sink.waitFor(before + count, 10_000);
     return {
       count, pool, ms: round(result.ms), rate: round(count / (result.ms / 1000), 0),
-      passSeconds: m ? Number(m[4]) : null, maxRssKiB: result.maxRssKiB ?? null,
+      passSeconds: m ? Number(m[4]) : null, maxRssKiB: result.maxRssKiB ?? null, cpuSeconds: result.cpuSeconds ?? null,
       sinkCpuSeconds: round(bench.sink.cpuSeconds() - cpu0), gate,
     };
   } finally {
@@ -97,7 +99,7 @@ export async function drainStep(bench: Bench, withCeiling: boolean, withDrain = 
       for (const dialect of bench.dialects) {
         const d = await drainOnce(bench, dialect, small, pool);
         (drains[`${dialect}.pool${pool}`] ??= []).push(d);
-        say(`drain ${small} ${dialect} pool ${pool}: ${d.rate} msg/s (pass ${d.passSeconds} s, rss ${d.maxRssKiB} KiB)`);
+        say(`drain ${small} ${dialect} pool ${pool}: ${d.rate} msg/s (pass ${d.passSeconds} s, rss ${d.maxRssKiB} KiB, cpu ${d.cpuSeconds} s)`);
       }
     }
   }
