@@ -237,3 +237,19 @@ it("a read whose statement fails keeps its connection: the error is the statemen
   expect(classifyDatabaseError(failure, "")).not.toBeInstanceOf(TempFailError);
   expect(await backend()).toBe(before);
 });
+
+// end(): an idle connection is told to terminate and not waited for (the server closing it took 8 ms
+// of every command's exit); a statement still running is let finish, not cut off.
+it("end() lets a statement in flight finish, and leaves no session open", async () => {
+  const { created, connections, admin } = await connectionsOnFreshDatabase({ max: 2 });
+  const idle = await connections.reserve();
+  await idle.unsafe("select 1");
+  idle.release();
+  const busy = await connections.reserve();
+  const slow = busy.unsafe("select pg_sleep(0.3) is null as slept, 42 as n");
+  await Bun.sleep(50);
+  await connections.end();
+  expect(await within5s(slow)).toEqual([{ slept: false, n: 42 }]);
+  const sessions = async () => (await admin`select count(*)::int as n from pg_stat_activity where datname = ${created.name}`)[0]!.n as number;
+  await until(async () => (await sessions()) === 0, "sessions gone after end()");
+});
