@@ -131,6 +131,16 @@ export async function drainStep(bench: Bench, withCeiling: boolean, withDrain = 
     }
     const ratioTo = (base: number) => Object.fromEntries(Object.entries(values).map(([d, v]) => [d, v / base])) as Partial<Record<Dialect, number>>;
     addRow(bench, { id: `drain.pool${pool}`, label: `drain ${n} by send-mail, pool ${pool}`, unit: "msg/s", values });
+    // Every thread's CPU (GNU time), per message: what a change to the per-message path moves even
+    // when the rate is held back by round trips.
+    const cpu: Partial<Record<Dialect, number>> = {};
+    for (const dialect of bench.dialects) {
+      const seconds = (drains[`${dialect}.pool${pool}`] ?? []).flatMap((d) => (d.cpuSeconds === null ? [] : [d.cpuSeconds]));
+      if (seconds.length > 0) cpu[dialect] = (median(seconds) / small) * 1e6;
+    }
+    if (Object.keys(cpu).length > 0) {
+      addRow(bench, { id: `drain.pool${pool}.cpu`, label: `send-mail CPU per message (all threads), pool ${pool}`, unit: "µs", values: cpu });
+    }
     if (wire !== undefined) {
       addRow(bench, { id: `drain.pool${pool}.wireRatio`, label: `drain / wire, pool ${pool}`, unit: "ratio", values: ratioTo(wire), target: { ...wireTargets[pool] } });
     }
