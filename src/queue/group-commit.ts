@@ -21,6 +21,8 @@ export interface GroupCommitOptions {
    * for them, a turn of the event loop at a time, for up to GATHER_MS: each commit costs an fsync,
    * and a client that gets its 250 only after the commit sends no next message before it. */
   underway?: () => number;
+  /** The longest a commit waits for submissions underway (default GATHER_MS). */
+  gatherMs?: number;
 }
 
 /** The longest a commit waits for submissions underway to join it. */
@@ -31,6 +33,7 @@ export class GroupCommit {
   #running = false;
   readonly #maxMessages: number;
   readonly #underway: () => number;
+  readonly #gatherMs: number;
 
   constructor(
     private readonly queue: Queue,
@@ -38,6 +41,7 @@ export class GroupCommit {
   ) {
     this.#maxMessages = options.maxMessages ?? 5000;
     this.#underway = options.underway ?? (() => 0);
+    this.#gatherMs = options.gatherMs ?? GATHER_MS;
   }
 
   /** Inserts the messages (all or none of them) in a transaction shared with other callers. */
@@ -59,7 +63,7 @@ export class GroupCommit {
         while (
           this.#underway() > this.#waiting.length &&
           this.#waiting.length < this.#maxMessages &&
-          performance.now() - started < GATHER_MS
+          performance.now() - started < this.#gatherMs
         );
         const group: Waiting[] = [];
         let size = 0;

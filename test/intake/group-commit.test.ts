@@ -25,7 +25,8 @@ describe("GroupCommit", () => {
   test("messages underway join the commit: three arriving on three turns share one", async () => {
     const { queue, commits } = recordingQueue();
     let underway = 3;
-    const group = new GroupCommit(queue, { underway: () => underway });
+    // A budget no loaded machine can use up between two turns: the test is about who waits for whom.
+    const group = new GroupCommit(queue, { underway: () => underway, gatherMs: 60_000 });
     const first = group.enqueue([message("a")]);
     await turn();
     const second = group.enqueue([message("b")]);
