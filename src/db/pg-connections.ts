@@ -21,9 +21,11 @@
 //
 // No type query either (fetch_types: false): postgres.js runs one on every new connection to learn
 // the array types, which mailer never uses, and it was 3 ms of every PostgreSQL command's start-up.
-// Without it, postgres.js 3.4.9 never answers a reserve() that has to open the connection (the
-// first ReadyForQuery drops a reservation that was the connection's initial query), so a slot's
-// connection is opened by a plain statement first; reserve() then takes it from the open ones.
+//
+// A slot's connection is opened by a plain statement of its own before the slot is handed out, so a
+// connection that cannot be opened (refused, authentication, no such database) costs its slot there
+// and then, whatever the error. (It began as the way around postgres.js's reserve(), which never
+// answered when it had to open the connection without the type query; reserve() is no longer used.)
 import postgres from "postgres";
 
 type Options = postgres.Options<Record<string, postgres.PostgresType>>;
@@ -126,7 +128,7 @@ export function reservableConnections(url: string, options: Options & { max: num
         await slot.sql.unsafe("select 1");
         slot.connected = true;
       }
-      // Closed since: using it would have to reconnect, which is the case that never answers.
+      // Closed meanwhile: postgres.js would open a new connection under the caller's statements.
       if (slot.closed) throw connectionClosed();
       return slot;
     } catch (error) {

@@ -69,7 +69,8 @@ export async function createMariadbDatabase(): Promise<{ url: string; name: stri
   };
 }
 
-function withDatabase(url: string, name: string): string {
+/** `url` with its database name replaced by `name`. */
+export function withDatabase(url: string, name: string): string {
   const u = new URL(url);
   u.pathname = "/" + name;
   return u.toString();

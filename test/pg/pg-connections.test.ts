@@ -10,7 +10,7 @@ import { openDatabase, classifyDatabaseError, type Database } from "../../src/db
 import { reservableConnections } from "../../src/db/pg-connections.ts";
 import { TempFailError } from "../../src/errors.ts";
 import { testFor } from "../helpers/dialects.ts";
-import { PG_URL, createPgDatabase } from "../helpers/db.ts";
+import { PG_URL, createPgDatabase, withDatabase } from "../helpers/db.ts";
 import { startPgCluster, type PgCluster } from "../helpers/pg-cluster.ts";
 import { until } from "../helpers/wait.ts";
 
@@ -186,8 +186,8 @@ it("reservations made as a connection reaches its lifetime each get a connection
 });
 
 // Without postgres.js's type query (fetch_types: false, which saves every command 3 ms of start-up),
-// postgres.js 3.4.9 never answers a reserve() that has to open its connection: each slot's
-// connection is opened by a plain statement first. A reservation must be answered on a new
+// a reservation that has to open its connection once hung (postgres.js's own reserve()); each slot's
+// connection is now opened by a plain statement first. A reservation must be answered on a new
 // connection and on the one that replaces a connection the server ended.
 it("a reservation that needs a new connection is answered, also after the server ended the last one", async () => {
   const { connections, admin } = await connectionsOnFreshDatabase({ max: 1 });
@@ -252,4 +252,21 @@ it("end() lets a statement in flight finish, and leaves no session open", async 
   expect(await within5s(slow)).toEqual([{ slept: false, n: 42 }]);
   const sessions = async () => (await admin`select count(*)::int as n from pg_stat_activity where datname = ${created.name}`)[0]!.n as number;
   await until(async () => (await sessions()) === 0, "sessions gone after end()");
+});
+
+// A connection that cannot be opened costs its slot at once, whatever the error (here: no such
+// database, not a connection loss), so the pool of one is free for the next reservation.
+it("a reservation refused by the server (no such database) fails with the server's error, and the next one is answered once it exists", async () => {
+  const name = `mailer_test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+  const connections = reservableConnections(withDatabase(PG_URL, name), { onnotice: () => {}, max: 1 });
+  const admin = postgres(PG_URL, { max: 1, onnotice: () => {} });
+  cleanups.push(async () => {
+    await connections.end();
+    await admin.unsafe(`drop database if exists ${name} with (force)`);
+    await admin.end();
+  });
+  const refused = await within5s(onReservation(connections, "select 1 as one"));
+  expect((refused as { code?: string }).code).toBe("3D000"); // invalid_catalog_name
+  await admin.unsafe(`create database ${name}`);
+  expect(await within5s(onReservation(connections, "select 1 as one"))).toEqual([{ one: 1 }]);
 });
