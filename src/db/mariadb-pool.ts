@@ -9,6 +9,7 @@
 //   Uint8Array is bound as bytes (the text protocol's quoting knows only Buffer).
 import type { Pool, PoolConnection } from "mysql2";
 import { ConfigError } from "../errors.ts";
+import { CLOSED_STATE_MESSAGE } from "./classify-error.ts";
 
 const SESSION_SETUP = [
   "set session transaction isolation level read committed",
@@ -71,6 +72,14 @@ export async function checkServer(pool: Pool): Promise<{ version: string; maxPac
 
 const wrapped = new WeakMap<PoolConnection, PreparedConnection>();
 
+const ROLLBACK = /^\s*rollback\s*$/i;
+
+/** mysql2's answer to a statement on a connection it closed after a fatal error (it has no code). */
+export function isClosedConnectionError(error: unknown): boolean {
+  const e = error as { fatal?: unknown; message?: unknown } | null;
+  return e?.fatal === true && e.message === CLOSED_STATE_MESSAGE;
+}
+
 /** What Kysely's MysqlDriver calls on a connection, with `query` sending parameterised statements as
  * prepared ones. One wrapper per pooled connection: the driver keeps its own state per object. */
 export class PreparedConnection {
@@ -79,8 +88,17 @@ export class PreparedConnection {
     return this.raw.threadId;
   }
   query(sql: string, parameters: readonly unknown[], callback: (error: unknown, result: unknown) => void): void {
-    if (parameters.length === 0) this.raw.query(sql, callback);
-    else this.raw.execute(sql, parameters as never, callback);
+    if (parameters.length > 0) return void this.raw.execute(sql, parameters as never, callback);
+    // The server ends a transaction with its connection. Once mysql2 has closed the connection after
+    // that fatal error, the rollback Kysely sends has nothing left to do; failing it would make Kysely
+    // throw the rollback's error ("closed state", which says nothing) instead of the one that ended
+    // the transaction (a lost connection: temporary, the worker waits it out).
+    if (ROLLBACK.test(sql)) {
+      return void this.raw.query(sql, (error: unknown, result: unknown) =>
+        isClosedConnectionError(error) ? callback(null, []) : callback(error, result),
+      );
+    }
+    this.raw.query(sql, callback);
   }
   release(): void {
     this.raw.release();
