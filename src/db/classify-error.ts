@@ -25,6 +25,12 @@ const TEMPORARY_CODES = new Set([
  * the connection was lost, and the pool has dropped it. */
 export const CLOSED_STATE_MESSAGE = "Can't add new command when connection is in closed state";
 
+/** mysql2's answer to a statement on a connection it closed after a fatal error (see above). */
+export function isClosedConnectionError(error: unknown): boolean {
+  const e = error as { fatal?: unknown; message?: unknown } | null;
+  return e?.fatal === true && e.message === CLOSED_STATE_MESSAGE;
+}
+
 /** Refusals that configuration fixes: a database that does not exist, a wrong user or password. */
 const CONFIG_CODES = new Set([
   "3D000", "28P01", "28000",
@@ -59,7 +65,7 @@ export function classifyDatabaseError(error: unknown, where: string): Error | nu
   // SQLite's extended codes (SQLITE_IOERR_WRITE, SQLITE_READONLY_DBMOVED, …) share their primary's prefix.
   const sqlitePrimary = code.replace(/^(SQLITE_[A-Z]+?)_[A-Z_]+$/, "$1");
   if (
-    TEMPORARY_CODES.has(code) || TEMPORARY_CODES.has(sqlitePrimary) || text === CLOSED_STATE_MESSAGE ||
+    TEMPORARY_CODES.has(code) || TEMPORARY_CODES.has(sqlitePrimary) || isClosedConnectionError(error) ||
     /SQLITE_(BUSY|LOCKED|FULL|READONLY|IOERR|CANTOPEN)|database is locked|unable to open database|disk is full|disk I\/O error|readonly database/i.test(text)
   ) {
     return new TempFailError(`database ${where} unavailable: ${text}`, { cause: error });

@@ -9,7 +9,7 @@
 //   Uint8Array is bound as bytes (the text protocol's quoting knows only Buffer).
 import type { Pool, PoolConnection } from "mysql2";
 import { ConfigError } from "../errors.ts";
-import { CLOSED_STATE_MESSAGE } from "./classify-error.ts";
+import { isClosedConnectionError } from "./classify-error.ts";
 
 const SESSION_SETUP = [
   "set session transaction isolation level read committed",
@@ -74,11 +74,6 @@ const wrapped = new WeakMap<PoolConnection, PreparedConnection>();
 
 const ROLLBACK = /^\s*rollback\s*$/i;
 
-/** mysql2's answer to a statement on a connection it closed after a fatal error (it has no code). */
-export function isClosedConnectionError(error: unknown): boolean {
-  const e = error as { fatal?: unknown; message?: unknown } | null;
-  return e?.fatal === true && e.message === CLOSED_STATE_MESSAGE;
-}
 
 /** What Kysely's MysqlDriver calls on a connection, with `query` sending parameterised statements as
  * prepared ones. One wrapper per pooled connection: the driver keeps its own state per object. */

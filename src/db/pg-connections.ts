@@ -195,7 +195,7 @@ export function reservableConnections(url: string, options: Options & { max: num
   async function read(text: string, parameters: readonly unknown[]): Promise<unknown[]> {
     const slot = await reserve();
     try {
-      return (await slot.unsafe(text, [...parameters], { prepare: true })) as unknown[];
+      return (await slot.unsafe(text, parameters as unknown[], { prepare: true })) as unknown[];
     } finally {
       slot.release();
     }
