@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { FULL, QUICK, say, type Bench } from "./bench/context.ts";
+import { newBench, say } from "./bench/context.ts";
 import { DIALECTS, DIALECT_NAMES, benchRoot, dropAll, isServer, serverProblem, type Dialect } from "./bench/db.ts";
 import { GNU_TIME, round, runOk } from "./bench/proc.ts";
 import { table } from "./bench/report.ts";
@@ -102,18 +102,7 @@ async function main(): Promise<number> {
       : `WARNING: the sink is smtp-server (JavaScript) in its own process, not postfix's smtp-sink (${opts.jsSink ? "--js-sink given" : "smtp-sink could not be installed"}). It can be slower than the clients it measures: drain, ceiling and latency figures are NOT comparable with smtp-sink runs.`;
   if (sinkWarning) process.stderr.write(`\n!!! ${sinkWarning} !!!\n\n`);
 
-  const bench: Bench = {
-    binary: opts.binary,
-    sizes: opts.quick ? QUICK : FULL,
-    quick: opts.quick,
-    dialects,
-    sink,
-    jsSink: opts.jsSink,
-    rows: [],
-    raw: {},
-    notes,
-    fixtures: new Map(),
-  };
+  const bench = newBench({ binary: opts.binary, quick: opts.quick, dialects, sink, jsSink: opts.jsSink, notes });
   const stop = async () => {
     await sink.stop().catch(() => {});
     await dropAll();

@@ -38,6 +38,11 @@ export interface Bench {
   fixtures: Map<string, BenchDb[]>;
 }
 
+/** A Bench with nothing measured yet. */
+export function newBench(options: { binary: string; quick: boolean; dialects: Dialect[]; sink: Sink; jsSink: boolean; notes?: string[] }): Bench {
+  return { ...options, sizes: options.quick ? QUICK : FULL, notes: options.notes ?? [], rows: [], raw: {}, fixtures: new Map() };
+}
+
 export const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
 export function addRow(bench: Bench, row: Row): Row {

@@ -5,23 +5,23 @@
 //
 //   bun scripts/bench/probes/drain-ab.ts postgres 10000 1 3 /tmp/old-mailer dist/mailer
 //   (dialect, count, pool, rounds, binaries...)
-import { FULL, type Bench } from "../context.ts";
+import { resolve } from "node:path";
+import { newBench } from "../context.ts";
 import { benchRoot, dropAll, type Dialect } from "../db.ts";
 import { median, round } from "../proc.ts";
 import { startSink } from "../sink.ts";
-import { drainOnce, type DrainFigure } from "../steps/drain.ts";
+import { cpuPerMessageMicros, drainOnce, type DrainFigure } from "../steps/drain.ts";
 
-const [dialect, countArg, poolArg, roundsArg, ...binaries] = process.argv.slice(2);
+const [dialect, countArg, poolArg, roundsArg, ...given] = process.argv.slice(2);
+// Absolute: each drain runs in its database's own directory.
+const binaries = given.map((b) => resolve(b));
 if (!dialect || binaries.length === 0) {
   process.stderr.write("usage: drain-ab.ts sqlite|postgres|mariadb COUNT POOL ROUNDS BINARY...\n");
   process.exit(64);
 }
 const [count, pool, rounds] = [countArg, poolArg, roundsArg].map(Number) as [number, number, number];
 const sink = await startSink({ dir: benchRoot() });
-const bench: Bench = {
-  binary: binaries[0]!, sizes: FULL, quick: false, dialects: [dialect as Dialect], sink, jsSink: sink.kind !== "smtp-sink",
-  rows: [], raw: {}, notes: [], fixtures: new Map(),
-};
+const bench = newBench({ binary: binaries[0]!, quick: false, dialects: [dialect as Dialect], sink, jsSink: sink.kind !== "smtp-sink" });
 const runs = new Map<string, DrainFigure[]>(binaries.map((b) => [b, []]));
 try {
   for (let r = 0; r < rounds; r++) {
@@ -33,10 +33,10 @@ try {
     }
   }
   for (const [binary, figures] of runs) {
-    const cpu = figures.map((f) => f.cpuSeconds ?? NaN);
+    const micros = cpuPerMessageMicros(figures);
     console.log(
-      `median ${binary}: ${median(figures.map((f) => f.rate))} msg/s, cpu ${round(median(cpu))} s` +
-        ` (${round((median(cpu) / count) * 1e6, 0)} µs/msg), rss ${median(figures.map((f) => f.maxRssKiB ?? NaN))} KiB`,
+      `median ${binary}: ${median(figures.map((f) => f.rate))} msg/s, cpu ${micros === null ? "?" : round(micros, 0)} µs/msg,` +
+        ` rss ${median(figures.map((f) => f.maxRssKiB ?? NaN))} KiB`,
     );
   }
 } finally {

@@ -27,6 +27,12 @@ export interface DrainFigure {
   gate: Quiet;
 }
 
+/** The median of the runs' send-mail CPU per message, in µs; null where GNU time measured none. */
+export function cpuPerMessageMicros(runs: readonly DrainFigure[]): number | null {
+  const seconds = runs.flatMap((d) => (d.cpuSeconds === null ? [] : [d.cpuSeconds / d.count]));
+  return seconds.length > 0 ? median(seconds) * 1e6 : null;
+}
+
 export async function drainOnce(bench: Bench, dialect: Dialect, count: number, pool: number): Promise<DrainFigure> {
   const db = await takeFixture(bench, dialect, count);
   try {
@@ -135,8 +141,8 @@ export async function drainStep(bench: Bench, withCeiling: boolean, withDrain = 
     // when the rate is held back by round trips.
     const cpu: Partial<Record<Dialect, number>> = {};
     for (const dialect of bench.dialects) {
-      const seconds = (drains[`${dialect}.pool${pool}`] ?? []).flatMap((d) => (d.cpuSeconds === null ? [] : [d.cpuSeconds]));
-      if (seconds.length > 0) cpu[dialect] = (median(seconds) / small) * 1e6;
+      const micros = cpuPerMessageMicros(drains[`${dialect}.pool${pool}`] ?? []);
+      if (micros !== null) cpu[dialect] = micros;
     }
     if (Object.keys(cpu).length > 0) {
       addRow(bench, { id: `drain.pool${pool}.cpu`, label: `send-mail CPU per message (all threads), pool ${pool}`, unit: "µs", values: cpu });
