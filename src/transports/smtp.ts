@@ -2,7 +2,6 @@
 // = Infinity): recycling them every 100 messages costs about 4x throughput (SPEC §1). The engine
 // keeps at most `pool` sends in flight, so nodemailer's own queue stays empty.
 import { isAscii } from "node:buffer";
-import { Readable } from "node:stream";
 import { domainToASCII } from "node:url";
 import { errorText } from "../errors.ts";
 import { sleep } from "../runtime.ts";
@@ -12,8 +11,9 @@ import type { Config } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import { fromNodemailer, normaliseResult, type NodemailerInfo } from "./nodemailer-adapter.ts";
 import { nodemailerLogger } from "./nodemailer-log.ts";
-import { afterHold, HeldBack, type OutgoingMessage, type Transport } from "./types.ts";
+import { afterHold, type OutgoingMessage, type Transport } from "./types.ts";
 import "./smtp-one-write.ts";
+import { StoredText } from "./smtp-stored-send.ts";
 
 /** Whether the connection must be encrypted before AUTH and mail (Postfix's smtp_tls_security_level
  * encrypt) or may go in clear when the server offers no STARTTLS (may). With credentials the default
@@ -159,16 +159,11 @@ const PLAIN_ADDRESS = /^[!-;=?-~]+$/;
 export const isPlainEnvelope = ({ envelope }: OutgoingMessage) =>
   (envelope.from === "" || PLAIN_ADDRESS.test(envelope.from)) && envelope.to.every((a) => PLAIN_ADDRESS.test(a));
 
-async function* heldText(hold: Promise<boolean>, text: Buffer): AsyncGenerator<Buffer> {
-  if (!(await hold)) throw new HeldBack();
-  yield text;
-}
-
 /** A stored text straight onto a pooled connection. For raw text, sendMail builds a MIME tree, parses
  * the envelope's addresses again and pipes the text through three streams, all to send the same
- * bytes: a third of the processor time of a pass went there. Here the pool gets the envelope and a
- * stream of the bytes; the connection dot-stuffs them and ends the text with a line break as it
- * always does (errors, retries on a dropped connection and the result are the pool's own). */
+ * bytes: a third of the processor time of a pass went there. Here the pool gets the envelope and the
+ * bytes, which its connection writes without a stream (smtp-stored-send.ts); errors, retries on a
+ * dropped connection and the result are the pool's own. */
 export function sendStored(pool: SmtpPool, message: OutgoingMessage & { eightBit?: boolean }): Promise<ReturnType<typeof normaliseResult>> {
   const text = asBuffer(message.raw);
   const messageId = message.messageId ?? "";
@@ -181,7 +176,7 @@ export function sendStored(pool: SmtpPool, message: OutgoingMessage & { eightBit
       getHeader: (name: string) => (name.toLowerCase() === "message-id" ? messageId : undefined),
       // Held: MAIL FROM and RCPT TO go out now, the text once the hold says so (or an error ends the
       // transaction before its final dot, and the pool closes that connection).
-      createReadStream: () => Readable.from(message.hold ? heldText(message.hold, text) : [text]),
+      createReadStream: () => new StoredText(text, message.hold),
     },
   };
   return new Promise((resolve, reject) =>
