@@ -76,6 +76,16 @@ const sameSecret = (a: string, b: string) => {
   return x.length === y.length && timingSafeEqual(x, y);
 };
 
+/** Every chunk of a message's data stream, then its end. Listeners, not `for await`: an async
+ * iterator costs a promise and a turn of the event loop per chunk, and a typical message is one. */
+function eachChunk(stream: Readable, onChunk: (chunk: Buffer) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    stream.on("data", onChunk);
+    stream.once("end", resolve);
+    stream.once("error", reject);
+  });
+}
+
 /** What a failure while queueing tells the client. */
 function failureReply(error: unknown, logger: Logger, session: SMTPServerSession): ReplyError {
   if (error instanceof SuppressedError) return reply(550, `5.7.1 ${error.message}`);
@@ -211,20 +221,20 @@ export function createIntake(options: IntakeOptions): Intake {
     let read = 0;
     let overBudget = false;
     try {
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
+      await eachChunk(stream, (chunk) => {
         read += chunk.length;
-        if (stream.sizeExceeded || overBudget) continue; // read to the end, keep nothing
+        if (stream.sizeExceeded || overBudget) return; // read to the end, keep nothing
         if (guard && !guard.hold(chunk.length)) {
           // This one gives way (and its bytes back at once), so the others can finish.
           overBudget = true;
           chunks = [];
           guard.release(held);
           held = 0;
-          continue;
+          return;
         }
         held += chunk.length;
         chunks.push(chunk);
-      }
+      });
       if (stream.sizeExceeded) throw OVERSIZED;
       if (overBudget) {
         logger.warn("a message arrived while smtpd.memory_limit was spent; told the client to retry", { session: session.id });
