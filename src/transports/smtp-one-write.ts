@@ -6,6 +6,9 @@
 // its latest chunk back until the next one or the end, and the last goes out joined to the dot: the
 // same bytes, in one write at the end instead of two. SMTPConnection#_createSendStream is wrapped,
 // once; nodemailer is pinned and test/engine/smtp-one-write.test.ts checks the writes and the bytes.
+// A stored text takes this stream path only on a connection that logs its conversation (debug);
+// otherwise it skips streams altogether (smtp-stored-send.ts). Messages nodemailer composes always
+// take it.
 import SMTPConnection from "nodemailer/lib/smtp-connection";
 
 interface SendStream {

@@ -1,7 +1,9 @@
 // A message's text and its final dot leave in one socket write (src/transports/smtp-one-write.ts),
 // and the bytes written are exactly what nodemailer's own DataStream writes in two: checked against
 // an unwrapped DataStream fed the same chunks, for stored texts of every shape, for a message
-// nodemailer composes (many chunks), and for a text held until the hold says so.
+// nodemailer composes (many chunks), and for a text held until the hold says so. The transport logs
+// at debug, the level at which a stored text takes nodemailer's stream path (at any other it skips
+// streams: smtp-stored-send.ts, checked in smtp-stored.test.ts and smtp-data-bytes.test.ts).
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { Socket } from "node:net";
 import type { Transform } from "node:stream";
@@ -30,7 +32,7 @@ beforeAll(async () => {
   sink = await startSink();
   const env = { MAILER_BACKEND_HOST: sink.host, MAILER_BACKEND_PORT: String(sink.port), MAILER_BACKEND_POOL: "1" };
   const { config } = loadConfig({ env, cwd: dir.path, systemPath: `${dir.path}/none.toml` });
-  transport = await smtpTransport(config, memoryLogger());
+  transport = await smtpTransport(config, memoryLogger("debug"));
   Socket.prototype.write = function (this: Socket, chunk: unknown, ...rest: unknown[]) {
     writes.push({ socket: this, chunk: Buffer.from(chunk as Buffer) });
     return (originalWrite as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
