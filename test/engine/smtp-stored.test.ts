@@ -160,3 +160,21 @@ describe.each(["info", "debug"] as const)("a held text (log level %s)", (level) 
     expect(sink.received.length).toBe(before + 1);
   });
 });
+
+test("a connection dropped once the text was written: the send fails and the pool does not send it again", async () => {
+  const message = (subject: string) => ({
+    envelope: ENVELOPES["one recipient"]!, raw: latin1(`Subject: ${subject}\r\n\r\nbody\r\n`), messageId: `<${subject}@x>`,
+  });
+  // Both pooled connections carry a message first: the pool retries only on a reused connection.
+  await Promise.all([transport.send(message("warm-1")), transport.send(message("warm-2"))]);
+  let attempts = 0;
+  sink.onMessage = (m) => (m.subject === "dropped" ? (attempts++, "drop") : undefined);
+  try {
+    await expect(transport.send(message("dropped"))).rejects.toThrow();
+    await Bun.sleep(300);
+    expect(attempts).toBe(1);
+    expect((await transport.send(message("after"))).accepted).toEqual(["rcpt@example.com"]);
+  } finally {
+    sink.onMessage = () => undefined;
+  }
+});
