@@ -43,7 +43,7 @@ export async function enqueueMessages(
 ): Promise<EnqueueOutcome[]> {
   const batchSize = Math.max(1, options.batchSize ?? 500);
   const outcomes: EnqueueOutcome[] = [];
-  const checkList = !(await dontSendListIsEmpty(db.kysely));
+  const checkList = !(await dontSendListIsEmpty(db));
   for (const batch of chunks(messages, batchSize)) {
     const insertBatch = async (trx: Kysely<Schema> | Transaction<Schema>) => {
       const suppressed = checkList ? await suppressedAmong(trx, batch.flatMap((m) => m.envelopeTo)) : new Set<string>();

@@ -5,7 +5,7 @@ import type { SendMailOptions } from "nodemailer";
 import type { Config } from "../config/types.ts";
 import { classifyDatabaseError, type Database } from "../db/connect.ts";
 import { openCheckedDatabase } from "../db/migrate.ts";
-import { addDontSend, listDontSend, removeDontSend, suppressedAmong } from "../db/queries/dont-send.ts";
+import { addDontSend, dontSendListIsEmpty, listDontSend, removeDontSend, suppressedAmong } from "../db/queries/dont-send.ts";
 import { fromDbTime } from "../db/dialect.ts";
 import { DataError, TooLargeError, errorText } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -196,7 +196,7 @@ export class Queue {
 
   /** Which of `addresses` are on the don't-send list (lower-cased), for smtpd's RCPT TO. */
   suppressedAmong(addresses: string[]): Promise<Set<string>> {
-    return this.#use((db) => suppressedAmong(db.kysely, addresses));
+    return this.#use(async (db) => (db.sqlite && (await dontSendListIsEmpty(db)) ? new Set<string>() : suppressedAmong(db.kysely, addresses)));
   }
 
   /** Put an address ("a@b" or "Name <a@b>") on the don't-send list; false if it was already there. */

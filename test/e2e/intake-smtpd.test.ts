@@ -76,6 +76,31 @@ forEachDialect((dialect, it) => {
     expect(await tq.rows()).toHaveLength(0);
   });
 
+  it("a running smtpd sees the don't-send list as it is now: listed, unlisted and listed again mid-transaction", async () => {
+    smtpd = await startSmtpd(tq.config);
+    const kysely = (await tq.db()).kysely;
+    const smtp = await smtpConversation(smtpd.port);
+    await smtp.command("EHLO test");
+    // Asked once while the list is empty (what smtpd remembers), then listed from another process.
+    await smtp.command("MAIL FROM:<a@example.com>");
+    expect(await smtp.command("RCPT TO:<later@example.com>")).toMatch(/^250 /);
+    await smtp.command("RSET");
+    await kysely.insertInto("mailer_dontsendentry").values({ to_address: "later@example.com" }).execute();
+    await smtp.command("MAIL FROM:<a@example.com>");
+    expect(await smtp.command("RCPT TO:<later@example.com>")).toMatch(/^550 5\.7\.1 .*don't-send/);
+    await smtp.command("RSET");
+    await kysely.deleteFrom("mailer_dontsendentry").execute();
+    await smtp.command("MAIL FROM:<a@example.com>");
+    expect(await smtp.command("RCPT TO:<later@example.com>")).toMatch(/^250 /);
+    // Listed between RCPT TO and the end of DATA: not queued, refused at the end of DATA.
+    await kysely.insertInto("mailer_dontsendentry").values({ to_address: "later@example.com" }).execute();
+    expect(await smtp.command("DATA")).toMatch(/^354 /);
+    expect(await smtp.command(`${MESSAGE}.`)).toMatch(/^550 5\.7\.1 /);
+    expect(await smtp.command("QUIT")).toMatch(/^221 /);
+    smtp.close();
+    expect(await tq.rows()).toHaveLength(0);
+  });
+
   it("with smtpd.user set, requires AUTH: 530 without it, 535 for a wrong password, queued with the right one", async () => {
     await tq.cleanup();
     tq = await testQueue(dialect, '[smtpd]\nuser = "app"\npassword_env = "TEST_SMTPD_PASSWORD"\n');

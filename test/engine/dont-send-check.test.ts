@@ -3,7 +3,7 @@
 import { afterEach, expect } from "bun:test";
 import { openDatabase, type Database } from "../../src/db/connect.ts";
 import { claimBatch } from "../../src/db/queries/claims.ts";
-import { addDontSend } from "../../src/db/queries/dont-send.ts";
+import { addDontSend, dontSendListIsEmpty, removeDontSend } from "../../src/db/queries/dont-send.ts";
 import { DontSendCheck } from "../../src/engine/dont-send-check.ts";
 import { ConfigError } from "../../src/errors.ts";
 import { forEachDialect } from "../helpers/dialects.ts";
@@ -49,5 +49,23 @@ forEachDialect((dialect, it) => {
     const failure = await check.listedFor(row, snapshot).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(ConfigError);
     expect((failure as Error).message).toContain("no mailer schema");
+  });
+});
+
+forEachDialect((dialect, it) => {
+  it("dontSendListIsEmpty follows changes made on another connection, with and without the change counter", async () => {
+    b = await bench(dialect);
+    other = await openDatabase(b.url);
+    expect(await dontSendListIsEmpty(b.db)).toBe(true);
+    await addDontSend(other.kysely, "listed@example.com");
+    expect(await dontSendListIsEmpty(b.db)).toBe(false);
+    await removeDontSend(other.kysely, "listed@example.com");
+    expect(await dontSendListIsEmpty(b.db)).toBe(true);
+    // Without its counter row the answer cannot be kept (the reading never moves): asked each time.
+    await other.kysely.deleteFrom("mailer_counter").execute();
+    expect(await dontSendListIsEmpty(b.db)).toBe(true);
+    await addDontSend(other.kysely, "listed@example.com");
+    await other.kysely.deleteFrom("mailer_counter").execute(); // the trigger may have made it again
+    expect(await dontSendListIsEmpty(b.db)).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 // The suppression list. Matching is case-insensitive on the bare address (django-mailer's iexact).
 import type { CompiledQuery, Kysely, SqliteDatabase, Transaction } from "kysely";
 import { sql } from "kysely";
+import type { Database } from "../connect.ts";
 import type { Schema } from "../schema.ts";
 import { DONT_SEND_COUNTER } from "../migrations/0004-send-time-checks.ts";
 import { dialectOf } from "../dialect.ts";
@@ -63,11 +64,31 @@ const versionQueries = new WeakMap<object, CompiledQuery<{ value: number }>>();
 /** The same reading as a scalar subquery, for a statement that returns it with other things. */
 export const dontSendVersionExpression = sql<number>`coalesce((select value from mailer_counter where name = ${sql.lit(DONT_SEND_COUNTER)}), -1)`;
 
-/** True when the list is empty: the common case skips the lookup entirely. */
-export async function dontSendListIsEmpty(db: Db): Promise<boolean> {
-  const row = await db.selectFrom("mailer_dontsendentry").select("id").limit(1).executeTakeFirst();
-  return row === undefined;
+/** True when the list is empty: the common case skips the lookup entirely. On SQLite the answer is
+ * kept with the list's change counter, read synchronously as before each send, and looked up again
+ * only once the counter has moved: smtpd asks at every RCPT TO and again at every commit, and through
+ * Kysely each asking cost more than the rest of the recipient's handling. */
+export async function dontSendListIsEmpty(db: Database): Promise<boolean> {
+  if (db.sqlite) return dontSendListIsEmptyNow(db.kysely, db.sqlite);
+  return (await emptinessQuery(db.kysely).execute()).length === 0;
 }
+
+/** The list's emptiness as last looked up, per SQLite handle, with the counter read before it. */
+const emptiness = new WeakMap<SqliteDatabase, { version: number; empty: boolean }>();
+
+function dontSendListIsEmptyNow(db: Db, handle: SqliteDatabase): boolean {
+  // The counter first: a change that lands between the two readings moves it, so the next asking
+  // looks again. A missing counter row (-1) never moves: then every asking looks.
+  const version = dontSendVersionNow(db, handle);
+  const known = emptiness.get(handle);
+  if (version !== -1 && known?.version === version) return known.empty;
+  const query = emptinessQuery(db).compile();
+  const empty = handle.prepare(query.sql).all(query.parameters).length === 0;
+  if (version !== -1) emptiness.set(handle, { version, empty });
+  return empty;
+}
+
+const emptinessQuery = (db: Db) => db.selectFrom("mailer_dontsendentry").select("id").limit(1);
 
 /** False when the address (in any case) is already listed. The unique index on its lower-cased form
  * makes two concurrent adds of one address safe. */
