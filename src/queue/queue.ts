@@ -194,9 +194,13 @@ export class Queue {
     }
   }
 
-  /** Which of `addresses` are on the don't-send list (lower-cased), for smtpd's RCPT TO. */
+  /** Which of `addresses` are on the don't-send list (lower-cased), for smtpd's RCPT TO. On SQLite an
+   * empty list is known without a lookup (dontSendListIsEmpty); on a server that would be a second
+   * round trip, so the lookup answers alone. */
   suppressedAmong(addresses: string[]): Promise<Set<string>> {
-    return this.#use(async (db) => (db.sqlite && (await dontSendListIsEmpty(db)) ? new Set<string>() : suppressedAmong(db.kysely, addresses)));
+    return this.#use(async (db) =>
+      db.sqlite && (await dontSendListIsEmpty(db)) ? new Set<string>() : suppressedAmong(db.kysely, addresses),
+    );
   }
 
   /** Put an address ("a@b" or "Name <a@b>") on the don't-send list; false if it was already there. */

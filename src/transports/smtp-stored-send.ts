@@ -16,8 +16,8 @@ import { HeldBack } from "./types.ts";
  * `readableDidRead` after a failure: false means not a byte went out, so it may retry the message on
  * another connection (a reused connection the server had closed meanwhile). */
 export class StoredText {
-  private stream: Readable | null = null;
-  private started = false;
+  #stream: Readable | null = null;
+  #started = false;
   constructor(
     readonly text: Buffer,
     /** The text may go out once this resolves true (OutgoingMessage.hold). */
@@ -25,18 +25,18 @@ export class StoredText {
   ) {}
 
   get readableDidRead(): boolean {
-    return this.stream ? this.stream.readableDidRead : this.started;
+    return this.#stream ? this.#stream.readableDidRead : this.#started;
   }
 
   /** The text goes out now (or is held): from here on, a failure must not be retried elsewhere. */
   start(): void {
-    this.started = true;
+    this.#started = true;
   }
 
   /** nodemailer's own path (a connection that logs its conversation): the text as a stream. */
   asStream(): Readable {
-    this.stream ??= Readable.from(this.hold ? heldText(this.hold, this.text) : [this.text]);
-    return this.stream;
+    this.#stream ??= Readable.from(this.hold ? heldText(this.hold, this.text) : [this.text]);
+    return this.#stream;
   }
 }
 
