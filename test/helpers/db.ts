@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mysql from "mysql2/promise";
 import postgres from "postgres";
+import { openDatabase, type Database } from "../../src/db/connect.ts";
 
 export const PG_URL = process.env.MAILER_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 /** A MariaDB account that may create and drop databases. */
@@ -97,6 +98,17 @@ export async function createPgDatabase(): Promise<{ url: string; name: string; d
 }
 
 export type Dialect = "sqlite" | "postgres" | "mariadb";
+
+/** A fresh, empty PostgreSQL or MariaDB database, opened; `cleanups` gets what closes and drops it. */
+export async function openFreshDatabase(dialect: "postgres" | "mariadb", cleanups: Array<() => Promise<unknown>>): Promise<Database> {
+  const created = dialect === "postgres" ? await createPgDatabase() : await createMariadbDatabase();
+  const db = await openDatabase(created.url);
+  cleanups.push(async () => {
+    await db.close();
+    await created.drop();
+  });
+  return db;
+}
 
 /** A database URL for a test of the given dialect, and its cleanup. */
 export async function testDatabase(dialect: Dialect): Promise<{ url: string; cleanup(): Promise<void> }> {

@@ -4,12 +4,12 @@
 // engine would take for a bug (a runmailer died of it during a database restart in CI).
 import { afterEach, expect, test } from "bun:test";
 import { sql } from "kysely";
-import { classifyDatabaseError, openDatabase } from "../../src/db/connect.ts";
+import { classifyDatabaseError } from "../../src/db/connect.ts";
 import { CLOSED_STATE_MESSAGE } from "../../src/db/classify-error.ts";
 import { PreparedConnection } from "../../src/db/mariadb-pool.ts";
 import { TempFailError } from "../../src/errors.ts";
 import { testFor } from "../helpers/dialects.ts";
-import { createMariadbDatabase, mariadbAdmin } from "../helpers/db.ts";
+import { mariadbAdmin, openFreshDatabase } from "../helpers/db.ts";
 
 const it = testFor("mariadb");
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -18,12 +18,7 @@ afterEach(async () => {
 });
 
 it("a connection killed mid-transaction: the transaction fails as temporary, not with the rollback's 'closed state'; the next ones succeed", async () => {
-  const created = await createMariadbDatabase();
-  const db = await openDatabase(created.url);
-  cleanups.push(async () => {
-    await db.close();
-    await created.drop();
-  });
+  const db = await openFreshDatabase("mariadb", cleanups);
   await sql`create table t (n int)`.execute(db.kysely);
   /** A transaction that inserts a row, has its connection killed (during its next statement, or
    * before it), and goes on with `next`; what it fails with. */

@@ -3,11 +3,10 @@
 // LISTEN/NOTIFY is refused and the running one kept.
 import { afterEach, describe, expect } from "bun:test";
 import { join } from "node:path";
-import { openDatabase, type Database } from "../../src/db/connect.ts";
 import { migrateToLatest } from "../../src/db/migrate.ts";
 import { enqueueMessages } from "../../src/queue/enqueue.ts";
 import { prepareMessage } from "../../src/queue/prepare.ts";
-import { createPgDatabase } from "../helpers/db.ts";
+import { openFreshDatabase } from "../helpers/db.ts";
 import { testFor } from "../helpers/dialects.ts";
 import { until } from "../helpers/wait.ts";
 import { runtimeBench, toml, type RuntimeBench } from "./helpers.ts";
@@ -22,15 +21,10 @@ afterEach(async () => {
 });
 
 async function pgQueue() {
-  const created = await createPgDatabase();
-  const db: Database = await openDatabase(created.url);
+  const db = await openFreshDatabase("postgres", cleanups);
   await migrateToLatest(db);
-  cleanups.push(async () => {
-    await db.close();
-    await created.drop();
-  });
   return {
-    url: created.url,
+    url: db.url,
     async enqueue(subject: string) {
       const text = `From: app@example.com\r\nTo: rcpt@example.com\r\nSubject: ${subject}\r\n\r\nbody\r\n`;
       await enqueueMessages(db, [prepareMessage(new TextEncoder().encode(text))]);

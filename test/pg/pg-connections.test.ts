@@ -10,7 +10,7 @@ import { openDatabase, classifyDatabaseError, type Database } from "../../src/db
 import { reservableConnections } from "../../src/db/pg-connections.ts";
 import { TempFailError } from "../../src/errors.ts";
 import { testFor } from "../helpers/dialects.ts";
-import { PG_URL, createPgDatabase, withDatabase } from "../helpers/db.ts";
+import { PG_URL, createPgDatabase, openFreshDatabase, withDatabase } from "../helpers/db.ts";
 import { startPgCluster, type PgCluster } from "../helpers/pg-cluster.ts";
 import { until } from "../helpers/wait.ts";
 
@@ -72,12 +72,7 @@ it("a server restart under concurrent transactions: work resumes, failures in be
 });
 
 it("a backend terminated mid-transaction: that transaction fails as temporary, the next ones succeed", async () => {
-  const created = await createPgDatabase();
-  const db = await openDatabase(created.url);
-  cleanups.push(async () => {
-    await db.close();
-    await created.drop();
-  });
+  const db = await openFreshDatabase("postgres", cleanups);
   const failure = await db.kysely
     .transaction()
     .execute(async (trx) => {
@@ -96,12 +91,7 @@ it("a backend terminated mid-transaction: that transaction fails as temporary, t
 // A transaction's statements run on its slot's own postgres.js instance, which would open a new
 // connection for a statement sent after the old one closed: that statement would commit on its own.
 it("after its backend is terminated, no later statement of the transaction runs anywhere, sent at once or once the close is seen", async () => {
-  const created = await createPgDatabase();
-  const db = await openDatabase(created.url);
-  cleanups.push(async () => {
-    await db.close();
-    await created.drop();
-  });
+  const db = await openFreshDatabase("postgres", cleanups);
   await sql`create table t (n int)`.execute(db.kysely);
   for (const pause of [0, 300]) {
     const failure = await db.kysely
