@@ -5,7 +5,7 @@ import type { SendMailOptions } from "nodemailer";
 import type { Config } from "../config/types.ts";
 import { classifyDatabaseError, type Database } from "../db/connect.ts";
 import { openCheckedDatabase } from "../db/migrate.ts";
-import { addDontSend, dontSendListIsEmpty, listDontSend, removeDontSend, suppressedAmong } from "../db/queries/dont-send.ts";
+import { addDontSend, listDontSend, removeDontSend, suppressedNow } from "../db/queries/dont-send.ts";
 import { fromDbTime } from "../db/dialect.ts";
 import { DataError, TooLargeError, errorText } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -194,13 +194,9 @@ export class Queue {
     }
   }
 
-  /** Which of `addresses` are on the don't-send list (lower-cased), for smtpd's RCPT TO. On SQLite an
-   * empty list is known without a lookup (dontSendListIsEmpty); on a server that would be a second
-   * round trip, so the lookup answers alone. */
+  /** Which of `addresses` are on the don't-send list (lower-cased), for smtpd's RCPT TO. */
   suppressedAmong(addresses: string[]): Promise<Set<string>> {
-    return this.#use(async (db) =>
-      db.sqlite && (await dontSendListIsEmpty(db)) ? new Set<string>() : suppressedAmong(db.kysely, addresses),
-    );
+    return this.#use((db) => suppressedNow(db, addresses));
   }
 
   /** Put an address ("a@b" or "Name <a@b>") on the don't-send list; false if it was already there. */

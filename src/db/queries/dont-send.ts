@@ -90,6 +90,13 @@ function dontSendListIsEmptyNow(db: Db, handle: SqliteDatabase): boolean {
 
 const emptinessQuery = (db: Db) => db.selectFrom("mailer_dontsendentry").select("id").limit(1);
 
+/** suppressedAmong outside a transaction (smtpd's RCPT TO). On SQLite an empty list is known without
+ * the lookup; on a server knowing it would be a round trip of its own, so the lookup answers alone. */
+export async function suppressedNow(db: Database, addresses: string[]): Promise<Set<string>> {
+  if (db.sqlite && dontSendListIsEmptyNow(db.kysely, db.sqlite)) return new Set();
+  return suppressedAmong(db.kysely, addresses);
+}
+
 /** False when the address (in any case) is already listed. The unique index on its lower-cased form
  * makes two concurrent adds of one address safe. */
 export async function addDontSend(db: Db, address: string): Promise<boolean> {
