@@ -74,7 +74,6 @@ const wrapped = new WeakMap<PoolConnection, PreparedConnection>();
 
 const ROLLBACK = /^\s*rollback\s*$/i;
 
-
 /** What Kysely's MysqlDriver calls on a connection, with `query` sending parameterised statements as
  * prepared ones. One wrapper per pooled connection: the driver keeps its own state per object. */
 export class PreparedConnection {

@@ -54,7 +54,7 @@ const DOT = 0x2e;
  * dot on a line of its own. A text with CRLF line ends and no line opening with a dot, which is every
  * text the queue stores from its own intake, is copied once with the ending appended. */
 export function dataBytes(text: Buffer): Buffer {
-  const end = text.length === 0 ? CRLF_DOT : ENDING[text[text.length - 1]!] ?? CRLF_DOT;
+  const end = ENDING[text[text.length - 1] ?? -1] ?? CRLF_DOT;
   return Buffer.concat(isPlainData(text) ? [text, end] : [stuffed(text), end]);
 }
 
