@@ -39,18 +39,20 @@ forEachDialect((dialect, it) => {
   it("a token bucket gives its burst at once, then one token per 1/rate seconds, by the database's clock", async () => {
     const db = await migrated(dialect);
     await ensureBucket(db, "t", 3);
+    // 1/s, not faster: every "not granted" below assumes no whole token accrued between two
+    // statements, and a loaded CI machine has stalled one statement for well over 50 ms.
     const grants = [];
-    for (let i = 0; i < 4; i++) grants.push(await takeToken(db, "t", 20, 3));
+    for (let i = 0; i < 4; i++) grants.push(await takeToken(db, "t", 1, 3));
     expect(grants.map((g) => g!.granted)).toEqual([true, true, true, false]);
-    // 20/s: the next token is about 50 ms away.
+    // The next token is at most a second away.
     expect(grants[3]!.waitMs).toBeGreaterThan(0);
-    expect(grants[3]!.waitMs).toBeLessThanOrEqual(50);
+    expect(grants[3]!.waitMs).toBeLessThanOrEqual(1000);
     await Bun.sleep(grants[3]!.waitMs + 5);
-    expect((await takeToken(db, "t", 20, 3))!.granted).toBe(true);
-    expect((await takeToken(db, "t", 20, 3))!.granted).toBe(false);
+    expect((await takeToken(db, "t", 1, 3))!.granted).toBe(true);
+    expect((await takeToken(db, "t", 1, 3))!.granted).toBe(false);
     // A refund gives one back, never past the burst.
     await refundToken(db, "t", 3);
-    expect((await takeToken(db, "t", 20, 3))!.granted).toBe(true);
+    expect((await takeToken(db, "t", 1, 3))!.granted).toBe(true);
     for (let i = 0; i < 10; i++) await refundToken(db, "t", 3);
     const full = await db.kysely.selectFrom("mailer_ratelimit").select("tokens").where("name", "=", "t").executeTakeFirstOrThrow();
     expect(Number(full.tokens)).toBeLessThanOrEqual(3);
