@@ -10,8 +10,6 @@ import {
   type DatabaseConnection,
   type SqliteDialectConfig,
 } from "kysely";
-import { isAscii } from "node:buffer";
-import { asBuffer } from "../bytes.ts";
 import { accessSync, constants, existsSync } from "node:fs";
 import { dirname } from "node:path";
 import { ConfigError, PermissionError, TempFailError, errorText } from "../errors.ts";
@@ -19,6 +17,7 @@ import { openSqlite, type SqliteHandle } from "../runtime.ts";
 import { MARIADB, POSTGRES, SQLITE, registerDatabase, type DialectInfo } from "./dialect.ts";
 import { maskUrl, serverKind } from "./db-url.ts";
 import { classifyDatabaseError } from "./classify-error.ts";
+import { byteaParameter, byteaResult } from "./bytea.ts";
 
 export { classifyDatabaseError };
 import type { Schema } from "./schema.ts";
@@ -213,36 +212,3 @@ async function openMariaDatabase(url: string, options: OpenOptions): Promise<Dat
   const statementBytes = maxPacket - 64 * 1024;
   return { kysely, dialect: MARIADB, displayUrl: maskUrl(url), url, reopenable: true, statementBytes, close: once(() => kysely.destroy()) };
 }
-
-/** A bytea parameter in text form (postgres.js sends every parameter as text). Its own form is hex,
- * made from a copy: twice the bytes to build, send and decode. ASCII text without NUL or backslash —
- * most mail — is its own bytea "escape" input, which the server takes byte for byte; anything else
- * goes as hex. */
-export function byteaParameter(value: Uint8Array): string {
-  const bytes = asBuffer(value);
-  return isAscii(bytes) && !bytes.includes(92) && !bytes.includes(0) ? bytes.toString("latin1") : "\\x" + bytes.toString("hex");
-}
-
-/** A bytea result in text form. The server's default is hex (`\x...`); a database or role set to
- * `bytea_output = escape` sends the escape form instead, which read as hex would silently turn every
- * message text into garbage. */
-export function byteaResult(text: string): Buffer {
-  if (text.startsWith("\\x")) return Buffer.from(text.slice(2), "hex");
-  // Escape form: a backslash starts "\\" (one backslash) or three octal digits; all else is itself.
-  const out = Buffer.allocUnsafe(text.length);
-  let n = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c !== 92) {
-      out[n++] = c;
-    } else if (text.charCodeAt(i + 1) === 92) {
-      out[n++] = 92;
-      i += 1;
-    } else {
-      out[n++] = parseInt(text.slice(i + 1, i + 4), 8);
-      i += 3;
-    }
-  }
-  return out.subarray(0, n);
-}
-

@@ -1,11 +1,13 @@
 // Message texts are stored as bytes and come back as the very bytes stored, whatever they hold. On
 // PostgreSQL most texts travel as bytea "escape" input rather than hex (connect.ts byteaParameter):
-// every byte that form treats specially is covered here.
+// every byte that form treats specially is covered here, and a claim reads them back in the escape form.
 import { afterEach, expect, test } from "bun:test";
 import { sql } from "kysely";
-import { openDatabase, byteaParameter, byteaResult, type Database } from "../../src/db/connect.ts";
+import { openDatabase, type Database } from "../../src/db/connect.ts";
+import { byteaParameter, byteaResult } from "../../src/db/bytea.ts";
 import { migrateToLatest } from "../../src/db/migrate.ts";
 import { insertMessages } from "../../src/db/queries/messages.ts";
+import { claimBatch } from "../../src/db/queries/claims.ts";
 import { testDatabase } from "../helpers/db.ts";
 import { forEachDialect, testFor } from "../helpers/dialects.ts";
 
@@ -40,6 +42,9 @@ async function storeAndReadBack(db: Database): Promise<void> {
   const stored = new Map(rows.map((r) => [Number(r.id), Buffer.from(r.message_data).toString("hex")]));
   const expected = new Map(ids.map((id, i) => [id, Buffer.from(TEXTS[names[i]!]!).toString("hex")]));
   expect(stored).toEqual(expected);
+  // A claim reads the text in a form of its own on PostgreSQL (dialect.ts bytesAsText).
+  const { rows: claimed } = await claimBatch(db, "here:1:w", names.length, new Date(), new Date(Date.now() + 60_000));
+  expect(new Map(claimed.map((r) => [Number(r.id), Buffer.from(r.message_data).toString("hex")]))).toEqual(expected);
 }
 
 forEachDialect((dialect, it) => {
@@ -77,6 +82,8 @@ test("both text forms of a bytea result decode to the same bytes", () => {
   expect(byteaResult("\\x" + all.toString("hex")).equals(all)).toBe(true);
   expect(byteaResult("").length).toBe(0);
   expect(byteaResult("\\x").length).toBe(0);
+  // Without a backslash (mail as encode(…, 'escape') gives it), every character is its byte.
+  expect(byteaResult("Subject: hi\r\n\r\n\tbody\r\n").equals(Buffer.from("Subject: hi\r\n\r\n\tbody\r\n"))).toBe(true);
 });
 
 test("plain ASCII goes to PostgreSQL as itself; anything escape input would misread goes as hex", () => {

@@ -9,8 +9,15 @@ import { chunks } from "./chunks.ts";
 import { insertLogs, type NewLogRow } from "./logs.ts";
 import { insertNew } from "./insert-new.ts";
 import { dontSendVersionExpression } from "./dont-send.ts";
+import { byteaResult } from "../bytea.ts";
 
 export type ClaimedRow = Selectable<MessageTable>;
+
+/** Every column of a claimed row but its text, which a dialect may read in another form (bytesAsText). */
+const COLUMNS_BUT_TEXT = [
+  "id", "message_id", "subject", "envelope_from", "envelope_to", "priority", "status", "when_added", "retry_count",
+  "next_attempt_at", "last_error", "claimed_by", "lease_until", "expires_at", "limited_by",
+] as const satisfies ReadonlyArray<Exclude<keyof MessageTable, "message_data">>;
 
 /** What a pass may take now: queued, due, and not under someone else's live lease. */
 function sendableNow(now: DbTime) {
@@ -67,8 +74,13 @@ export async function claimBatch(
   const listed = sql<unknown>`exists (select 1 from mailer_dontsendentry)`.as("dont_send_listed");
   const version = dontSendVersionExpression.as("dont_send_version");
   type Row = ClaimedRow & { dont_send_listed?: unknown; dont_send_version?: unknown };
+  const asText = db.dialect.bytesAsText;
   const rows: Row[] = db.dialect.capabilities.pickAndChange
-    ? await db.kysely.updateTable("mailer_message").set(claim).where("id", "in", pick(db.kysely)).returningAll().returning([listed, version]).execute()
+    ? asText
+      ? (await db.kysely.updateTable("mailer_message").set(claim).where("id", "in", pick(db.kysely))
+          .returning([...COLUMNS_BUT_TEXT, asText("message_data").as("message_text"), listed, version]).execute())
+          .map(({ message_text, ...row }) => ({ ...row, message_data: byteaResult(message_text) }))
+      : await db.kysely.updateTable("mailer_message").set(claim).where("id", "in", pick(db.kysely)).returningAll().returning([listed, version]).execute()
     : await db.kysely.transaction().execute(async (trx) => {
         const ids = (await pick(trx).execute()).map((r) => r.id);
         if (ids.length === 0) return [];
