@@ -51,7 +51,7 @@ export interface DialectInfo {
   /** A bytes column as text that costs the driver less to read, or null to read it as it is. On
    * PostgreSQL a bytea result is hex, twice the bytes: postgres.js turns every claimed text into a
    * string of it and decodes that, per message. The escape form of a mail text is the text itself
-   * (only NUL, 8-bit bytes and backslashes are escaped), which connect.ts byteaResult reads. */
+   * (only NUL, 8-bit bytes and backslashes are escaped), which bytea.ts byteaResult reads. */
   bytesAsText: ((column: string) => RawBuilder<string>) | null;
   /** The database's own clock, as a column default. */
   now: RawBuilder<unknown>;
@@ -109,8 +109,8 @@ export const SQLITE: DialectInfo = {
   indexTableClause: () => sql``,
   dontSendKey: lowerToAddress,
   wholeMessageTable: sql`mailer_message`,
-  // ISO-8601 with milliseconds and Z, the same text Date.prototype.toISOString gives, so text order is time order.
   bytesAsText: null,
+  // ISO-8601 with milliseconds and Z, the same text Date.prototype.toISOString gives, so text order is time order.
   now: sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`,
   // julianday('now') is fixed for the whole statement; its resolution is about 20 µs.
   epochNow: sql<number>`((julianday('now') - 2440587.5) * 86400.0)`,
@@ -177,9 +177,9 @@ export const MARIADB: DialectInfo = {
   indexTableClause: (table) => sql` on ${sql.table(table)}`,
   dontSendKey: sql<string>`to_address_key`,
   wholeMessageTable: sql`mailer_message ignore index (mailer_message_queue_idx)`,
+  bytesAsText: null,
   // UTC whatever the session's time_zone: an application's own INSERT (in its server's zone) gets a
   // default in the same UTC that mailer's sessions write.
-  bytesAsText: null,
   now: sql`(utc_timestamp(6))`,
   // now(6) is fixed for the statement; + 0e0 makes the DECIMAL a double.
   epochNow: sql<number>`(unix_timestamp(now(6)) + 0e0)`,

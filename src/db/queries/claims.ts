@@ -74,19 +74,20 @@ export async function claimBatch(
   const listed = sql<unknown>`exists (select 1 from mailer_dontsendentry)`.as("dont_send_listed");
   const version = dontSendVersionExpression.as("dont_send_version");
   type Row = ClaimedRow & { dont_send_listed?: unknown; dont_send_version?: unknown };
+  const claimPicked = () => db.kysely.updateTable("mailer_message").set(claim).where("id", "in", pick(db.kysely));
+  // On PostgreSQL the text comes in its escape form, half the bytes of hex (dialect.ts bytesAsText).
   const asText = db.dialect.bytesAsText;
-  const rows: Row[] = db.dialect.capabilities.pickAndChange
-    ? asText
-      ? (await db.kysely.updateTable("mailer_message").set(claim).where("id", "in", pick(db.kysely))
-          .returning([...COLUMNS_BUT_TEXT, asText("message_data").as("message_text"), listed, version]).execute())
-          .map(({ message_text, ...row }) => ({ ...row, message_data: byteaResult(message_text) }))
-      : await db.kysely.updateTable("mailer_message").set(claim).where("id", "in", pick(db.kysely)).returningAll().returning([listed, version]).execute()
-    : await db.kysely.transaction().execute(async (trx) => {
+  const rows: Row[] = !db.dialect.capabilities.pickAndChange
+    ? await db.kysely.transaction().execute(async (trx) => {
         const ids = (await pick(trx).execute()).map((r) => r.id);
         if (ids.length === 0) return [];
         await trx.updateTable("mailer_message").set(claim).where("id", "in", ids).execute();
         return trx.selectFrom("mailer_message").selectAll().select([listed, version]).where("id", "in", ids).execute();
-      });
+      })
+    : asText
+      ? (await claimPicked().returning([...COLUMNS_BUT_TEXT, asText("message_data").as("message_text"), listed, version]).execute())
+          .map(({ message_text, ...row }) => ({ ...row, message_data: byteaResult(message_text) }))
+      : await claimPicked().returningAll().returning([listed, version]).execute();
   // RETURNING gives no order: restore the queue order the pass dispatches in (each time parsed once,
   // not once per comparison).
   const added = new Map(rows.map((r) => [r, fromDbTime(r.when_added).getTime()]));
