@@ -3,21 +3,11 @@
 // previous path: checked on the texts of every shape the queue holds and on many random ones made of
 // the bytes that matter (CR, LF, dot) among others.
 import { describe, expect, test } from "bun:test";
-import type { Transform } from "node:stream";
-// Not in nodemailer's exports map: the file itself, of the pinned version.
-import DataStream from "../../node_modules/nodemailer/dist/esm/smtp-connection/data-stream.js";
 import { dataBytes } from "../../src/transports/smtp-stored-send.ts";
 import { benchMessage } from "../../scripts/bench/messages.ts";
+import { dataStreamOutput } from "../helpers/data-stream.ts";
 
-async function dataStreamBytes(text: Buffer): Promise<Buffer> {
-  const stream = new (DataStream as unknown as new () => Transform)();
-  const out: Buffer[] = [];
-  stream.on("data", (chunk: Buffer) => out.push(chunk));
-  const ended = new Promise((resolve) => stream.on("end", resolve));
-  stream.end(text);
-  await ended;
-  return Buffer.concat(out);
-}
+const dataStreamBytes = async (text: Buffer) => Buffer.concat(await dataStreamOutput([text]));
 
 const latin1 = (text: string) => Buffer.from(text, "latin1");
 

@@ -15,6 +15,7 @@ import { smtpTransport } from "../../src/transports/smtp.ts";
 import type { OutgoingMessage, Transport } from "../../src/transports/types.ts";
 import { tempDir } from "../helpers/db.ts";
 import { startSink, type Sink } from "../helpers/smtp-sink.ts";
+import { dataStreamOutput } from "../helpers/data-stream.ts";
 
 let sink: Sink;
 let transport: Transport;
@@ -23,7 +24,7 @@ const dir = tempDir();
 /** Every Socket#write while a test runs (the sink's replies too), and the send streams made meanwhile
  * (with what they were fed). */
 let writes: { socket: Socket; chunk: Buffer }[] = [];
-let streams: { stream: Transform; input: Buffer[] }[] = [];
+let streams: { input: Buffer[] }[] = [];
 const originalWrite = Socket.prototype.write;
 const proto = SMTPConnection.prototype as unknown as { _createSendStream(this: unknown, callback: unknown): Transform };
 const wrappedCreate = proto._createSendStream;
@@ -39,7 +40,7 @@ beforeAll(async () => {
   } as typeof Socket.prototype.write;
   proto._createSendStream = function (this: unknown, callback: unknown) {
     const stream = wrappedCreate.call(this, callback);
-    const entry = { stream, input: [] as Buffer[] };
+    const entry = { input: [] as Buffer[] };
     const write = stream.write;
     stream.write = function (this: Transform, chunk: unknown, ...rest: unknown[]) {
       entry.input.push(Buffer.from(chunk as Buffer));
@@ -63,19 +64,6 @@ afterAll(async () => {
   dir.cleanup();
 });
 
-/** What nodemailer's DataStream, unwrapped, writes for these chunks: each push, in order. */
-async function unwrappedOutput(like: Transform, chunks: Buffer[]): Promise<Buffer[]> {
-  const DataStream = like.constructor as new () => Transform;
-  const stream = new DataStream();
-  const out: Buffer[] = [];
-  stream.on("data", (chunk: Buffer) => out.push(chunk));
-  const ended = new Promise((resolve) => stream.on("end", resolve));
-  for (const chunk of chunks) stream.write(chunk);
-  stream.end();
-  await ended;
-  return out;
-}
-
 /** The client's writes after its DATA command: the text and the final dot. */
 function textWrites(): Buffer[] {
   const data = writes.findIndex((w) => w.chunk.toString("latin1").endsWith("DATA\r\n"));
@@ -89,8 +77,8 @@ async function sendAndCompare(message: OutgoingMessage) {
   await transport.send(message);
   await sink.waitFor(before + 1);
   expect(streams).toHaveLength(1);
-  const { stream, input } = streams[0]!;
-  const expected = await unwrappedOutput(stream, input);
+  const { input } = streams[0]!;
+  const expected = await dataStreamOutput(input);
   const written = textWrites();
   return { expected, written };
 }
@@ -126,8 +114,8 @@ test("a text held until its hold says so still goes in one write with its dot", 
   const sent = transport.send({ envelope, raw: latin1("Subject: held\r\n\r\nbody\r\n"), messageId: "<h@x>", hold });
   setTimeout(() => release(true), 50);
   await sent;
-  const { stream, input } = streams[0]!;
-  const expected = await unwrappedOutput(stream, input);
+  const { input } = streams[0]!;
+  const expected = await dataStreamOutput(input);
   const written = textWrites();
   expect(written).toHaveLength(1);
   expect(written[0]!.equals(Buffer.concat(expected))).toBe(true);
@@ -145,8 +133,8 @@ test("a message composed by nodemailer, fed in many chunks, writes one chunk few
   });
   composer.close();
   await sink.waitFor(before + 1);
-  const { stream, input } = streams[0]!;
-  const expected = await unwrappedOutput(stream, input);
+  const { input } = streams[0]!;
+  const expected = await dataStreamOutput(input);
   const written = textWrites();
   expect(expected.length).toBeGreaterThan(2);
   expect(written).toHaveLength(expected.length - 1);

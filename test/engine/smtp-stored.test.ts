@@ -54,10 +54,12 @@ const ENVELOPES: Record<string, OutgoingMessage["envelope"]> = {
   "an IDN domain (composed path)": { from: "sender@example.com", to: ["rcpt@b\u00fccher.example"] },
 };
 
+const transportAt = (level: LogLevel) => (level === "debug" ? debugTransport : transport);
+
 /** Sends the same message both ways and returns what the sink got from each. */
 async function bothWays(message: OutgoingMessage, level: LogLevel) {
   const before = sink.received.length;
-  await (level === "debug" ? debugTransport : transport).send(message);
+  await transportAt(level).send(message);
   await reference.sendMail({ envelope: { ...message.envelope }, raw: Buffer.from(message.raw), messageId: message.messageId });
   const [ours, theirs] = (await sink.waitFor(before + 2)).slice(before);
   return { ours: ours!, theirs: theirs! };
@@ -133,7 +135,7 @@ test("a connection the server closed between messages: the next message goes ove
 
 describe.each(["info", "debug"] as const)("a held text (log level %s)", (level) => {
   const send = (hold: Promise<boolean>) =>
-    (level === "debug" ? debugTransport : transport).send({ envelope: ENVELOPES["one recipient"]!, raw: TEXTS["CRLF text"]!, messageId: "<held@x>", hold });
+    transportAt(level).send({ envelope: ENVELOPES["one recipient"]!, raw: TEXTS["CRLF text"]!, messageId: "<held@x>", hold });
 
   test("goes out once its hold says yes, as sent unheld", async () => {
     let release!: (go: boolean) => void;
