@@ -1,5 +1,6 @@
 // The nodemailer switch (createTransport(queueTransport(...)) + sendMail) and bulk enqueue, both databases.
 import { afterEach, beforeEach, expect } from "bun:test";
+import { sql } from "kysely";
 import nodemailer from "nodemailer";
 import { openQueue, queueTransport, SuppressedError, TempFailError, ConfigError, type Queue } from "../../src/index.ts";
 import { forEachDialect, pgAvailable , dialectAvailable } from "../helpers/dialects.ts";
@@ -84,6 +85,53 @@ forEachDialect((dialect, it) => {
     expect(rows[9_999]!.envelopeTo).toEqual(["reader9999@example.com"]);
     expect(rows.every((r) => r.priority === 3)).toBe(true);
   }, 120_000);
+
+  /** Counts the explicit transactions the queue's database opens from here on. */
+  async function countTransactions(): Promise<{ readonly count: number }> {
+    const db = await queue.database();
+    const begin = db.kysely.transaction.bind(db.kysely);
+    const counter = { count: 0 };
+    db.kysely.transaction = (() => {
+      counter.count++;
+      return begin();
+    }) as typeof db.kysely.transaction;
+    return counter;
+  }
+
+  const several = (n: number, subject = (i: number) => `one of ${n}: ${i}`) =>
+    Array.from({ length: n }, (_, i) => ({ from: "a@example.com", to: `r${i}@example.com`, subject: subject(i), text: "x" }));
+
+  it("a call whose messages fit one INSERT commits them without BEGIN and COMMIT; the don't-send list or a key brings the transaction back", async () => {
+    const transactions = await countTransactions();
+    expect((await queue.enqueueMany(several(3))).every((o) => o.id !== null)).toBe(true);
+    expect(transactions.count).toBe(0);
+    await queue.enqueueMany(several(2).map((m, i) => ({ ...m, idempotencyKey: `k${i}` })));
+    expect(transactions.count).toBe(1);
+    await queue.addDontSend("gone@example.com");
+    const outcomes = await queue.enqueueMany([...several(2), { from: "a@example.com", to: "gone@example.com", text: "x" }]);
+    expect(outcomes.map((o) => o.id === null)).toEqual([false, false, true]);
+    expect(transactions.count).toBe(2);
+    expect(await tq.rows()).toHaveLength(7);
+  });
+
+  it("without its transaction, a call of several messages is still all or none: a row the database refuses keeps every other row out", async () => {
+    const db = await queue.database();
+    // A trigger that refuses one subject: the failure comes from inside the INSERT, after the rows
+    // before it were written.
+    const refuse = {
+      sqlite: ["CREATE TRIGGER refuse_boom BEFORE INSERT ON mailer_message WHEN NEW.subject = 'boom' BEGIN SELECT RAISE(ABORT, 'boom refused'); END"],
+      postgres: [
+        "CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.subject = 'boom' THEN RAISE EXCEPTION 'boom refused'; END IF; RETURN NEW; END $$",
+        "CREATE TRIGGER refuse_boom BEFORE INSERT ON mailer_message FOR EACH ROW EXECUTE FUNCTION refuse_boom()",
+      ],
+      mariadb: ["CREATE TRIGGER refuse_boom BEFORE INSERT ON mailer_message FOR EACH ROW BEGIN IF NEW.subject = 'boom' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'boom refused'; END IF; END"],
+    }[dialect];
+    for (const statement of refuse) await sql.raw(statement).execute(db.kysely);
+    const transactions = await countTransactions();
+    await expect(queue.enqueueMany(several(5, (i) => (i === 3 ? "boom" : `kept ${i}`)))).rejects.toThrow(/boom refused/);
+    expect(transactions.count).toBe(0);
+    expect(await tq.rows()).toHaveLength(0);
+  });
 
   it("a bad message in a bulk call fails the call, names its index, and queues nothing", async () => {
     const good = { from: "a@example.com", to: "b@example.com", text: "x" };
