@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import toml from "toml";
 import { configExample } from "../../src/config/example.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { KEYS, keyPath } from "../../src/config/schema.ts";
@@ -146,6 +147,37 @@ describe("validation", () => {
   test("a section key written at top level points at its table", () => {
     const [problem] = problems(load(`throttle = 1\n`));
     expect(problem).toContain("did you mean delivery.throttle under [delivery]?");
+  });
+
+  test("Bun's TOML parser reads every config we ship or document to the values the toml package reads", () => {
+    const root = join(import.meta.dir, "..", "..");
+    const docs = ["README.md", ...["api", "deployment", "limits", "reliability", "web"].map((d) => `docs/${d}.md`)];
+    const blocks = docs.flatMap((f) => [...readFileSync(join(root, f), "utf8").matchAll(/```toml\n([\s\S]*?)```/g)].map((m) => m[1]!));
+    const example = readFileSync(join(root, "mailer.toml.example"), "utf8");
+    const texts = [
+      example,
+      // Its commented-out keys too, where one key's alternatives make it a file both must refuse.
+      example.replace(/^# ([a-z_]+ = )/gm, "$1"),
+      readFileSync(join(root, "packaging/debian/mailer.toml"), "utf8"),
+      ...blocks,
+      // The forms a hand-written file uses: every string kind, numbers, arrays, inline and dotted tables.
+      'a = "x\\t\\u00e9"\nb = \'C:\\dir\'\nc = """\nmulti\nline"""\nd = \'\'\'raw\\n\'\'\'\n',
+      "[s]\nn = 1_000\nh = 0x1F\nf = 1.5e3\nneg = -7\ninf = inf\nt = true\nl = [1, 2, 3,]\nm = [\n  \"a\", # c\n  \"b\",\n]\n",
+      "[s.t]\nx = { y = 1, z = \"w\" }\nu.v = 2\n[[arr]]\nk = 1\n[[arr]]\nk = 2\n",
+    ];
+    expect(blocks.length).toBeGreaterThanOrEqual(6);
+    const plain = (v: unknown): unknown =>
+      Array.isArray(v) ? v.map(plain) : v !== null && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)])) : v;
+    const read = (parse: (text: string) => unknown, text: string) => {
+      try {
+        return plain(parse(text));
+      } catch {
+        return "refused";
+      }
+    };
+    for (const text of texts) expect(read(Bun.TOML.parse, text)).toEqual(read(toml.parse, text));
+    // Both refuse the example with every alternative uncommented (a key given twice), as they should.
+    expect(texts.filter((t) => read(toml.parse, t) === "refused")).toEqual([texts[1]!]);
   });
 
   test("malformed TOML reports its line and column", () => {
