@@ -4,7 +4,7 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import type Toml from "toml";
 import { ConfigError } from "../errors.ts";
 import { maskUrl, serverKind } from "../db/db-url.ts";
-import { KEYS, SECTIONS, envName, keyPath, type KeySpec, type Value } from "./schema.ts";
+import { KEYS, KEYS_BY_SECTION, SECTIONS, envName, keyPath, type KeySpec, type Value } from "./schema.ts";
 import { closest } from "./suggest.ts";
 import { keyLines } from "./toml-lines.ts";
 import { nodeRequire } from "../runtime.ts";
@@ -85,15 +85,24 @@ function parseToml(file: string, text: string): Record<string, unknown> {
   }
 }
 
+/** A parsed file: its values, and the line of each key, scanned only when a message needs one. */
+interface ParsedFile {
+  text: string;
+  data: Record<string, unknown>;
+  lines: Map<string, number> | null;
+}
+
 /** The last text parsed and what came of it. `sendmail` loads its file twice (first without
  * [database], so that a spool submitter never depends on it), and runmailer's watcher reloads files
  * that did not change: the same text is parsed once (2 ms of `sendmail -t`). Frozen, since every
  * load that shares it reads values (lists included) out of it. */
-let lastParsed: { text: string; data: Record<string, unknown>; lines: Map<string, number> } | null = null;
-function parsed(file: string, text: string): { data: Record<string, unknown>; lines: Map<string, number> } {
-  if (lastParsed?.text !== text) lastParsed = { text, data: deepFreeze(parseToml(file, text)), lines: keyLines(text) };
+let lastParsed: ParsedFile | null = null;
+function parsed(file: string, text: string): ParsedFile {
+  if (lastParsed?.text !== text) lastParsed = { text, data: deepFreeze(parseToml(file, text)), lines: null };
   return lastParsed;
 }
+
+const lineOf = (file: ParsedFile, path: string) => (file.lines ??= keyLines(file.text)).get(path);
 
 function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
@@ -136,14 +145,14 @@ interface Problem {
 /** Unknown sections and keys, each with a suggestion where one is close. */
 function unknownKeys(data: Record<string, unknown>, where: (path: string) => string): Problem[] {
   const problems: Problem[] = [];
-  const topKeys = KEYS.filter((k) => k.section === null).map((k) => k.key);
+  const topKeys = KEYS_BY_SECTION.get(null)!.map((k) => k.key);
   for (const [name, value] of Object.entries(data)) {
     if (SECTIONS.includes(name)) {
       if (value === null || typeof value !== "object" || Array.isArray(value)) {
         problems.push({ area: name, text: `${where(name)}: ${name}: expected a [${name}] table, got ${describe(value)}` });
         continue;
       }
-      const known = KEYS.filter((k) => k.section === name).map((k) => k.key);
+      const known = KEYS_BY_SECTION.get(name)!.map((k) => k.key);
       for (const key of Object.keys(value)) {
         if (known.includes(key)) continue;
         const hint = closest(key, known);
@@ -179,8 +188,7 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
       `no config file: pass --config PATH, set MAILER_CONFIG, or write ./mailer.toml or ${options.systemPath ?? SYSTEM_CONFIG}`,
     );
   }
-  let data: Record<string, unknown> = {};
-  let lines = new Map<string, number>();
+  let parsedFile: ParsedFile | null = null;
   if (file !== null) {
     let text: string;
     let bytes: Buffer;
@@ -196,10 +204,11 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
       const line = bytes.subarray(0, firstInvalidUtf8(bytes)).toString("latin1").split("\n").length;
       throw new ConfigError(`${file}:${line}: not valid UTF-8 (a TOML file must be UTF-8)`);
     }
-    ({ data, lines } = parsed(file, text));
+    parsedFile = parsed(file, text);
   }
+  const data = parsedFile?.data ?? {};
   const where = (path: string) => {
-    const line = lines.get(path);
+    const line = parsedFile ? lineOf(parsedFile, path) : undefined;
     return line ? `${file}:${line}` : (file ?? "config");
   };
 
@@ -216,13 +225,10 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
     const fileValue = rawValue(data, spec);
     const fallback = spec.path && typeof spec.default === "string" && spec.default !== "" ? resolve(cwd, spec.default) : spec.default;
     let raw: unknown;
-    let origin: string;
     if (envValue !== undefined) {
       raw = envValue;
-      origin = `environment ${variable}`;
     } else if (fileValue !== undefined) {
       raw = fileValue;
-      origin = where(path);
       fromFile.add(path);
     } else {
       values.set(path, fallback);
@@ -236,6 +242,7 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
     const parsed = spec.parse(raw, envValue !== undefined);
     if ("expected" in parsed) {
       const secret = spec.key === "password";
+      const origin = envValue !== undefined ? `environment ${variable}` : where(path);
       problems.push({ area: spec.section ?? spec.key, text: `${origin}: ${path}: expected ${parsed.expected}, got ${describe(raw, secret)}` });
       values.set(path, fallback);
       continue;
@@ -286,8 +293,7 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
   if (fatal.length > 0) throw new ConfigError(byLine(fatal));
   for (const p of byLine(problems.map((p) => p.text))) warnings.push(`${p} (not used by this command; ignored)`);
 
-  const section = (name: string) =>
-    Object.fromEntries(KEYS.filter((k) => k.section === name).map((k) => [k.key, values.get(keyPath(k))]));
+  const section = (name: string) => Object.fromEntries(KEYS_BY_SECTION.get(name)!.map((k) => [k.key, values.get(keyPath(k))]));
   const backend = section("backend");
   const smtpd = section("smtpd");
   const web = section("web");

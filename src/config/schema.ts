@@ -292,6 +292,10 @@ export const KEYS: KeySpec[] = [
 
 export const SECTIONS = [...new Set(KEYS.map((k) => k.section).filter((s): s is string => s !== null))];
 
+/** The keys of each section, and the top-level keys (null), in KEYS order. */
+export const KEYS_BY_SECTION = new Map<string | null, KeySpec[]>();
+for (const spec of KEYS) KEYS_BY_SECTION.set(spec.section, [...(KEYS_BY_SECTION.get(spec.section) ?? []), spec]);
+
 export const keyPath = (spec: KeySpec) => (spec.section ? `${spec.section}.${spec.key}` : spec.key);
 
 export const envName = (spec: KeySpec) =>
