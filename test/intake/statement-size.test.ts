@@ -3,6 +3,7 @@
 // must split their INSERTs to fit; a single message over it is refused with a clear error and
 // nothing queued.
 import { afterEach, expect } from "bun:test";
+import { sql } from "kysely";
 import { loadConfig } from "../../src/config/load.ts";
 import { memoryLogger } from "../../src/log.ts";
 import { Queue } from "../../src/queue/queue.ts";
@@ -57,5 +58,22 @@ it("one message larger than max_allowed_packet: exit 65 saying so, nothing queue
   expect(run.code).toBe(65);
   expect(run.stderr).toContain("raise max_allowed_packet on the server, or lower queue.max_size below it");
   expect(run.stderr).not.toContain("    at ");
+  expect(await tq.rows()).toEqual([]);
+}, 60_000);
+
+// A call of a few messages is queued without BEGIN and COMMIT when it is one INSERT (enqueue.ts); here
+// its texts need two statements, and the second failing must keep the first's rows out too.
+it("a bulk enqueue split into two statements is still all or none when the second fails", async () => {
+  tq = await testQueue("mariadb");
+  const db = await tq.db();
+  const each = Math.ceil(db.statementBytes! / 3);
+  await sql.raw("CREATE TRIGGER refuse_big_2 BEFORE INSERT ON mailer_message FOR EACH ROW BEGIN IF NEW.subject = 'big 2' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'big 2 refused'; END IF; END").execute(db.kysely);
+  const queue = new Queue(loadConfig({ path: tq.config, env: {} }).config, memoryLogger());
+  try {
+    const attempt = queue.enqueueMany(Array.from({ length: 3 }, (_, n) => ({ raw: new TextEncoder().encode(message(n, each)) })));
+    await expect(attempt).rejects.toThrow(/big 2 refused/);
+  } finally {
+    await queue.close();
+  }
   expect(await tq.rows()).toEqual([]);
 }, 60_000);

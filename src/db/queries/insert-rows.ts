@@ -38,7 +38,9 @@ function template(db: Db, table: keyof Schema, columns: readonly string[], count
 }
 
 /** INSERT of `rows` (each holding every one of `columns`) in one statement, or in as many as the
- * server's statement size needs; the RETURNING column's values in row order when asked for. */
+ * server's statement size needs; the RETURNING column's values in row order when asked for. All or
+ * none either way: statements of one call made outside a transaction get one of their own (a caller
+ * may leave out BEGIN and COMMIT for what it takes to be a single statement, enqueue.ts). */
 export async function insertRows<T>(
   db: Db,
   table: keyof Schema,
@@ -49,9 +51,14 @@ export async function insertRows<T>(
   if (rows.length === 0) return [];
   const limit = statementBytesOf(db);
   if (limit === null) return insertStatement(db, table, columns, rows, returning);
-  const out: T[] = [];
-  for (const part of byBytes(rows, columns, limit, table)) out.push(...(await insertStatement<T>(db, table, columns, part, returning)));
-  return out;
+  const parts = byBytes(rows, columns, limit, table);
+  if (parts.length === 1) return insertStatement(db, table, columns, parts[0]!, returning);
+  const insertParts = async (trx: Db) => {
+    const out: T[] = [];
+    for (const part of parts) out.push(...(await insertStatement<T>(trx, table, columns, part, returning)));
+    return out;
+  };
+  return db.isTransaction ? insertParts(db) : db.transaction().execute(insertParts);
 }
 
 /** A parameter's bytes on the wire, near enough to budget a statement. */
