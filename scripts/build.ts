@@ -18,11 +18,17 @@ export interface CompileOptions {
 // drains and smtpd measured the same. Without the return to 1, a 10k drain fell from 4,591 to 2,755/s.
 export const JIT_POLICY = 20;
 
-/** The source maps bun writes beside a compiled outfile: its own, the worker's, and one per chunk,
+/** The binary's entry point, then the worker scripts, each an entry point of its own (src/runtime.ts
+ * sourceUrl finds them in the bundle). */
+const ENTRY_POINTS = ["src/cli.ts", "src/engine/store-worker.ts"];
+
+/** The source maps bun writes beside a compiled outfile: its own, each worker's, and one per chunk,
  * named by a content hash. Each build names its chunks anew, so the last build's maps are removed
  * first rather than piling up. */
 export const isSourceMap = (name: string, outfile: string) =>
-  name === `${basename(outfile)}.map` || name === "store-worker.js.map" || /^[a-z0-9_-]+-[a-z0-9]{8}\.js\.map$/.test(name);
+  name === `${basename(outfile)}.map` ||
+  ENTRY_POINTS.slice(1).some((entry) => name === `${basename(entry, ".ts")}.js.map`) ||
+  /^[a-z0-9_-]+-[a-z0-9]{8}\.js\.map$/.test(name);
 
 export async function compile({ outfile, target, executablePath }: CompileOptions): Promise<void> {
   const dir = dirname(outfile);
@@ -30,7 +36,6 @@ export async function compile({ outfile, target, executablePath }: CompileOption
   for (const name of readdirSync(dir)) if (isSourceMap(name, outfile)) rmSync(join(dir, name));
   const cross = target ? [`--target=${target}`, `--compile-executable-path=${executablePath}`] : [];
   // Not minified and not stripped: stack traces stay readable and a stripped Bun binary does not run.
-  // Worker scripts are entry points of their own (src/runtime.ts sourceUrl finds them in the bundle).
   // --bytecode: the code is stored compiled, not parsed at every start. A command is mostly start-up
   // (sendmail from cron, send-mail on an empty queue): `mailer --version` went from 90 to 25 ms, an
   // empty send-mail from 127 to 44 ms, `sendmail -t` from 90 to 23 ms. ESM, as the source is.
@@ -38,7 +43,7 @@ export async function compile({ outfile, target, executablePath }: CompileOption
   // registry imports them lazily). Without it the whole bundle's bytecode was loaded at every start:
   // `mailer --version` 19 -> 7 ms from outside (a compiled Bun hello: 4 ms), `sendmail -t` 43 -> 35
   // ms (scripts/bench startup step). The chunks' source maps are written beside the outfile.
-  await $`bun build --compile --bytecode --format=esm --splitting --compile-jit-policy=${JIT_POLICY} ${cross} --sourcemap=inline src/cli.ts src/engine/store-worker.ts --outfile ${outfile}`.quiet();
+  await $`bun build --compile --bytecode --format=esm --splitting --compile-jit-policy=${JIT_POLICY} ${cross} --sourcemap=inline ${ENTRY_POINTS} --outfile ${outfile}`.quiet();
 }
 
 if (import.meta.main) {

@@ -174,6 +174,12 @@ export function nodeRequire(id: string): unknown {
   return load.getBuiltinModule("node:module").createRequire(import.meta.url)(id);
 }
 
+/** Bun's native TOML parser, or null on other runtimes (config/load.ts falls back to the toml package). */
+export function nativeTomlParser(): ((text: string) => unknown) | null {
+  const bun = (globalThis as { Bun?: { TOML: { parse(text: string): unknown } } }).Bun;
+  return bun ? (text) => bun.TOML.parse(text) : null;
+}
+
 /** Runs the garbage collector now where the runtime lets us (Bun). Buffers live outside the JS heap,
  * which can stay small while megabytes of released message text wait for a collection: a server that
  * promises a memory ceiling collects after each large message instead of waiting. */

@@ -7,7 +7,7 @@ import { maskUrl, serverKind } from "../db/db-url.ts";
 import { KEYS, KEYS_BY_SECTION, SECTIONS, envName, keyPath, type KeySpec, type Value } from "./schema.ts";
 import { closest } from "./suggest.ts";
 import { keyLines } from "./toml-lines.ts";
-import { nodeRequire } from "../runtime.ts";
+import { nativeTomlParser, nodeRequire } from "../runtime.ts";
 import type { Config } from "./types.ts";
 
 export interface LoadOptions {
@@ -64,13 +64,13 @@ function describe(value: unknown, secret = false): string {
  * that). The package still parses where Bun is not the runtime (the library on Deno), and any file
  * Bun refuses: its error names the line and column, and it stays the judge of what is valid (the two
  * agree on every file tried, valid or not). Required on first use, so a valid file never loads it. */
-const bunToml = (globalThis as { Bun?: { TOML: { parse(text: string): unknown } } }).Bun?.TOML;
+const nativeParse = nativeTomlParser();
 const tomlPackage = (): typeof Toml => (typeof require === "function" ? require("toml") : nodeRequire("toml")) as typeof Toml;
 
 function parseToml(file: string, text: string): Record<string, unknown> {
-  if (bunToml) {
+  if (nativeParse) {
     try {
-      return bunToml.parse(text) as Record<string, unknown>;
+      return nativeParse(text) as Record<string, unknown>;
     } catch {
       // The package's verdict, below.
     }

@@ -290,11 +290,15 @@ export const KEYS: KeySpec[] = [
   { section: "log", key: "format", parse: oneOf("text", "json"), default: "text", doc: "text for people, json for journald and log shippers" },
 ];
 
-export const SECTIONS = [...new Set(KEYS.map((k) => k.section).filter((s): s is string => s !== null))];
-
 /** The keys of each section, and the top-level keys (null), in KEYS order. */
 export const KEYS_BY_SECTION = new Map<string | null, KeySpec[]>();
-for (const spec of KEYS) KEYS_BY_SECTION.set(spec.section, [...(KEYS_BY_SECTION.get(spec.section) ?? []), spec]);
+for (const spec of KEYS) {
+  const list = KEYS_BY_SECTION.get(spec.section);
+  if (list) list.push(spec);
+  else KEYS_BY_SECTION.set(spec.section, [spec]);
+}
+
+export const SECTIONS = [...KEYS_BY_SECTION.keys()].filter((s): s is string => s !== null);
 
 export const keyPath = (spec: KeySpec) => (spec.section ? `${spec.section}.${spec.key}` : spec.key);
 
