@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mysql from "mysql2/promise";
+import { sql } from "kysely";
 import postgres from "postgres";
 import { openDatabase, type Database } from "../../src/db/connect.ts";
 
@@ -118,4 +119,20 @@ export async function testDatabase(dialect: Dialect): Promise<{ url: string; cle
   }
   const db = dialect === "postgres" ? await createPgDatabase() : await createMariadbDatabase();
   return { url: db.url, cleanup: () => db.drop() };
+}
+
+/** A trigger that makes the database refuse any message with this subject, failing with `message`:
+ * a failure from inside an INSERT, after the rows before it were written (all-or-none tests). */
+export async function refuseSubject(db: Database, dialect: Dialect, subject: string, message: string): Promise<void> {
+  const statements = {
+    sqlite: [`CREATE TRIGGER refuse_subject BEFORE INSERT ON mailer_message WHEN NEW.subject = '${subject}' BEGIN SELECT RAISE(ABORT, '${message}'); END`],
+    postgres: [
+      `CREATE FUNCTION refuse_subject() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.subject = '${subject}' THEN RAISE EXCEPTION '${message}'; END IF; RETURN NEW; END $$`,
+      "CREATE TRIGGER refuse_subject BEFORE INSERT ON mailer_message FOR EACH ROW EXECUTE FUNCTION refuse_subject()",
+    ],
+    mariadb: [
+      `CREATE TRIGGER refuse_subject BEFORE INSERT ON mailer_message FOR EACH ROW BEGIN IF NEW.subject = '${subject}' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '${message}'; END IF; END`,
+    ],
+  }[dialect];
+  for (const statement of statements) await sql.raw(statement).execute(db.kysely);
 }

@@ -3,13 +3,13 @@
 // must split their INSERTs to fit; a single message over it is refused with a clear error and
 // nothing queued.
 import { afterEach, expect } from "bun:test";
-import { sql } from "kysely";
 import { loadConfig } from "../../src/config/load.ts";
 import { memoryLogger } from "../../src/log.ts";
 import { Queue } from "../../src/queue/queue.ts";
 import { runMailer } from "../helpers/cli.ts";
 import { testFor } from "../helpers/dialects.ts";
 import { testQueue, type TestQueue } from "../helpers/intake.ts";
+import { refuseSubject } from "../helpers/db.ts";
 import { startSink } from "../helpers/smtp-sink.ts";
 
 const it = testFor("mariadb");
@@ -67,7 +67,7 @@ it("a bulk enqueue split into two statements is still all or none when the secon
   tq = await testQueue("mariadb");
   const db = await tq.db();
   const each = Math.ceil(db.statementBytes! / 3);
-  await sql.raw("CREATE TRIGGER refuse_big_2 BEFORE INSERT ON mailer_message FOR EACH ROW BEGIN IF NEW.subject = 'big 2' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'big 2 refused'; END IF; END").execute(db.kysely);
+  await refuseSubject(db, "mariadb", "big 2", "big 2 refused");
   const queue = new Queue(loadConfig({ path: tq.config, env: {} }).config, memoryLogger());
   try {
     const attempt = queue.enqueueMany(Array.from({ length: 3 }, (_, n) => ({ raw: new TextEncoder().encode(message(n, each)) })));

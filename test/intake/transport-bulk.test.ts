@@ -1,10 +1,9 @@
 // The nodemailer switch (createTransport(queueTransport(...)) + sendMail) and bulk enqueue, both databases.
 import { afterEach, beforeEach, expect } from "bun:test";
-import { sql } from "kysely";
 import nodemailer from "nodemailer";
 import { openQueue, queueTransport, SuppressedError, TempFailError, ConfigError, type Queue } from "../../src/index.ts";
 import { forEachDialect, pgAvailable , dialectAvailable } from "../helpers/dialects.ts";
-import { createPgDatabase } from "../helpers/db.ts";
+import { createPgDatabase, refuseSubject } from "../helpers/db.ts";
 import { parse, testQueue, type TestQueue } from "../helpers/intake.ts";
 
 forEachDialect((dialect, it) => {
@@ -109,18 +108,7 @@ forEachDialect((dialect, it) => {
   });
 
   it("without its transaction, a call of several messages is still all or none: a row the database refuses keeps every other row out", async () => {
-    const db = await queue.database();
-    // A trigger that refuses one subject: the failure comes from inside the INSERT, after the rows
-    // before it were written.
-    const refuse = {
-      sqlite: ["CREATE TRIGGER refuse_boom BEFORE INSERT ON mailer_message WHEN NEW.subject = 'boom' BEGIN SELECT RAISE(ABORT, 'boom refused'); END"],
-      postgres: [
-        "CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.subject = 'boom' THEN RAISE EXCEPTION 'boom refused'; END IF; RETURN NEW; END $$",
-        "CREATE TRIGGER refuse_boom BEFORE INSERT ON mailer_message FOR EACH ROW EXECUTE FUNCTION refuse_boom()",
-      ],
-      mariadb: ["CREATE TRIGGER refuse_boom BEFORE INSERT ON mailer_message FOR EACH ROW BEGIN IF NEW.subject = 'boom' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'boom refused'; END IF; END"],
-    }[dialect];
-    for (const statement of refuse) await sql.raw(statement).execute(db.kysely);
+    await refuseSubject(await queue.database(), dialect, "boom", "boom refused");
     const transactions = await countTransactions();
     await expect(queue.enqueueMany(several(5, (i) => (i === 3 ? "boom" : `kept ${i}`)))).rejects.toThrow(/boom refused/);
     expect(transactions.count).toBe(0);

@@ -77,17 +77,20 @@ export async function claimBatch(
   const claimPicked = () => db.kysely.updateTable("mailer_message").set(claim).where("id", "in", pick(db.kysely));
   // On PostgreSQL the text comes in its escape form, half the bytes of hex (dialect.ts bytesAsText).
   const asText = db.dialect.bytesAsText;
-  const rows: Row[] = !db.dialect.capabilities.pickAndChange
-    ? await db.kysely.transaction().execute(async (trx) => {
-        const ids = (await pick(trx).execute()).map((r) => r.id);
-        if (ids.length === 0) return [];
-        await trx.updateTable("mailer_message").set(claim).where("id", "in", ids).execute();
-        return trx.selectFrom("mailer_message").selectAll().select([listed, version]).where("id", "in", ids).execute();
-      })
-    : asText
-      ? (await claimPicked().returning([...COLUMNS_BUT_TEXT, asText("message_data").as("message_text"), listed, version]).execute())
-          .map(({ message_text, ...row }) => ({ ...row, message_data: byteaResult(message_text) }))
-      : await claimPicked().returningAll().returning([listed, version]).execute();
+  let rows: Row[];
+  if (!db.dialect.capabilities.pickAndChange) {
+    rows = await db.kysely.transaction().execute(async (trx) => {
+      const ids = (await pick(trx).execute()).map((r) => r.id);
+      if (ids.length === 0) return [];
+      await trx.updateTable("mailer_message").set(claim).where("id", "in", ids).execute();
+      return trx.selectFrom("mailer_message").selectAll().select([listed, version]).where("id", "in", ids).execute();
+    });
+  } else if (asText) {
+    const returned = await claimPicked().returning([...COLUMNS_BUT_TEXT, asText("message_data").as("message_text"), listed, version]).execute();
+    rows = returned.map(({ message_text, ...row }) => ({ ...row, message_data: byteaResult(message_text) }));
+  } else {
+    rows = await claimPicked().returningAll().returning([listed, version]).execute();
+  }
   // RETURNING gives no order: restore the queue order the pass dispatches in (each time parsed once,
   // not once per comparison).
   const added = new Map(rows.map((r) => [r, fromDbTime(r.when_added).getTime()]));
