@@ -94,7 +94,7 @@ interface ParsedFile {
 
 /** The last text parsed and what came of it. `sendmail` loads its file twice (first without
  * [database], so that a spool submitter never depends on it), and runmailer's watcher reloads files
- * that did not change: the same text is parsed once (2 ms of `sendmail -t`). Frozen, since every
+ * that did not change: the same text is parsed once. Frozen, since every
  * load that shares it reads values (lists included) out of it. */
 let lastParsed: ParsedFile | null = null;
 function parsed(file: string, text: string): ParsedFile {
