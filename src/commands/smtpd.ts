@@ -51,7 +51,7 @@ export async function run(_args: string[], options: GlobalOptions & { listen?: s
     const queue = new Queue(ctx.config, ctx.logger);
     ctx.onClose(() => queue.close());
     try {
-      await queue.database();
+      await queue.connection();
     } catch (error) {
       // A database that is down now may be up by the first message (systemd starts us early):
       // serve anyway and answer 451 until it is. A wrong configuration is fatal.

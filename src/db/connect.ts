@@ -1,18 +1,9 @@
-// A database URL becomes a Kysely instance plus the facts about that database (dialect.ts).
-import {
-  CompiledQuery,
-  Kysely,
-  MysqlAdapter,
-  MysqlDialect,
-  SqliteAdapter,
-  SqliteDialect,
-  SqliteDriver,
-  type DatabaseConnection,
-  type SqliteDialectConfig,
-} from "kysely";
+// A database URL becomes an open Connection (or Database, with Kysely) plus the facts about that
+// database (dialect.ts).
+import type { Kysely, QueryResult } from "kysely";
 import { accessSync, constants, existsSync } from "node:fs";
 import { dirname } from "node:path";
-import { ConfigError, PermissionError, TempFailError, errorText } from "../errors.ts";
+import { ConfigError, PermissionError } from "../errors.ts";
 import { openSqlite, type SqliteHandle } from "../runtime.ts";
 import { MARIADB, POSTGRES, SQLITE, registerDatabase, type DialectInfo } from "./dialect.ts";
 import { maskUrl, serverKind } from "./db-url.ts";
@@ -22,28 +13,46 @@ import { byteaParameter, byteaResult } from "./bytea.ts";
 export { classifyDatabaseError };
 import type { Schema } from "./schema.ts";
 
-export interface Database {
-  kysely: Kysely<Schema>;
+/** SQL text and its parameters, in the dialect's own syntax. */
+export interface Statement {
+  sql: string;
+  parameters: readonly unknown[];
+}
+
+/** An open database, with or without Kysely: enough to check the schema and queue messages with
+ * statements written out (migrate.ts schemaState, enqueue.ts). An SQLite database opens as a
+ * Connection and loads Kysely on the first database() call, so `sendmail -t` and `mailer queue` do
+ * not load its query builders and compilers at all (both start about 7% sooner). A server's database
+ * opens with Kysely: its driver needs it, and there a round trip costs more anyway. */
+export interface Connection {
   dialect: DialectInfo;
   /** The URL with any password masked, for logs and `status`. */
   displayUrl: string;
-  /** One compiled read on a connection of Kysely's own pool, without Kysely's query pipeline
-   * (PostgreSQL only): for the read made before every send (dont-send-check.ts), where that pipeline
-   * and postgres.js's reserve() cost about 40 µs of the main thread per message. (MariaDB's through
-   * mysql2's pool.execute measured no faster than through Kysely.) */
-  readRows?: <R>(query: CompiledQuery<R>) => Promise<R[]>;
-  /** The SQLite handle behind Kysely (SQLite only), for a read on a hot path that is synchronous
-   * anyway (dont-send-check.ts). */
-  sqlite?: SqliteHandle;
   /** The connection URL, for a dedicated LISTEN connection. */
   url: string;
+  /** The SQLite handle (SQLite only), for a read on a hot path that is synchronous anyway
+   * (dont-send-check.ts). */
+  sqlite?: SqliteHandle;
   /** The most parameter bytes one statement may carry (MariaDB's max_allowed_packet, less room for
    * the SQL), or null where only the parameter count is bounded (insert-rows.ts splits by it). */
   statementBytes: number | null;
   /** Opening `url` again reaches this same data (false for an in-memory SQLite database, which only
    * this handle sees): what a second connection, e.g. a worker thread's, needs. */
   reopenable: boolean;
+  /** One statement outside any transaction (autocommit). */
+  executeQuery<R>(statement: Statement): Promise<QueryResult<R>>;
+  /** The same database with Kysely, loaded on the first call (a Database is its own). */
+  database(): Promise<Database>;
   close(): Promise<void>;
+}
+
+export interface Database extends Connection {
+  kysely: Kysely<Schema>;
+  /** One read on a connection of Kysely's own pool, without Kysely's query pipeline
+   * (PostgreSQL only): for the read made before every send (dont-send-check.ts), where that pipeline
+   * and postgres.js's reserve() cost about 40 µs of the main thread per message. (MariaDB's through
+   * mysql2's pool.execute measured no faster than through Kysely.) */
+  readRows?: <R>(statement: Statement) => Promise<R[]>;
 }
 
 /** Database.close may be reached from several owners (the context, a reloading worker): the first
@@ -60,62 +69,46 @@ export interface OpenOptions {
 
 export { maskUrl };
 
-/** SQLite transactions begin IMMEDIATE: the write lock is taken up front, so two writers queue on
- * busy_timeout instead of failing with SQLITE_BUSY when a read lock would be upgraded. */
-class ImmediateSqliteDriver extends SqliteDriver {
-  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw("begin immediate"));
-  }
-
-  /** SQLite rolls a transaction back by itself on some errors (a full disk, an I/O error): Kysely's
-   * own ROLLBACK then fails with "no transaction is active", and that error would replace the one
-   * that says what happened (and makes it a "try again" exit 75 rather than a crash). */
-  override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
-    try {
-      await super.rollbackTransaction(connection);
-    } catch (error) {
-      if (!/no transaction is active/i.test(errorText(error))) throw error;
-    }
-  }
-}
-
-/** SQLite does run DDL in transactions; saying so lets the migrator hold BEGIN IMMEDIATE as its lock,
- * which serialises `mailer migrate` processes sharing one file. */
-class TransactionalDdlSqliteAdapter extends SqliteAdapter {
-  override get supportsTransactionalDdl(): boolean {
-    return true;
-  }
-}
-
-class MailerSqliteDialect extends SqliteDialect {
-  readonly #config: SqliteDialectConfig;
-  constructor(config: SqliteDialectConfig) {
-    super(config);
-    this.#config = config;
-  }
-  override createDriver() {
-    return new ImmediateSqliteDriver(this.#config);
-  }
-  override createAdapter() {
-    return new TransactionalDdlSqliteAdapter();
-  }
-}
-
-export async function openDatabase(url: string, options: OpenOptions = {}): Promise<Database> {
-  const kind = url.startsWith("sqlite:") ? "sqlite" : serverKind(url);
-  if (kind === null) throw new ConfigError(`database.url: expected sqlite:PATH, postgres://… or mysql://…, got ${JSON.stringify(maskUrl(url))}`);
-  const open = { sqlite: openSqliteDatabase, postgres: openPostgresDatabase, mariadb: openMariaDatabase }[kind];
-  const db = await open(url, options);
+/** A Database made of a connection's facts and its Kysely (which statements then run through). */
+async function withKysely(facts: Omit<Connection, "executeQuery" | "database">, kysely: Kysely<Schema>, extra: Pick<Database, "readRows"> = {}): Promise<Database> {
+  const { runThrough } = await import("./kysely-over.ts");
+  const db: Database = {
+    ...facts,
+    ...extra,
+    kysely,
+    executeQuery: (statement) => runThrough(kysely, statement),
+    database: () => Promise.resolve(db),
+  };
   registerDatabase(db);
   return db;
 }
 
-async function openSqliteDatabase(url: string, options: OpenOptions): Promise<Database> {
+/** Opens `url`: SQLite as a Connection (Kysely loads on its first database() call), a server's
+ * database as a Database. */
+export async function openConnection(url: string, options: OpenOptions = {}): Promise<Connection> {
+  const kind = url.startsWith("sqlite:") ? "sqlite" : serverKind(url);
+  if (kind === null) throw new ConfigError(`database.url: expected sqlite:PATH, postgres://… or mysql://…, got ${JSON.stringify(maskUrl(url))}`);
+  const open = { sqlite: openSqliteConnection, postgres: openPostgresDatabase, mariadb: openMariaDatabase }[kind];
+  return open(url, options);
+}
+
+/** Opens `url` with Kysely. */
+export async function openDatabase(url: string, options: OpenOptions = {}): Promise<Database> {
+  const connection = await openConnection(url, options);
+  try {
+    return await connection.database();
+  } catch (error) {
+    await connection.close().catch(() => {});
+    throw error;
+  }
+}
+
+async function openSqliteConnection(url: string, options: OpenOptions): Promise<Connection> {
   const path = url.slice("sqlite:".length);
   // Checked first: a file this user may read but not write opens, and fails only at the first write.
   const denied = path === ":memory:" ? null : sqlitePermissionProblem(path);
   if (denied) throw denied;
-  let handle;
+  let handle: SqliteHandle;
   try {
     handle = await openSqlite(path === ":memory:" ? ":memory:" : path);
     handle.exec(`PRAGMA busy_timeout = ${Math.trunc(options.busyTimeout ?? 5000)}`);
@@ -126,8 +119,43 @@ async function openSqliteDatabase(url: string, options: OpenOptions): Promise<Da
   } catch (error) {
     throw classifyDatabaseError(error, maskUrl(url)) ?? error;
   }
-  const kysely = new Kysely<Schema>({ dialect: new MailerSqliteDialect({ database: handle }) });
-  return { kysely, sqlite: handle, dialect: SQLITE, displayUrl: url, url, reopenable: path !== ":memory:", statementBytes: null, close: once(() => kysely.destroy()) };
+  let kysely: Kysely<Schema> | null = null;
+  let upgrading: Promise<Database> | null = null;
+  const facts = {
+    sqlite: handle,
+    dialect: SQLITE,
+    displayUrl: url,
+    url,
+    reopenable: path !== ":memory:",
+    statementBytes: null,
+    // Kysely's driver closes the handle when it is destroyed.
+    close: once(async () => (kysely ? kysely.destroy() : handle.close())),
+  };
+  return {
+    ...facts,
+    // On the handle while there is no Kysely; once there is, through it: Kysely holds the one
+    // connection for a transaction across awaits, and a statement run on the handle then would join
+    // that transaction (and be rolled back with it) instead of waiting for it.
+    executeQuery: async <R>(statement: Statement) => (upgrading ? (await upgrading).executeQuery<R>(statement) : onHandle<R>(handle, statement)),
+    database: () =>
+      (upgrading ??= (async () => {
+        const { sqliteKysely } = await import("./kysely-over.ts");
+        kysely = sqliteKysely(handle);
+        return withKysely(facts, kysely);
+      })()),
+  };
+}
+
+/** A statement on an SQLite handle, with the result Kysely's SqliteDriver gives for it. */
+function onHandle<R>(handle: SqliteHandle, { sql, parameters }: Statement): QueryResult<R> {
+  const prepared = handle.prepare(sql);
+  if (prepared.reader) return { rows: prepared.all(parameters) as R[] };
+  const { changes, lastInsertRowid } = prepared.run(parameters);
+  return {
+    rows: [],
+    numAffectedRows: changes == null ? undefined : BigInt(changes),
+    insertId: lastInsertRowid == null ? undefined : BigInt(lastInsertRowid),
+  };
 }
 
 /** An SQLite file this user may not read and write (or create, with its journal, in its directory)
@@ -152,10 +180,7 @@ function sqlitePermissionProblem(path: string): PermissionError | null {
 }
 
 async function openPostgresDatabase(url: string, options: OpenOptions): Promise<Database> {
-  const [{ PostgresJSDialect }, { reservableConnections }] = await Promise.all([
-    import("kysely-postgres-js"),
-    import("./pg-connections.ts"),
-  ]);
+  const [{ postgresKysely }, { reservableConnections }] = await Promise.all([import("./kysely-over.ts"), import("./pg-connections.ts")]);
   const settings = {
     connect_timeout: 10,
     idle_timeout: 60,
@@ -170,35 +195,14 @@ async function openPostgresDatabase(url: string, options: OpenOptions): Promise<
   // Kysely gets connections that survive the server closing them (pg-connections.ts explains the
   // postgres.js bug this avoids).
   const connections = reservableConnections(url, { ...settings, max: options.maxConnections ?? 4 });
-  const kysely = new Kysely<Schema>({ dialect: new PostgresJSDialect({ postgres: connections }) });
-  return {
-    kysely,
-    dialect: POSTGRES,
-    displayUrl: maskUrl(url),
-    url,
-    reopenable: true,
-    statementBytes: null,
-    readRows: <R>(query: CompiledQuery<R>) => connections.read(query.sql, query.parameters) as Promise<R[]>,
-    close: once(() => kysely.destroy()),
-  };
-}
-
-/** MariaDB has INSERT … RETURNING and DELETE … RETURNING (not UPDATE's: dialect.pickAndChange). */
-class MariadbAdapter extends MysqlAdapter {
-  override get supportsReturning(): boolean {
-    return true;
-  }
-}
-
-class MariadbDialect extends MysqlDialect {
-  override createAdapter() {
-    return new MariadbAdapter();
-  }
+  const kysely = await postgresKysely(connections);
+  const facts = { dialect: POSTGRES, displayUrl: maskUrl(url), url, reopenable: true, statementBytes: null, close: once(() => kysely.destroy()) };
+  return withKysely(facts, kysely, { readRows: <R>(statement: Statement) => connections.read(statement.sql, statement.parameters) as Promise<R[]> });
 }
 
 async function openMariaDatabase(url: string, options: OpenOptions): Promise<Database> {
   // mysql2 is loaded only for a MariaDB URL, as postgres.js is only for a PostgreSQL one.
-  const { checkServer, createMariadbPool, kyselyPool } = await import("./mariadb-pool.ts");
+  const [{ checkServer, createMariadbPool, kyselyPool }, { mariadbKysely }] = await Promise.all([import("./mariadb-pool.ts"), import("./kysely-over.ts")]);
   const pool = await createMariadbPool(url, { maxConnections: options.maxConnections ?? 4 });
   let maxPacket: number;
   try {
@@ -207,8 +211,8 @@ async function openMariaDatabase(url: string, options: OpenOptions): Promise<Dat
     await new Promise((resolve) => pool.end(resolve));
     throw classifyDatabaseError(error, maskUrl(url)) ?? error;
   }
-  const kysely = new Kysely<Schema>({ dialect: new MariadbDialect({ pool: kyselyPool(pool) as never }) });
+  const kysely = mariadbKysely(kyselyPool(pool));
   // One statement's parameters travel in one packet; the SQL text of a multi-row INSERT needs room too.
   const statementBytes = maxPacket - 64 * 1024;
-  return { kysely, dialect: MARIADB, displayUrl: maskUrl(url), url, reopenable: true, statementBytes, close: once(() => kysely.destroy()) };
+  return withKysely({ dialect: MARIADB, displayUrl: maskUrl(url), url, reopenable: true, statementBytes, close: once(() => kysely.destroy()) }, kysely);
 }

@@ -30,6 +30,11 @@ export interface DialectInfo {
   /** For people: log lines and `status`. Never branch on it. */
   label: "sqlite" | "postgres" | "mariadb";
   capabilities: Capabilities;
+  /** An identifier as Kysely's compiler for this database quotes it, for SQL written out
+   * (insert-rows.ts). */
+  quote(identifier: string): string;
+  /** The placeholder of the n-th (from 1) parameter of a statement, as Kysely writes it. */
+  parameter(n: number): string;
   /** Column types used by the migrations. `text` is unindexed text of any length; `key` a name or
    * word that is indexed (a primary key, a status); `indexedText` a longer indexed value (a
    * Message-ID, an address). They differ only where an index needs a bounded length (MariaDB). */
@@ -73,6 +78,9 @@ export interface DialectInfo {
 
 const lowerToAddress = sql<string>`lower(to_address)`;
 
+const doubleQuoted = (identifier: string) => `"${identifier.replaceAll('"', '""')}"`;
+const questionMark = () => "?";
+
 /** Where only row triggers exist: one trigger per kind of change, `${name}_insert` and so on. */
 function rowTriggers(name: string, body: (kind: string) => string): { create: string[]; drop: string[] } {
   const kinds = ["insert", "update", "delete"];
@@ -101,6 +109,8 @@ export const SQLITE: DialectInfo = {
     skipLocked: false, listenNotify: false, multipleConnections: false, alterConstraints: false, pickAndChange: true,
     partialIndexes: true, expressionIndexes: true, onConflict: true,
   },
+  quote: doubleQuoted,
+  parameter: questionMark,
   types: { id: "integer", bytes: "blob", time: "text", smallint: "integer", real: "real", text: "text", key: "text", indexedText: "text" },
   tableOptions: null,
   dropColumnCheck: () => {
@@ -128,6 +138,8 @@ export const POSTGRES: DialectInfo = {
     skipLocked: true, listenNotify: true, multipleConnections: true, alterConstraints: true, pickAndChange: true,
     partialIndexes: true, expressionIndexes: true, onConflict: true,
   },
+  quote: doubleQuoted,
+  parameter: (n) => `$${n}`,
   types: {
     id: "bigserial", bytes: "bytea", time: "timestamptz", smallint: "smallint", real: "double precision", text: "text", key: "text",
     indexedText: "text",
@@ -166,6 +178,8 @@ export const MARIADB: DialectInfo = {
     skipLocked: true, listenNotify: false, multipleConnections: true, alterConstraints: true, pickAndChange: false,
     partialIndexes: false, expressionIndexes: false, onConflict: false,
   },
+  quote: (identifier) => `\`${identifier.replaceAll("`", "``")}\``,
+  parameter: questionMark,
   types: {
     id: "bigint auto_increment", bytes: "longblob", time: "datetime(6)", smallint: "smallint", real: "double", text: "mediumtext",
     // 255 and 768 characters of utf8mb4: within InnoDB's 3,072-byte index key, a composite one too.

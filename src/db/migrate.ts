@@ -1,9 +1,8 @@
 // `mailer migrate` and the schema check every other command makes before touching the queue.
-import { sql } from "kysely";
 import type { Migration, MigrationResult, Migrator } from "kysely/migration";
 import type { Config } from "../config/types.ts";
 import { ConfigError, MailerError, EXIT, errorText } from "../errors.ts";
-import { classifyDatabaseError, openDatabase, type Database } from "./connect.ts";
+import { classifyDatabaseError, openConnection, type Connection, type Database } from "./connect.ts";
 import { isMissingTable } from "./classify-error.ts";
 import { migrations } from "./migrations/index.ts";
 
@@ -54,11 +53,14 @@ export interface SchemaState {
   unknown: string[];
 }
 
-export async function schemaState(db: Database): Promise<SchemaState> {
+/** Written out rather than built: a Connection may be without Kysely. */
+const APPLIED_MIGRATIONS = { sql: `select name from ${MIGRATION_TABLE} order by name`, parameters: [] };
+
+export async function schemaState(db: Connection): Promise<SchemaState> {
   const known = Object.keys(migrations(db.dialect));
   let applied: string[] = [];
   try {
-    const rows = await sql<{ name: string }>`select name from ${sql.table(MIGRATION_TABLE)} order by name`.execute(db.kysely);
+    const rows = await db.executeQuery<{ name: string }>(APPLIED_MIGRATIONS);
     applied = rows.rows.map((r) => r.name);
   } catch (error) {
     if (!isMissingTable(error)) throw classifyDatabaseError(error, db.displayUrl) ?? error;
@@ -72,7 +74,7 @@ export async function schemaState(db: Database): Promise<SchemaState> {
 
 /** Before a command uses the queue: the embedded SQLite default migrates itself (nothing to set up);
  * PostgreSQL, shared by many processes and owned by an operator, must be migrated explicitly. */
-export async function ensureSchema(db: Database): Promise<void> {
+export async function ensureSchema(db: Connection): Promise<void> {
   const state = await schemaState(db);
   if (state.unknown.length > 0) {
     throw new ConfigError(
@@ -81,7 +83,7 @@ export async function ensureSchema(db: Database): Promise<void> {
   }
   if (state.pending.length === 0) return;
   if (!db.dialect.capabilities.multipleConnections) {
-    await migrateToLatest(db);
+    await migrateToLatest(await db.database());
     return;
   }
   throw new ConfigError(
@@ -91,15 +93,27 @@ export async function ensureSchema(db: Database): Promise<void> {
 
 /** Opens config.database.url and checks its schema (creating it for embedded SQLite; with `migrate`,
  * applying whatever is pending first). A database that fails that is closed again, and the error
- * classified (unreachable: TempFailError, exit 75; unmigrated: ConfigError, exit 78). */
-export async function openCheckedDatabase(config: Config, options: { migrate?: boolean } = {}): Promise<Database> {
-  const db = await openDatabase(config.database.url, { busyTimeout: config.database.busy_timeout });
+ * classified (unreachable: TempFailError, exit 75; unmigrated: ConfigError, exit 78). On SQLite
+ * without Kysely, unless it had to migrate (connect.ts Connection). */
+export async function openCheckedConnection(config: Config, options: { migrate?: boolean } = {}): Promise<Connection> {
+  const db = await openConnection(config.database.url, { busyTimeout: config.database.busy_timeout });
   try {
-    if (options.migrate) await migrateToLatest(db);
+    if (options.migrate) await migrateToLatest(await db.database());
     await ensureSchema(db);
   } catch (error) {
     await db.close().catch(() => {});
     throw classifyDatabaseError(error, db.displayUrl) ?? error;
   }
   return db;
+}
+
+/** openCheckedConnection, with Kysely. */
+export async function openCheckedDatabase(config: Config, options: { migrate?: boolean } = {}): Promise<Database> {
+  const connection = await openCheckedConnection(config, options);
+  try {
+    return await connection.database();
+  } catch (error) {
+    await connection.close().catch(() => {});
+    throw error;
+  }
 }

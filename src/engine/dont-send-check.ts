@@ -34,7 +34,7 @@ export class DontSendCheck {
   async listedFor(row: ClaimedRow, batch: DontSendSnapshot): Promise<Set<string>> {
     try {
       const sqlite = this.#db.sqlite;
-      const version = sqlite ? dontSendVersionNow(this.#db.kysely, sqlite) : await this.#version();
+      const version = sqlite ? dontSendVersionNow(sqlite) : await this.#version();
       if (version === batch.version) return batch.suppressed;
       return await suppressedAmong(this.#db.kysely, splitRecipients(row.envelope_to));
     } catch (error) {
@@ -60,7 +60,7 @@ export class DontSendCheck {
 
   #read(): Promise<number> {
     const { kysely, readRows } = this.#db;
-    const reading = (readRows ? dontSendVersionDirect(kysely, readRows) : dontSendVersion(kysely)).finally(() => {
+    const reading = (readRows ? dontSendVersionDirect(readRows) : dontSendVersion(kysely)).finally(() => {
       if (this.#reading === reading) this.#reading = null;
     });
     this.#reading = reading;

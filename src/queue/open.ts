@@ -50,6 +50,6 @@ export async function openQueue(options: OpenQueueOptions = {}): Promise<Queue> 
   const config = resolveQueueConfig(options);
   const logger = options.logger ?? silentLogger();
   const queue = new Queue(config, logger, { batchSize: options.batchSize, migrate: options.migrate });
-  await queue.database();
+  await queue.connection();
   return queue;
 }

@@ -3,8 +3,8 @@
 // long-running smtpd recovers when the database comes back.
 import type { SendMailOptions } from "nodemailer";
 import type { Config } from "../config/types.ts";
-import { classifyDatabaseError, type Database } from "../db/connect.ts";
-import { openCheckedDatabase } from "../db/migrate.ts";
+import { classifyDatabaseError, type Connection, type Database } from "../db/connect.ts";
+import { openCheckedConnection } from "../db/migrate.ts";
 import { addDontSend, listDontSend, removeDontSend, suppressedNow } from "../db/queries/dont-send.ts";
 import { fromDbTime } from "../db/dialect.ts";
 import { DataError, TooLargeError, errorText } from "../errors.ts";
@@ -55,7 +55,7 @@ export class Queue {
   /** Local names ([queue] default_domain, aliases, default_from), the same for every enqueue path. */
   readonly routing: LocalRouting;
   readonly #migrate: boolean;
-  #opening: Promise<Database> | null = null;
+  #opening: Promise<Connection> | null = null;
   #defaultSender: string | null = null;
 
   /** `migrate`: apply pending migrations when the database is opened (openQueue's option). */
@@ -77,13 +77,19 @@ export class Queue {
     return this.config.queue.max_size;
   }
 
-  /** The database with its schema checked; a failed open is retried on the next call. */
-  database(): Promise<Database> {
-    this.#opening ??= openCheckedDatabase(this.config, { migrate: this.#migrate }).catch((error) => {
+  /** The database with its schema checked; a failed open is retried on the next call. Queueing a
+   * message needs no Kysely (connect.ts Connection): a short command on SQLite never loads it. */
+  connection(): Promise<Connection> {
+    this.#opening ??= openCheckedConnection(this.config, { migrate: this.#migrate }).catch((error) => {
       this.#opening = null;
       throw error;
     });
     return this.#opening;
+  }
+
+  /** connection(), with Kysely. */
+  async database(): Promise<Database> {
+    return (await this.connection()).database();
   }
 
   async enqueue(mail: MailInput, options: EnqueueCallOptions = {}): Promise<EnqueueOutcome> {
@@ -185,8 +191,8 @@ export class Queue {
   }
 
   /** Run one statement, turning "database unavailable" into TempFailError. */
-  async #use<T>(run: (db: Database) => Promise<T>): Promise<T> {
-    const db = await this.database();
+  async #use<T>(run: (db: Connection) => Promise<T>): Promise<T> {
+    const db = await this.connection();
     try {
       return await run(db);
     } catch (error) {
@@ -202,17 +208,17 @@ export class Queue {
   /** Put an address ("a@b" or "Name <a@b>") on the don't-send list; false if it was already there. */
   addDontSend(address: string): Promise<boolean> {
     const bare = singleAddress(address);
-    return this.#use((db) => addDontSend(db.kysely, bare));
+    return this.#use(async (db) => addDontSend((await db.database()).kysely, bare));
   }
 
   /** Take an address off the list (any case); false if it was not there. */
   removeDontSend(address: string): Promise<boolean> {
     const bare = singleAddress(address);
-    return this.#use((db) => removeDontSend(db.kysely, bare));
+    return this.#use(async (db) => removeDontSend((await db.database()).kysely, bare));
   }
 
   async listDontSend(): Promise<Array<{ address: string; whenAdded: Date }>> {
-    const rows = await this.#use((db) => listDontSend(db.kysely));
+    const rows = await this.#use(async (db) => listDontSend((await db.database()).kysely));
     return rows.map((r) => ({ address: r.to_address, whenAdded: fromDbTime(r.when_added) }));
   }
 

@@ -1,7 +1,7 @@
 // The suppression list. Matching is case-insensitive on the bare address (django-mailer's iexact).
-import type { CompiledQuery, Kysely, SqliteDatabase, Transaction } from "kysely";
-import { sql } from "kysely";
-import type { Database } from "../connect.ts";
+import type { Kysely, SqliteDatabase, Transaction } from "kysely";
+import { CompiledQuery, sql } from "kysely";
+import type { Connection, Database, Statement } from "../connect.ts";
 import type { Schema } from "../schema.ts";
 import { DONT_SEND_COUNTER } from "../migrations/0004-send-time-checks.ts";
 import { dialectOf } from "../dialect.ts";
@@ -29,37 +29,29 @@ export async function suppressedAmong(db: Db, addresses: string[]): Promise<Set<
 
 /** The list's change counter (bumped by a trigger on every change): equal readings mean the list is
  * as it was. -1 when the counter row is missing (a reading that never moves: the batch's list holds).
- * Read before every send: compiled once per database, not built anew each time. */
+ * Read before every send. Written out, the same text on every database, so that it runs on an SQLite
+ * handle or a server's pool without Kysely as well. */
+const VERSION_READ: Statement = { sql: `select value from mailer_counter where name = '${DONT_SEND_COUNTER}'`, parameters: [] };
+
+const VERSION_QUERY = CompiledQuery.raw(VERSION_READ.sql) as CompiledQuery<{ value: number }>;
+
 export async function dontSendVersion(db: Db): Promise<number> {
-  const { rows } = await db.executeQuery(versionQuery(db));
+  const { rows } = await db.executeQuery(VERSION_QUERY);
   return versionOf(rows);
 }
 
-/** The same reading, synchronously on the SQLite handle behind `db`. Through Kysely each reading
- * waited for the connection's mutex and a chain of promises: about 5% of a drain's main thread. */
-export function dontSendVersionNow(db: Db, handle: SqliteDatabase): number {
-  const query = versionQuery(db);
-  return versionOf(handle.prepare(query.sql).all(query.parameters) as { value: number }[]);
+/** The same reading, synchronously on an SQLite handle. Through Kysely each reading waited for the
+ * connection's mutex and a chain of promises: about 5% of a drain's main thread. */
+export function dontSendVersionNow(handle: SqliteDatabase): number {
+  return versionOf(handle.prepare(VERSION_READ.sql).all(VERSION_READ.parameters) as { value: number }[]);
 }
 
 /** The same reading on a server's pool without Kysely's query pipeline (Database.readRows). */
-export async function dontSendVersionDirect(db: Db, readRows: <R>(query: CompiledQuery<R>) => Promise<R[]>): Promise<number> {
-  return versionOf(await readRows(versionQuery(db)));
-}
-
-function versionQuery(db: Db): CompiledQuery<{ value: number }> {
-  const executor = db.getExecutor();
-  let compiled = versionQueries.get(executor.adapter);
-  if (!compiled) {
-    compiled = db.selectFrom("mailer_counter").select("value").where("name", "=", DONT_SEND_COUNTER).compile();
-    versionQueries.set(executor.adapter, compiled);
-  }
-  return compiled;
+export async function dontSendVersionDirect(readRows: NonNullable<Database["readRows"]>): Promise<number> {
+  return versionOf(await readRows<{ value: number }>(VERSION_READ));
 }
 
 const versionOf = (rows: readonly { value: number }[]) => (rows.length === 0 ? -1 : Number(rows[0]!.value));
-
-const versionQueries = new WeakMap<object, CompiledQuery<{ value: number }>>();
 
 /** The same reading as a scalar subquery, for a statement that returns it with other things. */
 export const dontSendVersionExpression = sql<number>`coalesce((select value from mailer_counter where name = ${sql.lit(DONT_SEND_COUNTER)}), -1)`;
@@ -68,33 +60,32 @@ export const dontSendVersionExpression = sql<number>`coalesce((select value from
  * kept with the list's change counter, read synchronously as before each send, and looked up again
  * only once the counter has moved: smtpd asks at every RCPT TO and again at every commit, and through
  * Kysely each asking cost more than the rest of the recipient's handling. */
-export async function dontSendListIsEmpty(db: Database): Promise<boolean> {
-  if (db.sqlite) return dontSendListIsEmptyNow(db.kysely, db.sqlite);
-  return (await emptinessQuery(db.kysely).execute()).length === 0;
+export async function dontSendListIsEmpty(db: Connection): Promise<boolean> {
+  if (db.sqlite) return dontSendListIsEmptyNow(db.sqlite);
+  return (await db.executeQuery(EMPTINESS_READ)).rows.length === 0;
 }
 
 /** The list's emptiness as last looked up, per SQLite handle, with the counter read before it. */
 const emptiness = new WeakMap<SqliteDatabase, { version: number; empty: boolean }>();
 
-function dontSendListIsEmptyNow(db: Db, handle: SqliteDatabase): boolean {
+function dontSendListIsEmptyNow(handle: SqliteDatabase): boolean {
   // The counter first: a change that lands between the two readings moves it, so the next asking
   // looks again. A missing counter row (-1) never moves: then every asking looks.
-  const version = dontSendVersionNow(db, handle);
+  const version = dontSendVersionNow(handle);
   const known = emptiness.get(handle);
   if (version !== -1 && known?.version === version) return known.empty;
-  const query = emptinessQuery(db).compile();
-  const empty = handle.prepare(query.sql).all(query.parameters).length === 0;
+  const empty = handle.prepare(EMPTINESS_READ.sql).all(EMPTINESS_READ.parameters).length === 0;
   if (version !== -1) emptiness.set(handle, { version, empty });
   return empty;
 }
 
-const emptinessQuery = (db: Db) => db.selectFrom("mailer_dontsendentry").select("id").limit(1);
+const EMPTINESS_READ: Statement = { sql: "select id from mailer_dontsendentry limit 1", parameters: [] };
 
 /** suppressedAmong outside a transaction (smtpd's RCPT TO). On SQLite an empty list is known without
  * the lookup; on a server knowing it would be a round trip of its own, so the lookup answers alone. */
-export async function suppressedNow(db: Database, addresses: string[]): Promise<Set<string>> {
-  if (db.sqlite && dontSendListIsEmptyNow(db.kysely, db.sqlite)) return new Set();
-  return suppressedAmong(db.kysely, addresses);
+export async function suppressedNow(db: Connection, addresses: string[]): Promise<Set<string>> {
+  if (db.sqlite && dontSendListIsEmptyNow(db.sqlite)) return new Set();
+  return suppressedAmong((await db.database()).kysely, addresses);
 }
 
 /** False when the address (in any case) is already listed. The unique index on its lower-cased form

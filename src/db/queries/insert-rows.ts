@@ -1,40 +1,40 @@
-// Multi-row INSERTs compiled once per shape (table, columns, row count, RETURNING) and then run with
-// new values. Kysely's builder makes and freezes a node for every value on every call (5,500 for a
-// batch of 500 log rows), although the SQL text depends only on the shape; the bulk enqueue and the
-// recording of each sent batch are where that showed. The driver still finds its prepared statement
-// by that text (bun:sqlite's query cache, postgres.js's named statements), as before.
-import type { CompiledQuery, Kysely, Transaction } from "kysely";
+// Multi-row INSERTs written out once per shape (dialect, table, columns, row count, RETURNING) and then
+// run with new values. Kysely's builder made and froze a node for every value on every call (5,500 for
+// a batch of 500 log rows), although the SQL text depends only on the shape; the bulk enqueue and the
+// recording of each sent batch are where that showed. Written here rather than compiled by Kysely, so
+// that a Connection without Kysely (connect.ts) queues messages too; the text is Kysely's own, to the
+// byte (test/foundation/insert-rows.test.ts), so the drivers find their prepared statements as before.
+import { CompiledQuery, type Kysely, type Transaction } from "kysely";
+import type { Connection } from "../connect.ts";
 import type { Schema } from "../schema.ts";
-import { statementBytesOf } from "../dialect.ts";
+import { dialectOf, statementBytesOf, type DialectInfo } from "../dialect.ts";
 import { TooLargeError } from "../../errors.ts";
 
-type Db = Kysely<Schema> | Transaction<Schema>;
+/** Where the rows go: Kysely, one of its transactions, or a Connection (one statement, or its own
+ * transaction for several). */
+export type InsertTarget = Kysely<Schema> | Transaction<Schema> | Connection;
 
-/** Per database (keyed by its Kysely adapter, which its transactions share): shape -> compiled SQL. */
-const templates = new WeakMap<object, Map<string, CompiledQuery>>();
-/** Shapes kept per database: a bulk enqueue uses two or three (full chunks and the last one). */
+const isConnection = (db: InsertTarget): db is Connection => "displayUrl" in db;
+
+/** Per dialect: shape -> SQL. */
+const texts = new WeakMap<DialectInfo, Map<string, string>>();
+/** Shapes kept per dialect: a bulk enqueue uses two or three (full chunks and the last one). */
 const KEEP = 32;
 
-const marker = (row: number, column: number) => `\u0000${row}:${column}`;
-
-function template(db: Db, table: keyof Schema, columns: readonly string[], count: number, returning: string | undefined): CompiledQuery {
-  const adapter = db.getExecutor().adapter;
-  let cache = templates.get(adapter);
-  if (!cache) templates.set(adapter, (cache = new Map()));
+export function insertSql(d: DialectInfo, table: string, columns: readonly string[], count: number, returning: string | undefined): string {
+  let cache = texts.get(d);
+  if (!cache) texts.set(d, (cache = new Map()));
   const key = `${table}|${columns.join(",")}|${count}|${returning ?? ""}`;
-  let compiled = cache.get(key);
-  if (compiled) return compiled;
-  // Compiled by Kysely itself, so the SQL is the dialect's own; each value is a distinct marker so
-  // that the parameters are checked to come out row by row, in column order.
-  const rows = Array.from({ length: count }, (_, r) => Object.fromEntries(columns.map((c, i) => [c, marker(r, i)])));
-  const insert = db.insertInto(table).values(rows as never);
-  compiled = (returning ? insert.returning(returning as never) : insert).compile();
-  if (compiled.parameters.length !== count * columns.length || compiled.parameters.some((p, n) => p !== marker(Math.floor(n / columns.length), n % columns.length))) {
-    throw new Error(`insert-rows: unexpected parameter order compiling an INSERT into ${table}`);
-  }
+  let text = cache.get(key);
+  if (text !== undefined) return text;
+  let n = 0;
+  const row = () => `(${columns.map(() => d.parameter(++n)).join(", ")})`;
+  text =
+    `insert into ${d.quote(table)} (${columns.map(d.quote).join(", ")}) values ${Array.from({ length: count }, row).join(", ")}` +
+    (returning ? ` returning ${d.quote(returning)}` : "");
   if (cache.size >= KEEP) cache.delete(cache.keys().next().value!);
-  cache.set(key, compiled);
-  return compiled;
+  cache.set(key, text);
+  return text;
 }
 
 /** INSERT of `rows` (each holding every one of `columns`) in one statement, or in as many as the
@@ -42,22 +42,23 @@ function template(db: Db, table: keyof Schema, columns: readonly string[], count
  * none either way: statements of one call made outside a transaction get one of their own (a caller
  * may leave out BEGIN and COMMIT for what it takes to be a single statement, enqueue.ts). */
 export async function insertRows<T>(
-  db: Db,
+  db: InsertTarget,
   table: keyof Schema,
   columns: readonly string[],
   rows: readonly object[],
   returning?: string,
 ): Promise<T[]> {
   if (rows.length === 0) return [];
-  const limit = statementBytesOf(db);
+  const limit = isConnection(db) ? db.statementBytes : statementBytesOf(db);
   if (limit === null) return insertStatement(db, table, columns, rows, returning);
   const parts = byBytes(rows, columns, limit, table);
   if (parts.length === 1) return insertStatement(db, table, columns, parts[0]!, returning);
-  const insertParts = async (trx: Db) => {
+  const insertParts = async (trx: InsertTarget) => {
     const out: T[] = [];
     for (const part of parts) out.push(...(await insertStatement<T>(trx, table, columns, part, returning)));
     return out;
   };
+  if (isConnection(db)) return (await db.database()).kysely.transaction().execute(insertParts);
   return db.isTransaction ? insertParts(db) : db.transaction().execute(insertParts);
 }
 
@@ -95,11 +96,11 @@ function byBytes(rows: readonly object[], columns: readonly string[], limit: num
   return out;
 }
 
-async function insertStatement<T>(db: Db, table: keyof Schema, columns: readonly string[], rows: readonly object[], returning?: string): Promise<T[]> {
-  const compiled = template(db, table, columns, rows.length, returning);
+async function insertStatement<T>(db: InsertTarget, table: keyof Schema, columns: readonly string[], rows: readonly object[], returning?: string): Promise<T[]> {
+  const text = insertSql(isConnection(db) ? db.dialect : dialectOf(db), table, columns, rows.length, returning);
   const parameters: unknown[] = new Array(rows.length * columns.length);
   let k = 0;
   for (const row of rows) for (const column of columns) parameters[k++] = (row as Record<string, unknown>)[column];
-  const result = await db.executeQuery<T>({ ...compiled, parameters } as CompiledQuery<T>);
+  const result = isConnection(db) ? await db.executeQuery<T>({ sql: text, parameters }) : await db.executeQuery<T>(CompiledQuery.raw(text, parameters));
   return result.rows;
 }

@@ -1,9 +1,6 @@
 // Statements on mailer_message used by the enqueue paths and the read-only commands.
-import type { Kysely, Transaction } from "kysely";
-import type { DbTime, Schema } from "../schema.ts";
-import { insertRows } from "./insert-rows.ts";
-
-type Db = Kysely<Schema> | Transaction<Schema>;
+import type { DbTime } from "../schema.ts";
+import { insertRows, type InsertTarget } from "./insert-rows.ts";
 
 export interface NewMessageRow {
   message_data: Uint8Array;
@@ -32,7 +29,7 @@ const MESSAGE_COLUMNS = [
 const everyColumn: [Exclude<keyof NewMessageRow, (typeof MESSAGE_COLUMNS)[number]>] extends [never] ? true : never = true;
 void everyColumn;
 
-export async function insertMessages(db: Db, rows: NewMessageRow[]): Promise<number[]> {
+export async function insertMessages(db: InsertTarget, rows: NewMessageRow[]): Promise<number[]> {
   const inserted = await insertRows<{ id: number | string }>(db, "mailer_message", MESSAGE_COLUMNS, rows, "id");
   return inserted.map((r) => Number(r.id));
 }
