@@ -13,7 +13,7 @@ export function byteaParameter(value: Uint8Array): string {
 
 /** A bytea result in text form. The server's default is hex (`\x...`); a database or role set to
  * `bytea_output = escape` sends the escape form instead, which read as hex would silently turn every
- * message text into garbage. A claim asks for the escape form itself (dialect.ts bytesAsText). */
+ * message text into garbage. A claim asks for the escape form itself (dialect-sql.ts bytesAsText). */
 export function byteaResult(text: string): Buffer {
   if (text.startsWith("\\x")) return Buffer.from(text.slice(2), "hex");
   // Escape form without a backslash: every character is the byte itself (8-bit bytes are escaped).

@@ -12,6 +12,7 @@ import {
   type DatabaseConnection,
   type QueryResult,
   type SqliteDialectConfig,
+  type Transaction,
 } from "kysely";
 import { errorText } from "../errors.ts";
 import type { SqliteHandle } from "../runtime.ts";
@@ -84,6 +85,6 @@ export async function postgresKysely(connections: PgConnections): Promise<Kysely
 
 export const mariadbKysely = (pool: ReturnType<typeof kyselyPool>) => new Kysely<Schema>({ dialect: new MariadbDialect({ pool: pool as never }) });
 
-/** A statement run through Kysely's pipeline, as any query it builds is. */
-export const runThrough = <R>(kysely: Kysely<Schema>, statement: Statement): Promise<QueryResult<R>> =>
+/** A statement run through Kysely's pipeline (or one of its transactions), as any query it builds is. */
+export const runThrough = <R>(kysely: Kysely<Schema> | Transaction<Schema>, statement: Statement): Promise<QueryResult<R>> =>
   kysely.executeQuery<R>(CompiledQuery.raw(statement.sql, [...statement.parameters]));

@@ -4,7 +4,7 @@ import type { Config } from "../config/types.ts";
 import { ConfigError, MailerError, EXIT, errorText } from "../errors.ts";
 import { classifyDatabaseError, openConnection, type Connection, type Database } from "./connect.ts";
 import { isMissingTable } from "./classify-error.ts";
-import { migrations } from "./migrations/index.ts";
+import { MIGRATION_NAMES, migrations } from "./migrations/index.ts";
 
 // Our own names, so the Kysely bookkeeping tables sit beside mailer_* and are recognisable.
 export const MIGRATION_TABLE = "mailer_migration";
@@ -12,11 +12,11 @@ export const MIGRATION_LOCK_TABLE = "mailer_migration_lock";
 
 /** Kysely's migrator loads only when there is something to migrate: every other command's schema
  * check is one query, and a short command (sendmail from cron) starts without it. */
-async function migrator(db: Database, list: Record<string, Migration> = migrations(db.dialect)): Promise<Migrator> {
+async function migrator(db: Database, list?: Record<string, Migration>): Promise<Migrator> {
   const { Migrator } = await import("kysely/migration");
   return new Migrator({
     db: db.kysely,
-    provider: { getMigrations: async () => list },
+    provider: { getMigrations: async () => list ?? (await migrations(db.dialect)) },
     migrationTableName: MIGRATION_TABLE,
     migrationLockTableName: MIGRATION_LOCK_TABLE,
   });
@@ -57,7 +57,7 @@ export interface SchemaState {
 const APPLIED_MIGRATIONS = { sql: `select name from ${MIGRATION_TABLE} order by name`, parameters: [] };
 
 export async function schemaState(db: Connection): Promise<SchemaState> {
-  const known = Object.keys(migrations(db.dialect));
+  const known = MIGRATION_NAMES;
   let applied: string[] = [];
   try {
     const rows = await db.executeQuery<{ name: string }>(APPLIED_MIGRATIONS);

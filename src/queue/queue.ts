@@ -5,8 +5,8 @@ import type { SendMailOptions } from "nodemailer";
 import type { Config } from "../config/types.ts";
 import { classifyDatabaseError, type Connection, type Database } from "../db/connect.ts";
 import { openCheckedConnection } from "../db/migrate.ts";
-import { addDontSend, listDontSend, removeDontSend, suppressedNow } from "../db/queries/dont-send.ts";
 import { fromDbTime } from "../db/dialect.ts";
+import { suppressedNow } from "../db/queries/dont-send-state.ts";
 import { DataError, TooLargeError, errorText } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { parseAddressList, parseMailboxes, singleAddress } from "./address.ts";
@@ -16,6 +16,10 @@ import { LocalRouting } from "./local-routing.ts";
 import { prepareMessage, type PreparedMessage } from "./prepare.ts";
 import { parsePriority, type Priority, type PriorityName } from "./priority.ts";
 import { scheduleFrom, type Schedule, type ScheduleInput } from "./schedule.ts";
+
+/** The don't-send list's statements load with Kysely, when the list is first changed or read (queueing
+ * needs neither: connect.ts Connection). */
+const dontSend = () => import("../db/queries/dont-send.ts");
 
 /** nodemailer loads only when a message is composed; loaded once (an import() per message of a bulk
  * enqueue costs more than composing a simple one). */
@@ -208,17 +212,17 @@ export class Queue {
   /** Put an address ("a@b" or "Name <a@b>") on the don't-send list; false if it was already there. */
   addDontSend(address: string): Promise<boolean> {
     const bare = singleAddress(address);
-    return this.#use(async (db) => addDontSend((await db.database()).kysely, bare));
+    return this.#use(async (db) => (await dontSend()).addDontSend((await db.database()).kysely, bare));
   }
 
   /** Take an address off the list (any case); false if it was not there. */
   removeDontSend(address: string): Promise<boolean> {
     const bare = singleAddress(address);
-    return this.#use(async (db) => removeDontSend((await db.database()).kysely, bare));
+    return this.#use(async (db) => (await dontSend()).removeDontSend((await db.database()).kysely, bare));
   }
 
   async listDontSend(): Promise<Array<{ address: string; whenAdded: Date }>> {
-    const rows = await this.#use(async (db) => listDontSend((await db.database()).kysely));
+    const rows = await this.#use(async (db) => (await dontSend()).listDontSend((await db.database()).kysely));
     return rows.map((r) => ({ address: r.to_address, whenAdded: fromDbTime(r.when_added) }));
   }
 

@@ -3,7 +3,8 @@
 import { afterEach, expect } from "bun:test";
 import { openDatabase, type Database } from "../../src/db/connect.ts";
 import { claimBatch } from "../../src/db/queries/claims.ts";
-import { addDontSend, dontSendListIsEmpty, removeDontSend } from "../../src/db/queries/dont-send.ts";
+import { addDontSend, removeDontSend } from "../../src/db/queries/dont-send.ts";
+import { dontSendListIsEmpty } from "../../src/db/queries/dont-send-state.ts";
 import { DontSendCheck } from "../../src/engine/dont-send-check.ts";
 import { ConfigError } from "../../src/errors.ts";
 import { forEachDialect } from "../helpers/dialects.ts";

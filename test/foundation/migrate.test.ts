@@ -29,7 +29,7 @@ forEachDialect((dialect, it) => {
   it("migrates an empty database to the latest schema", async () => {
     const { db } = await fresh(dialect);
     const { applied } = await migrateToLatest(db);
-    expect(applied).toEqual(Object.keys(migrations(db.dialect)));
+    expect(applied).toEqual(Object.keys(await migrations(db.dialect)));
     const state = await schemaState(db);
     expect(state.pending).toEqual([]);
   });
@@ -58,7 +58,7 @@ forEachDialect((dialect, it) => {
 
   it("0003 upgrades a database with log rows: every row and id kept, 'expired' accepted, anything else still refused; down undoes it", async () => {
     const { db } = await fresh(dialect);
-    const all = migrations(db.dialect);
+    const all = await migrations(db.dialect);
     const upTo = (name: string) => Object.fromEntries(Object.entries(all).filter(([n]) => n <= name));
     await migrateToLatest(db, upTo("0002-spool-import"));
     const row = (result: string) => ({
@@ -87,7 +87,7 @@ forEachDialect((dialect, it) => {
 
   it("0004 counts don't-send changes from its first day, and its down leaves a list that still takes entries", async () => {
     const { db } = await fresh(dialect);
-    const all = migrations(db.dialect);
+    const all = await migrations(db.dialect);
     await migrateToLatest(db, Object.fromEntries(Object.entries(all).filter(([n]) => n <= "0003-schedule-limits")));
     await db.kysely.insertInto("mailer_dontsendentry").values({ to_address: "old@example.com" }).execute();
     await migrateToLatest(db);
@@ -106,7 +106,7 @@ forEachDialect((dialect, it) => {
     await migrateToLatest(db);
     const before = await dumpSchema(db);
     const broken = {
-      ...migrations(db.dialect),
+      ...(await migrations(db.dialect)),
       "9999-broken": {
         async up(k: any) {
           await k.schema.createTable("mailer_half_done").addColumn("x", "integer").execute();
@@ -123,7 +123,7 @@ forEachDialect((dialect, it) => {
       expect(await dumpSchema(db)).toBe(before);
     }
     const rows = await sql<{ name: string }>`select name from ${sql.table(MIGRATION_TABLE)}`.execute(db.kysely);
-    expect(rows.rows.map((r) => r.name)).toEqual(Object.keys(migrations(db.dialect)));
+    expect(rows.rows.map((r) => r.name)).toEqual(Object.keys(await migrations(db.dialect)));
   });
 
   it("`mailer migrate` run by 10 processes at once applies each migration exactly once", async () => {
@@ -135,7 +135,7 @@ forEachDialect((dialect, it) => {
     const applied = runs.filter((r) => /applied \d+ migration/.test(r.stdout)).length;
     expect(applied).toBe(1);
     const rows = await sql<{ name: string }>`select name from ${sql.table(MIGRATION_TABLE)}`.execute(db.kysely);
-    expect(rows.rows.map((r) => r.name)).toEqual(Object.keys(migrations(db.dialect)));
+    expect(rows.rows.map((r) => r.name)).toEqual(Object.keys(await migrations(db.dialect)));
   }, 60_000);
 });
 

@@ -42,7 +42,7 @@ async function storeAndReadBack(db: Database): Promise<void> {
   const stored = new Map(rows.map((r) => [Number(r.id), Buffer.from(r.message_data).toString("hex")]));
   const expected = new Map(ids.map((id, i) => [id, Buffer.from(TEXTS[names[i]!]!).toString("hex")]));
   expect(stored).toEqual(expected);
-  // A claim reads the text in a form of its own on PostgreSQL (dialect.ts bytesAsText).
+  // A claim reads the text in a form of its own on PostgreSQL (dialect-sql.ts bytesAsText).
   const { rows: claimed } = await claimBatch(db, "here:1:w", names.length, new Date(), new Date(Date.now() + 60_000));
   expect(new Map(claimed.map((r) => [Number(r.id), Buffer.from(r.message_data).toString("hex")]))).toEqual(expected);
 }

@@ -2,10 +2,12 @@
 // Column defaults live in the database (unlike django-mailer) so a plain SQL INSERT needs few columns.
 import { sql, type Kysely } from "kysely";
 import type { Migration } from "kysely/migration";
-import { type DialectInfo, indexOfSet, withTableOptions } from "../dialect.ts";
+import type { DialectInfo } from "../dialect.ts";
+import { indexOfSet, sqlOf, withTableOptions } from "../dialect-sql.ts";
 
 export function initial(d: DialectInfo): Migration {
-  const { types, now } = d;
+  const { types } = d;
+  const { now } = sqlOf(d);
   const text = sql.raw(types.text);
   const key = sql.raw(types.key);
   const indexedText = sql.raw(types.indexedText);
@@ -80,14 +82,14 @@ export function initial(d: DialectInfo): Migration {
         .addColumn("to_address", indexedText, (c) => c.notNull())
         .addColumn("when_added", sql.raw(types.time), (c) => c.notNull().defaultTo(now))
         // Where an index cannot be on lower(to_address), that expression is a column of its own, which
-        // the database keeps (dialect.dontSendKey).
+        // the database keeps (dialect-sql.ts dontSendKey).
         .$call((t) =>
           d.capabilities.expressionIndexes ? t : t.addColumn("to_address_key", indexedText, (c) => c.generatedAlwaysAs(sql`lower(to_address)`).stored()),
         )
         .$call(withTableOptions(d))
         .execute();
       // Matching is case-insensitive, as django-mailer's iexact.
-      await sql`create unique index mailer_dontsendentry_address_idx on mailer_dontsendentry (${d.dontSendKey})`.execute(db);
+      await sql`create unique index mailer_dontsendentry_address_idx on mailer_dontsendentry (${sqlOf(d).dontSendKey})`.execute(db);
     },
     async down(db: Kysely<any>) {
       await db.schema.dropTable("mailer_dontsendentry").execute();

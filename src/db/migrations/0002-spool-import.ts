@@ -5,7 +5,8 @@
 // that an importer that read a file just before another one imported it still meets its row.
 import { sql, type Kysely } from "kysely";
 import type { Migration } from "kysely/migration";
-import { type DialectInfo, withTableOptions } from "../dialect.ts";
+import type { DialectInfo } from "../dialect.ts";
+import { sqlOf, withTableOptions } from "../dialect-sql.ts";
 
 export function spoolImport(d: DialectInfo): Migration {
   return {
@@ -13,7 +14,7 @@ export function spoolImport(d: DialectInfo): Migration {
       await db.schema
         .createTable("mailer_spoolimport")
         .addColumn("name", sql.raw(d.types.key), (c) => c.primaryKey())
-        .addColumn("imported_at", sql.raw(d.types.time), (c) => c.notNull().defaultTo(d.now))
+        .addColumn("imported_at", sql.raw(d.types.time), (c) => c.notNull().defaultTo(sqlOf(d).now))
         .$call(withTableOptions(d))
         .execute();
       await db.schema.createIndex("mailer_spoolimport_imported_at_idx").on("mailer_spoolimport").column("imported_at").execute();

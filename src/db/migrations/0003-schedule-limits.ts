@@ -12,14 +12,16 @@
 // - mailer_limitslot: the concurrency slots of a per-domain limit, each held by one worker at a time.
 import { sql, type Kysely } from "kysely";
 import type { Migration } from "kysely/migration";
-import { type DialectInfo, indexOfSet, withTableOptions } from "../dialect.ts";
+import type { DialectInfo } from "../dialect.ts";
+import { indexOfSet, sqlOf, withTableOptions } from "../dialect-sql.ts";
 
 export const LOG_RESULTS_BEFORE = ["success", "dont_send", "failure"];
 export const LOG_RESULTS = [...LOG_RESULTS_BEFORE, "expired"];
 const resultCheck = (results: string[]) => sql`result in (${sql.join(results.map((r) => sql.lit(r)))})`;
 
 export function scheduleAndLimits(d: DialectInfo): Migration {
-  const { types, now } = d;
+  const { types } = d;
+  const { now } = sqlOf(d);
   const queueIdType = sql.raw(d.capabilities.skipLocked ? "bigint" : "integer");
   const key = sql.raw(types.key);
   // The CHECK on mailer_messagelog.result: 0001 wrote it on the column, this migration replaces it
@@ -45,7 +47,7 @@ export function scheduleAndLimits(d: DialectInfo): Migration {
         .execute();
 
       if (d.capabilities.alterConstraints) {
-        await d.dropColumnCheck("mailer_messagelog", "result", types.key).execute(db);
+        await sqlOf(d).dropColumnCheck("mailer_messagelog", "result", types.key).execute(db);
         await sql`alter table mailer_messagelog add constraint ${sql.id(RESULT_CHECK)} check (${resultCheck(LOG_RESULTS)})`.execute(db);
       } else {
         await rebuildLogTable(db, d, LOG_RESULTS);
@@ -92,8 +94,8 @@ export function scheduleAndLimits(d: DialectInfo): Migration {
       } else {
         await rebuildLogTable(db, d, LOG_RESULTS_BEFORE);
       }
-      await sql`drop index mailer_message_next_attempt_at_idx${d.indexTableClause("mailer_message")}`.execute(db);
-      await sql`drop index mailer_message_expires_at_idx${d.indexTableClause("mailer_message")}`.execute(db);
+      await sql`drop index mailer_message_next_attempt_at_idx${sqlOf(d).indexTableClause("mailer_message")}`.execute(db);
+      await sql`drop index mailer_message_expires_at_idx${sqlOf(d).indexTableClause("mailer_message")}`.execute(db);
       await db.schema.alterTable("mailer_message").dropColumn("limited_by").execute();
       await db.schema.alterTable("mailer_message").dropColumn("expires_at").execute();
     },
@@ -105,7 +107,8 @@ export function scheduleAndLimits(d: DialectInfo): Migration {
  * renamed, the indexes made again. Ids are kept, and so is the AUTOINCREMENT counter: an id once
  * used (its row since purged) is never handed out again. */
 async function rebuildLogTable(db: Kysely<any>, d: DialectInfo, results: string[]): Promise<void> {
-  const { types, now } = d;
+  const { types } = d;
+  const { now } = sqlOf(d);
   const columns = [
     "id", "queue_id", "message_data", "message_id", "subject", "envelope_from", "envelope_to", "when_added", "priority",
     "retry_count", "when_attempted", "result", "log_message",

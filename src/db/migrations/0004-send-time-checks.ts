@@ -11,9 +11,9 @@
 //   again. Kept for a day (the retries happen within seconds).
 import { sql, type Kysely } from "kysely";
 import type { Migration } from "kysely/migration";
-import { type DialectInfo, withTableOptions } from "../dialect.ts";
-
-export const DONT_SEND_COUNTER = "dont_send";
+import type { DialectInfo } from "../dialect.ts";
+import { sqlOf, withTableOptions } from "../dialect-sql.ts";
+import { DONT_SEND_COUNTER } from "../queries/dont-send-state.ts";
 const DONT_SEND_TRIGGER = "mailer_dontsend_changed";
 
 export function sendTimeChecks(d: DialectInfo): Migration {
@@ -36,7 +36,7 @@ export function sendTimeChecks(d: DialectInfo): Migration {
       await db.schema
         .createTable("mailer_recordedbatch")
         .addColumn("key", sql.raw(d.types.key), (c) => c.primaryKey())
-        .addColumn("recorded_at", sql.raw(d.types.time), (c) => c.notNull().defaultTo(d.now))
+        .addColumn("recorded_at", sql.raw(d.types.time), (c) => c.notNull().defaultTo(sqlOf(d).now))
         .$call(withTableOptions(d))
         .execute();
       await db.schema.createIndex("mailer_recordedbatch_recorded_at_idx").on("mailer_recordedbatch").column("recorded_at").execute();

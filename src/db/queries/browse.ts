@@ -5,6 +5,7 @@ import { sql, type ExpressionBuilder, type Kysely } from "kysely";
 import type { DialectInfo } from "../dialect.ts";
 import type { DbTime, LogResult, MessageStatus, Schema } from "../schema.ts";
 import type { MessageListRow } from "./inspect.ts";
+import { sqlOf } from "../dialect-sql.ts";
 
 type Db = Kysely<Schema>;
 
@@ -164,7 +165,7 @@ export interface ActivityBucket {
 
 /** Log rows since `since`, counted per minute or hour and result (the dashboard's chart). */
 export async function logActivity(db: Db, dialect: DialectInfo, since: Date, unit: "minute" | "hour"): Promise<ActivityBucket[]> {
-  const bucket = dialect.bucket("when_attempted", unit);
+  const bucket = sqlOf(dialect).bucket("when_attempted", unit);
   const rows = await db
     .selectFrom("mailer_messagelog")
     .select([bucket.as("bucket"), "result", sql<number>`count(*)`.as("n")])

@@ -10,6 +10,7 @@ import { insertLogs, type NewLogRow } from "./logs.ts";
 import { insertNew } from "./insert-new.ts";
 import { dontSendVersionExpression } from "./dont-send.ts";
 import { byteaResult } from "../bytea.ts";
+import { sqlOf } from "../dialect-sql.ts";
 
 export type ClaimedRow = Selectable<MessageTable>;
 
@@ -75,8 +76,8 @@ export async function claimBatch(
   const version = dontSendVersionExpression.as("dont_send_version");
   type Row = ClaimedRow & { dont_send_listed?: unknown; dont_send_version?: unknown };
   const claimPicked = () => db.kysely.updateTable("mailer_message").set(claim).where("id", "in", pick(db.kysely));
-  // On PostgreSQL the text comes in its escape form, half the bytes of hex (dialect.ts bytesAsText).
-  const asText = db.dialect.bytesAsText;
+  // On PostgreSQL the text comes in its escape form, half the bytes of hex (dialect-sql.ts bytesAsText).
+  const asText = sqlOf(db.dialect).bytesAsText;
   let rows: Row[];
   if (!db.dialect.capabilities.pickAndChange) {
     rows = await db.kysely.transaction().execute(async (trx) => {

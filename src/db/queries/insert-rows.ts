@@ -4,7 +4,7 @@
 // recording of each sent batch are where that showed. Written here rather than compiled by Kysely, so
 // that a Connection without Kysely (connect.ts) queues messages too; the text is Kysely's own, to the
 // byte (test/foundation/insert-rows.test.ts), so the drivers find their prepared statements as before.
-import { CompiledQuery, type Kysely, type Transaction } from "kysely";
+import type { Kysely, Transaction } from "kysely";
 import type { Connection } from "../connect.ts";
 import type { Schema } from "../schema.ts";
 import { dialectOf, statementBytesOf, type DialectInfo } from "../dialect.ts";
@@ -101,6 +101,8 @@ async function insertStatement<T>(db: InsertTarget, table: keyof Schema, columns
   const parameters: unknown[] = new Array(rows.length * columns.length);
   let k = 0;
   for (const row of rows) for (const column of columns) parameters[k++] = (row as Record<string, unknown>)[column];
-  const result = isConnection(db) ? await db.executeQuery<T>({ sql: text, parameters }) : await db.executeQuery<T>(CompiledQuery.raw(text, parameters));
+  const statement = { sql: text, parameters };
+  // A Kysely target means Kysely is loaded already; the import only finds it.
+  const result = isConnection(db) ? await db.executeQuery<T>(statement) : await (await import("../kysely-over.ts")).runThrough<T>(db, statement);
   return result.rows;
 }

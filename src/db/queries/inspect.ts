@@ -3,6 +3,7 @@
 import { sql, type Kysely } from "kysely";
 import { dialectOf } from "../dialect.ts";
 import { zeroLogCounts, type DbTime, type LogResult, type MessageStatus, type Schema } from "../schema.ts";
+import { sqlOf } from "../dialect-sql.ts";
 
 type Db = Kysely<Schema>;
 
@@ -46,7 +47,7 @@ export interface QueueGroup {
  * `now` is in the database's own time form (dialect.toDb), so the comparisons run in SQL. */
 export async function queueGroups(db: Db, now: DbTime): Promise<QueueGroup[]> {
   const due = sql<boolean>`(status = 'queued' and (next_attempt_at is null or next_attempt_at <= ${now}))`;
-  // Plain SQL for the FROM its dialect needs (dialect.ts wholeMessageTable). oldest_due counts from
+  // Plain SQL for the FROM its dialect needs (dialect-sql.ts wholeMessageTable). oldest_due counts from
   // when a message became sendable: one sent later (or held by a limit) that just came due is not
   // "old" (status --check --max-age and the QueueStalled alert would cry wolf).
   const { rows } = await sql<{
@@ -66,7 +67,7 @@ export async function queueGroups(db: Db, now: DbTime): Promise<QueueGroup[]> {
       min(when_added) as oldest,
       min(case when ${due} then coalesce(next_attempt_at, when_added) end) as oldest_due,
       min(next_attempt_at) as next_attempt
-    from ${dialectOf(db).wholeMessageTable}
+    from ${sqlOf(dialectOf(db)).wholeMessageTable}
     group by status, priority`.execute(db);
   return rows.map((r) => ({
     status: r.status,

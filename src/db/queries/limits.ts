@@ -1,12 +1,13 @@
 // The shared limits' statements ([limits], src/limits/gate.ts). Every decision is one statement
 // that reads and writes the limit's row, so workers on any number of hosts see one state: PostgreSQL
 // locks the row for the statement, SQLite runs it under its single write lock. Token buckets run on
-// the database's clock (dialect.epochNow), so hosts whose clocks differ still share one rate. MariaDB,
+// the database's clock (dialect-sql.ts epochNow), so hosts whose clocks differ still share one rate. MariaDB,
 // without UPDATE … RETURNING, reads the row back in the transaction that changed (and so locks) it.
 import { sql, type Kysely } from "kysely";
 import type { Database } from "../connect.ts";
 import type { Schema } from "../schema.ts";
 import { insertNew } from "./insert-new.ts";
+import { sqlOf } from "../dialect-sql.ts";
 
 export interface TokenResult {
   granted: boolean;
@@ -18,13 +19,13 @@ export interface TokenResult {
 
 /** Creates a bucket row, full, unless it exists. */
 export async function ensureBucket(db: Database, name: string, burst: number): Promise<void> {
-  await insertNew(db.kysely, "mailer_ratelimit", { name, tokens: burst, updated_at: db.dialect.epochNow as never }, ["name"]);
+  await insertNew(db.kysely, "mailer_ratelimit", { name, tokens: burst, updated_at: sqlOf(db.dialect).epochNow as never }, ["name"]);
 }
 
 /** Takes one token from bucket `name` (refilled at `perSecond` up to `burst` since its last use).
  * null when the row is missing (ensureBucket first). */
 export async function takeToken(db: Database, name: string, perSecond: number, burst: number): Promise<TokenResult | null> {
-  const d = db.dialect;
+  const d = sqlOf(db.dialect);
   const now = d.epochNow;
   // Literals, not parameters: numbers only, and PostgreSQL then needs no guess at their types.
   const available = d.least(sql.lit(burst), sql`tokens + ${d.greatest(sql.lit(0), sql`${now} - updated_at`)} * ${sql.lit(perSecond)}`);
@@ -38,7 +39,7 @@ export async function takeToken(db: Database, name: string, perSecond: number, b
       // the columns already set: tokens and updated_at, which the grant reads, come last.
       .set({ granted: grant as never, tokens: sql`${available} - ${grant}` as never, updated_at: d.greatest(sql`updated_at`, now) as never })
       .where("name", "=", name);
-  const row = d.capabilities.pickAndChange
+  const row = db.dialect.capabilities.pickAndChange
     ? await take(db.kysely).returning(["tokens", "granted"]).executeTakeFirst()
     : await db.kysely.transaction().execute(async (trx) => {
         await take(trx).execute();
@@ -52,7 +53,7 @@ export async function takeToken(db: Database, name: string, perSecond: number, b
 
 /** Gives back a token taken for a message that then was not sent (another limit held it). */
 export async function refundToken(db: Database, name: string, burst: number): Promise<void> {
-  const d = db.dialect;
+  const d = sqlOf(db.dialect);
   await db.kysely
     .updateTable("mailer_ratelimit")
     .set({ tokens: d.least(sql.lit(burst), sql`tokens + 1`) as never })
@@ -68,7 +69,7 @@ export async function countDaily(db: Database, name: string, limit: number): Pro
   const take = async () => {
     const result = await db.kysely
       .updateTable("mailer_ratelimit")
-      .set((eb) => ({ tokens: eb("tokens", "+", 1), updated_at: db.dialect.epochNow as never }))
+      .set((eb) => ({ tokens: eb("tokens", "+", 1), updated_at: sqlOf(db.dialect).epochNow as never }))
       .where("name", "=", name)
       .where("tokens", "<", limit)
       .executeTakeFirst();
@@ -77,7 +78,7 @@ export async function countDaily(db: Database, name: string, limit: number): Pro
   if (await take()) return true;
   const exists = await db.kysely.selectFrom("mailer_ratelimit").select("name").where("name", "=", name).executeTakeFirst();
   if (exists) return false;
-  await insertNew(db.kysely, "mailer_ratelimit", { name, tokens: 0, updated_at: db.dialect.epochNow as never }, ["name"]);
+  await insertNew(db.kysely, "mailer_ratelimit", { name, tokens: 0, updated_at: sqlOf(db.dialect).epochNow as never }, ["name"]);
   return take();
 }
 
@@ -151,7 +152,7 @@ export async function releaseSlotsOf(db: Database, holders: string[]): Promise<n
 export async function limitStates(db: Database): Promise<Array<{ name: string; tokens: number; age_s: number }>> {
   const rows = await db.kysely
     .selectFrom("mailer_ratelimit")
-    .select(["name", "tokens", sql<number>`${db.dialect.epochNow} - updated_at`.as("age_s")])
+    .select(["name", "tokens", sql<number>`${sqlOf(db.dialect).epochNow} - updated_at`.as("age_s")])
     .execute();
   return rows.map((r) => ({ name: r.name, tokens: Number(r.tokens), age_s: Number(r.age_s) }));
 }
