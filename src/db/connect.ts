@@ -94,7 +94,11 @@ export async function openConnection(url: string, options: OpenOptions = {}): Pr
 
 /** Opens `url` with Kysely. */
 export async function openDatabase(url: string, options: OpenOptions = {}): Promise<Database> {
-  const connection = await openConnection(url, options);
+  return databaseOf(await openConnection(url, options));
+}
+
+/** A connection's Database; a connection that cannot give one (Kysely failed to load) is closed. */
+export async function databaseOf(connection: Connection): Promise<Database> {
   try {
     return await connection.database();
   } catch (error) {

@@ -2,7 +2,7 @@
 import type { Migration, MigrationResult, Migrator } from "kysely/migration";
 import type { Config } from "../config/types.ts";
 import { ConfigError, MailerError, EXIT, errorText } from "../errors.ts";
-import { classifyDatabaseError, openConnection, type Connection, type Database } from "./connect.ts";
+import { classifyDatabaseError, databaseOf, openConnection, type Connection, type Database } from "./connect.ts";
 import { isMissingTable } from "./classify-error.ts";
 import { MIGRATION_NAMES, migrations } from "./migrations/index.ts";
 
@@ -109,11 +109,5 @@ export async function openCheckedConnection(config: Config, options: { migrate?:
 
 /** openCheckedConnection, with Kysely. */
 export async function openCheckedDatabase(config: Config, options: { migrate?: boolean } = {}): Promise<Database> {
-  const connection = await openCheckedConnection(config, options);
-  try {
-    return await connection.database();
-  } catch (error) {
-    await connection.close().catch(() => {});
-    throw error;
-  }
+  return databaseOf(await openCheckedConnection(config, options));
 }

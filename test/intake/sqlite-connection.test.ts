@@ -2,7 +2,7 @@
 // empty needs none, and the first thing that does need it loads it over the same handle. Once it is
 // loaded, a statement on the connection waits for a transaction of Kysely's instead of joining it.
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { openConnection, type Connection } from "../../src/db/connect.ts";
+import { databaseOf, openConnection, type Connection } from "../../src/db/connect.ts";
 import { openQueue, type Queue } from "../../src/index.ts";
 import { testQueue, type TestQueue } from "../helpers/intake.ts";
 
@@ -109,4 +109,24 @@ describe("an SQLite connection with Kysely loaded", () => {
     await outside;
     expect((await tq.rows()).map((r) => r.subject)).toEqual(["outside"]);
   });
+});
+
+test("a connection that cannot load Kysely is closed, and the error is the caller's", async () => {
+  const tq = await testQueue("sqlite");
+  try {
+    const connection = await openConnection(tq.url);
+    let closed = 0;
+    const close = connection.close.bind(connection);
+    connection.close = () => {
+      closed++;
+      return close();
+    };
+    connection.database = () => Promise.reject(new Error("kysely-over.ts could not be loaded"));
+    await expect(databaseOf(connection)).rejects.toThrow("kysely-over.ts could not be loaded");
+    expect(closed).toBe(1);
+    // Closed for real: the handle refuses statements.
+    await expect(connection.executeQuery({ sql: "select 1", parameters: [] })).rejects.toThrow();
+  } finally {
+    await tq.cleanup();
+  }
 });
