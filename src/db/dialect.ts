@@ -1,8 +1,8 @@
 // What differs between the databases, as data: capability flags, column types and time values.
 // Code asks a flag (e.g. `skipLocked`), never which database it is talking to. The SQL fragments
 // that differ are in dialect-sql.ts: this module loads without Kysely (connect.ts Connection).
-import type { Kysely } from "kysely";
-import type { Database } from "./connect.ts";
+import type { Kysely, QueryResult } from "kysely";
+import type { Database, Statement } from "./connect.ts";
 import type { DbTime } from "./schema.ts";
 
 export interface Capabilities {
@@ -121,16 +121,22 @@ export function fromDbTime(value: DbTime | null): Date | null {
   return value instanceof Date ? value : new Date(value);
 }
 
-/** Each open database, by its Kysely adapter (which its transactions share). */
-const opened = new WeakMap<object, Pick<Database, "dialect" | "statementBytes">>();
-
-/** Records an open database (connect.ts, once each), so that a statement handed only its Kysely (a
- * transaction, say) can find its dialect and limits. */
-export function registerDatabase(db: Database): void {
-  opened.set(db.kysely.getExecutor().adapter, db);
+/** What an open database leaves for a statement that is handed only its Kysely (a transaction, say). */
+interface Opened extends Pick<Database, "dialect" | "statementBytes"> {
+  /** Runs a statement written out on the database's Kysely or one of its transactions. */
+  run<R>(on: Kysely<any>, statement: Statement): Promise<QueryResult<R>>;
 }
 
-function openedAs(db: Kysely<any>): Pick<Database, "dialect" | "statementBytes"> {
+/** Each open database, by its Kysely adapter (which its transactions share). */
+const opened = new WeakMap<object, Opened>();
+
+/** Records an open database (kysely-over.ts, once each), so that a statement handed only its Kysely
+ * can find its dialect and limits, and run. */
+export function registerDatabase(db: Database, run: Opened["run"]): void {
+  opened.set(db.kysely.getExecutor().adapter, { dialect: db.dialect, statementBytes: db.statementBytes, run });
+}
+
+function openedAs(db: Kysely<any>): Opened {
   const found = opened.get(db.getExecutor().adapter);
   if (!found) throw new Error("this Kysely instance was not opened by openDatabase");
   return found;
@@ -141,3 +147,7 @@ export const dialectOf = (db: Kysely<any>): DialectInfo => openedAs(db).dialect;
 
 /** See Database.statementBytes. */
 export const statementBytesOf = (db: Kysely<any>): number | null => openedAs(db).statementBytes;
+
+/** A statement written out, on a Kysely instance or transaction opened by connect.ts, through
+ * Kysely's pipeline as any query it builds. */
+export const runStatement = <R>(db: Kysely<any>, statement: Statement): Promise<QueryResult<R>> => openedAs(db).run<R>(db, statement);

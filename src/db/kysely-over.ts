@@ -12,11 +12,11 @@ import {
   type DatabaseConnection,
   type QueryResult,
   type SqliteDialectConfig,
-  type Transaction,
 } from "kysely";
 import { errorText } from "../errors.ts";
 import type { SqliteHandle } from "../runtime.ts";
-import type { Statement } from "./connect.ts";
+import type { Connection, Database, Statement } from "./connect.ts";
+import { registerDatabase } from "./dialect.ts";
 import type { kyselyPool } from "./mariadb-pool.ts";
 import type { PgConnections } from "./pg-connections.ts";
 import type { Schema } from "./schema.ts";
@@ -85,6 +85,19 @@ export async function postgresKysely(connections: PgConnections): Promise<Kysely
 
 export const mariadbKysely = (pool: ReturnType<typeof kyselyPool>) => new Kysely<Schema>({ dialect: new MariadbDialect({ pool: pool as never }) });
 
-/** A statement run through Kysely's pipeline (or one of its transactions), as any query it builds is. */
-export const runThrough = <R>(kysely: Kysely<Schema> | Transaction<Schema>, statement: Statement): Promise<QueryResult<R>> =>
+/** A statement run through Kysely's pipeline (or one of its transactions'), as any query it builds is. */
+const runThrough = <R>(kysely: Kysely<any>, statement: Statement): Promise<QueryResult<R>> =>
   kysely.executeQuery<R>(CompiledQuery.raw(statement.sql, [...statement.parameters]));
+
+/** A Database made of a connection's facts and its Kysely, which statements then run through. */
+export function databaseOver(facts: Omit<Connection, "executeQuery" | "database">, kysely: Kysely<Schema>, extra: Pick<Database, "readRows"> = {}): Database {
+  const db: Database = {
+    ...facts,
+    ...extra,
+    kysely,
+    executeQuery: (statement) => runThrough(kysely, statement),
+    database: () => Promise.resolve(db),
+  };
+  registerDatabase(db, runThrough);
+  return db;
+}

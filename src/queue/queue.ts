@@ -1,11 +1,13 @@
 // The queue as every enqueue path sees it: the library API, `mailer queue`, sendmail and smtpd.
 // It owns one database handle, opened on first use and opened again after a failed attempt, so a
 // long-running smtpd recovers when the database comes back.
+import type { Kysely } from "kysely";
 import type { SendMailOptions } from "nodemailer";
 import type { Config } from "../config/types.ts";
 import { classifyDatabaseError, type Connection, type Database } from "../db/connect.ts";
 import { openCheckedConnection } from "../db/migrate.ts";
 import { fromDbTime } from "../db/dialect.ts";
+import type { Schema } from "../db/schema.ts";
 import { suppressedNow } from "../db/queries/dont-send-state.ts";
 import { DataError, TooLargeError, errorText } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -16,10 +18,6 @@ import { LocalRouting } from "./local-routing.ts";
 import { prepareMessage, type PreparedMessage } from "./prepare.ts";
 import { parsePriority, type Priority, type PriorityName } from "./priority.ts";
 import { scheduleFrom, type Schedule, type ScheduleInput } from "./schedule.ts";
-
-/** The don't-send list's statements load with Kysely, when the list is first changed or read (queueing
- * needs neither: connect.ts Connection). */
-const dontSend = () => import("../db/queries/dont-send.ts");
 
 /** nodemailer loads only when a message is composed; loaded once (an import() per message of a bulk
  * enqueue costs more than composing a simple one). */
@@ -204,6 +202,15 @@ export class Queue {
     }
   }
 
+  /** #use, with the don't-send list's statements and Kysely, both loaded on first use (queueing
+   * needs neither: connect.ts Connection). */
+  #onList<T>(use: (list: typeof import("../db/queries/dont-send.ts"), kysely: Kysely<Schema>) => Promise<T>): Promise<T> {
+    return this.#use(async (db) => {
+      const [list, { kysely }] = await Promise.all([import("../db/queries/dont-send.ts"), db.database()]);
+      return use(list, kysely);
+    });
+  }
+
   /** Which of `addresses` are on the don't-send list (lower-cased), for smtpd's RCPT TO. */
   suppressedAmong(addresses: string[]): Promise<Set<string>> {
     return this.#use((db) => suppressedNow(db, addresses));
@@ -212,17 +219,17 @@ export class Queue {
   /** Put an address ("a@b" or "Name <a@b>") on the don't-send list; false if it was already there. */
   addDontSend(address: string): Promise<boolean> {
     const bare = singleAddress(address);
-    return this.#use(async (db) => (await dontSend()).addDontSend((await db.database()).kysely, bare));
+    return this.#onList((list, kysely) => list.addDontSend(kysely, bare));
   }
 
   /** Take an address off the list (any case); false if it was not there. */
   removeDontSend(address: string): Promise<boolean> {
     const bare = singleAddress(address);
-    return this.#use(async (db) => (await dontSend()).removeDontSend((await db.database()).kysely, bare));
+    return this.#onList((list, kysely) => list.removeDontSend(kysely, bare));
   }
 
   async listDontSend(): Promise<Array<{ address: string; whenAdded: Date }>> {
-    const rows = await this.#use(async (db) => (await dontSend()).listDontSend((await db.database()).kysely));
+    const rows = await this.#onList((list, kysely) => list.listDontSend(kysely));
     return rows.map((r) => ({ address: r.to_address, whenAdded: fromDbTime(r.when_added) }));
   }
 

@@ -2,27 +2,23 @@
 // must be the very text each database's own Kysely compiled for them before, so drivers find the same
 // prepared statements and the parameters bind in the same order.
 import { afterEach, beforeEach, expect } from "bun:test";
-import { openDatabase, type Database } from "../../src/db/connect.ts";
+import type { Database } from "../../src/db/connect.ts";
 import { insertSql } from "../../src/db/queries/insert-rows.ts";
-import { testDatabase } from "../helpers/db.ts";
+import { testQueue, type TestQueue } from "../helpers/intake.ts";
 import { dialectAvailable, forEachDialect } from "../helpers/dialects.ts";
 
 const MESSAGE = ["message_data", "message_id", "subject", "envelope_from", "envelope_to", "priority", "next_attempt_at", "expires_at"];
 const LOG = ["queue_id", "message_data", "message_id", "subject", "envelope_from", "envelope_to", "when_added", "priority", "retry_count", "result", "log_message"];
 
 forEachDialect((dialect, it) => {
+  let tq: TestQueue;
   let db: Database;
-  let cleanup: () => Promise<void>;
   beforeEach(async () => {
     if (!dialectAvailable(dialect)) return;
-    const database = await testDatabase(dialect);
-    db = await openDatabase(database.url);
-    cleanup = database.cleanup;
+    tq = await testQueue(dialect);
+    db = await tq.db();
   });
-  afterEach(async () => {
-    await db?.close();
-    await cleanup?.();
-  });
+  afterEach(() => tq?.cleanup());
 
   /** What Kysely compiles for `count` rows of `columns`, each value a distinct marker, in order. */
   function kyselys(table: string, columns: string[], count: number, returning?: string) {

@@ -1,9 +1,9 @@
 // The suppression list. Matching is case-insensitive on the bare address (django-mailer's iexact).
 // Whether it changed or is empty, which needs no Kysely, is dont-send-state.ts.
 import type { Kysely, Transaction } from "kysely";
-import { CompiledQuery, sql } from "kysely";
+import { sql } from "kysely";
 import type { Schema } from "../schema.ts";
-import { dialectOf } from "../dialect.ts";
+import { dialectOf, runStatement } from "../dialect.ts";
 import { sqlOf } from "../dialect-sql.ts";
 import { DONT_SEND_COUNTER, VERSION_READ, versionOf } from "./dont-send-state.ts";
 import { insertNew } from "./insert-new.ts";
@@ -28,11 +28,9 @@ export async function suppressedAmong(db: Db, addresses: string[]): Promise<Set<
   return found;
 }
 
-const VERSION_QUERY = CompiledQuery.raw(VERSION_READ.sql) as CompiledQuery<{ value: number }>;
-
 /** The list's change counter (dont-send-state.ts VERSION_READ), through Kysely. */
 export async function dontSendVersion(db: Db): Promise<number> {
-  const { rows } = await db.executeQuery(VERSION_QUERY);
+  const { rows } = await runStatement<{ value: number }>(db, VERSION_READ);
   return versionOf(rows);
 }
 

@@ -7,7 +7,7 @@
 import type { Kysely, Transaction } from "kysely";
 import type { Connection } from "../connect.ts";
 import type { Schema } from "../schema.ts";
-import { dialectOf, statementBytesOf, type DialectInfo } from "../dialect.ts";
+import { dialectOf, runStatement, statementBytesOf, type DialectInfo } from "../dialect.ts";
 import { TooLargeError } from "../../errors.ts";
 
 /** Where the rows go: Kysely, one of its transactions, or a Connection (one statement, or its own
@@ -102,7 +102,6 @@ async function insertStatement<T>(db: InsertTarget, table: keyof Schema, columns
   let k = 0;
   for (const row of rows) for (const column of columns) parameters[k++] = (row as Record<string, unknown>)[column];
   const statement = { sql: text, parameters };
-  // A Kysely target means Kysely is loaded already; the import only finds it.
-  const result = isConnection(db) ? await db.executeQuery<T>(statement) : await (await import("../kysely-over.ts")).runThrough<T>(db, statement);
+  const result = isConnection(db) ? await db.executeQuery<T>(statement) : await runStatement<T>(db, statement);
   return result.rows;
 }
