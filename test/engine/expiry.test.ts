@@ -74,3 +74,34 @@ forEachDialect(
   },
   ["postgres", "mariadb"],
 );
+
+forEachDialect(
+  (dialect, it) => {
+    it("with nothing due the sweep only reads: it runs while another connection holds the write lock, which it needs once a message is due", async () => {
+      b = await bench(dialect);
+      const fresh = await b.enqueue({ subject: "fresh" });
+      await b.db.kysely.updateTable("mailer_message").set({ expires_at: b.db.dialect.toDb(later(3600_000)) }).where("id", "=", fresh).execute();
+      // SQLite has one writer at a time: a transaction that has written holds the whole file. (Its
+      // busy wait blocks this thread, so the holder cannot let go while the sweep waits: a short one.)
+      other = await openDatabase(b.url);
+      const sweeper = await openDatabase(b.url, { busyTimeout: 100 });
+      try {
+        const holdWrite = () => openTransaction(other!, (trx) => trx.updateTable("mailer_message").set({ subject: "fresh" }).where("id", "=", fresh).execute());
+        let commit = await holdWrite();
+        expect(await expireDue(sweeper, new Date(), false)).toBe(0);
+        await commit();
+
+        const stale = await b.enqueue({ subject: "stale" });
+        await b.db.kysely.updateTable("mailer_message").set({ expires_at: b.db.dialect.toDb(later(-1000)) }).where("id", "=", stale).execute();
+        commit = await holdWrite();
+        await expect(expireDue(sweeper, new Date(), false)).rejects.toThrow(/locked/);
+        await commit();
+        expect(await expireDue(sweeper, new Date(), false)).toBe(1);
+        expect((await b.logs()).map((l) => [l.subject, l.result])).toEqual([["stale", "expired"]]);
+      } finally {
+        await sweeper.close();
+      }
+    });
+  },
+  ["sqlite"],
+);
