@@ -68,9 +68,15 @@ export async function idleMs(db: Database, beatMs: number, logger: { debug(text:
   }
 }
 
+export interface DecideOptions {
+  /** The caller hears of every message committed (runmailer-pg's NOTIFY): a pass that ended on an
+   * empty claim has looked already, and what is committed after that look wakes the caller anyway. */
+  commitsAnnounced?: boolean;
+}
+
 /** Runs one pass, logging its summary when it did anything; true when the caller should wait before
  * the next one. A database that is down right now is logged and waited out rather than ending the worker. */
-export async function passAndDecide(env: EngineEnv, signal: AbortSignal): Promise<boolean> {
+export async function passAndDecide(env: EngineEnv, signal: AbortSignal, options: DecideOptions = {}): Promise<boolean> {
   if (env.config.delivery.pause_send) {
     env.logger.debug("sending is paused (delivery.pause_send)");
     return true;
@@ -79,6 +85,7 @@ export async function passAndDecide(env: EngineEnv, signal: AbortSignal): Promis
     const result = await runPass(env, { signal });
     if (result.sent + result.deferred + result.failed + result.dontSend > 0) env.logger.info(summaryLine(result));
     if (result.lockHeld || result.stoppedBy === "max_batch" || result.stoppedBy === "max_deferred" || result.stoppedBy === "daily_limit") return true;
+    if (options.commitsAnnounced && result.emptied && result.stoppedBy === null) return true;
     return !(await hasSendable(env.db, (env.clock ?? (() => new Date()))()));
   } catch (error) {
     const mapped = classifyDatabaseError(error, env.db.displayUrl);

@@ -84,6 +84,8 @@ export interface PassResult {
   /** Another process holds the file lock: nothing was done. */
   lockHeld: boolean;
   stoppedBy: StopReason | null;
+  /** The pass ended because a claim found nothing left to send. */
+  emptied: boolean;
   seconds: number;
 }
 
@@ -97,9 +99,10 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
   // Loaded before the lock so a broken handler path fails fast, whatever the queue holds.
   const handler = env.errorHandler ?? (await loadErrorHandler(config.error_handler));
   const state = newPassState();
+  let emptied = false;
   const result = (lockHeld = false): PassResult => ({
     sent: state.sent, deferred: state.deferred, failed: state.failed, dontSend: state.dontSend,
-    expired: state.expired, held: state.held, lockHeld, stoppedBy: state.stop, seconds: (performance.now() - started) / 1000,
+    expired: state.expired, held: state.held, lockHeld, stoppedBy: state.stop, emptied, seconds: (performance.now() - started) / 1000,
   });
 
   // The spool first, before the lock: importing is safe from any number of processes at once, and a
@@ -304,6 +307,7 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
             if (wait > 0) await sleep(wait, options.signal);
             continue;
           }
+          emptied = true;
           break;
         }
         // A batch smaller than asked for means the queue is (about) empty: nothing to overlap with its

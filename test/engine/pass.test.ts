@@ -280,6 +280,23 @@ test("recording a batch retries when the database is briefly busy, so sent mail 
   }
 });
 
+test("a caller that hears of every commit (runmailer-pg) takes a pass that ended on an empty claim as the last look; runmailer looks again", async () => {
+  b = await bench("sqlite", { lock: { use_file_lock: false } });
+  const start = Date.now();
+  const id = await b.enqueue({ subject: "send at" });
+  await b.db.kysely.updateTable("mailer_message").set({ next_attempt_at: b.db.dialect.toDb(new Date(start + 3600_000)) }).where("id", "=", id).execute();
+  // The clock passes the message's time once the pass is over: only a look made after the pass sees it due.
+  const decide = async (commitsAnnounced: boolean) => {
+    let passOver = false;
+    const observer = { outcome() {}, claimed() {}, recorded() {}, passFinished: () => void (passOver = true) };
+    const clock = () => new Date(passOver ? start + 7200_000 : start);
+    return passAndDecide(env(b!, timedTransport().transport, { clock, observer }), new AbortController().signal, { commitsAnnounced });
+  };
+  expect(await decide(false)).toBe(false);
+  expect(await decide(true)).toBe(true);
+  expect((await b.messages()).map((m) => m.subject)).toEqual(["send at"]);
+});
+
 test("runmailer waits out a database that is down instead of ending", async () => {
   const closed = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   const port = closed.port;
