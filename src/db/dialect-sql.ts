@@ -12,8 +12,7 @@ export interface DialectSql {
   dropColumnCheck(table: string, column: string, type: string): RawBuilder<unknown>;
   /** What DROP INDEX needs after the index's name: " on TABLE" (MariaDB) or nothing. */
   indexTableClause(table: string): RawBuilder<unknown>;
-  /** The don't-send list's lower-cased address, as its unique index has it (a column MariaDB
-   * generates, lower(to_address) elsewhere): lookups by it use the index. */
+  /** dialect.ts dontSendKey, for a statement Kysely builds. */
   dontSendKey: RawBuilder<string>;
   /** The queue table, named as a statement that reads every row of it should name it. Left to
    * choose, MariaDB groups by (status, priority) by walking the queue index and fetching each row
@@ -37,7 +36,6 @@ export interface DialectSql {
   bucket(column: string, unit: "minute" | "hour"): RawBuilder<string>;
 }
 
-const lowerToAddress = sql<string>`lower(to_address)`;
 
 const SQLITE_SQL: DialectSql = {
   tableOptions: null,
@@ -45,7 +43,7 @@ const SQLITE_SQL: DialectSql = {
     throw new Error("SQLite cannot alter a CHECK constraint: the table is rebuilt instead");
   },
   indexTableClause: () => sql``,
-  dontSendKey: lowerToAddress,
+  dontSendKey: sql.raw<string>(SQLITE.dontSendKey),
   wholeMessageTable: sql`mailer_message`,
   bytesAsText: null,
   // ISO-8601 with milliseconds and Z, the same text Date.prototype.toISOString gives, so text order is time order.
@@ -63,7 +61,7 @@ const POSTGRES_SQL: DialectSql = {
   // A CHECK written on a column is a named constraint.
   dropColumnCheck: (table, column) => sql`alter table ${sql.table(table)} drop constraint ${sql.id(`${table}_${column}_check`)}`,
   indexTableClause: () => sql``,
-  dontSendKey: lowerToAddress,
+  dontSendKey: sql.raw<string>(POSTGRES.dontSendKey),
   wholeMessageTable: sql`mailer_message`,
   bytesAsText: (column) => sql<string>`encode(${sql.ref(column)}, 'escape')`,
   now: sql`now()`,
@@ -81,7 +79,7 @@ const MARIADB_SQL: DialectSql = {
   // A CHECK written on a column is part of the column's definition, which is written again without it.
   dropColumnCheck: (table, column, type) => sql`alter table ${sql.table(table)} modify ${sql.id(column)} ${sql.raw(type)} not null`,
   indexTableClause: (table) => sql` on ${sql.table(table)}`,
-  dontSendKey: sql<string>`to_address_key`,
+  dontSendKey: sql.raw<string>(MARIADB.dontSendKey),
   wholeMessageTable: sql`mailer_message ignore index (mailer_message_queue_idx)`,
   bytesAsText: null,
   // UTC whatever the session's time_zone: an application's own INSERT (in its server's zone) gets a

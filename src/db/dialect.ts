@@ -2,7 +2,7 @@
 // Code asks a flag (e.g. `skipLocked`), never which database it is talking to. The SQL fragments
 // that differ are in dialect-sql.ts: this module loads without Kysely (connect.ts Connection).
 import type { Kysely, QueryResult } from "kysely";
-import type { Database, Statement } from "./connect.ts";
+import type { Connection, Database, Statement } from "./connect.ts";
 import type { DbTime } from "./schema.ts";
 
 export interface Capabilities {
@@ -36,6 +36,9 @@ export interface DialectInfo {
   quote(identifier: string): string;
   /** The placeholder of the n-th (from 1) parameter of a statement, as Kysely writes it. */
   parameter(n: number): string;
+  /** The don't-send list's lower-cased address, as its unique index has it (a column MariaDB
+   * generates, lower(to_address) elsewhere): lookups by it use the index. */
+  dontSendKey: string;
   /** Column types used by the migrations. `text` is unindexed text of any length; `key` a name or
    * word that is indexed (a primary key, a status); `indexedText` a longer indexed value (a
    * Message-ID, an address). They differ only where an index needs a bounded length (MariaDB). */
@@ -67,6 +70,7 @@ export const SQLITE: DialectInfo = {
   },
   quote: doubleQuoted,
   parameter: questionMark,
+  dontSendKey: "lower(to_address)",
   types: { id: "integer", bytes: "blob", time: "text", smallint: "integer", real: "real", text: "text", key: "text", indexedText: "text" },
   toDb: (date) => date.toISOString(),
   changeTriggers: (table, name, statement) => rowTriggers(name, (kind) => `after ${kind} on ${table} begin ${statement}; end`),
@@ -80,6 +84,7 @@ export const POSTGRES: DialectInfo = {
   },
   quote: doubleQuoted,
   parameter: (n) => `$${n}`,
+  dontSendKey: "lower(to_address)",
   types: {
     id: "bigserial", bytes: "bytea", time: "timestamptz", smallint: "smallint", real: "double precision", text: "text", key: "text",
     indexedText: "text",
@@ -105,6 +110,7 @@ export const MARIADB: DialectInfo = {
   },
   quote: (identifier) => `\`${identifier.replaceAll("`", "``")}\``,
   parameter: questionMark,
+  dontSendKey: "to_address_key",
   types: {
     id: "bigint auto_increment", bytes: "longblob", time: "datetime(6)", smallint: "smallint", real: "double", text: "mediumtext",
     // 255 and 768 characters of utf8mb4: within InnoDB's 3,072-byte index key, a composite one too.
@@ -151,3 +157,15 @@ export const statementBytesOf = (db: Kysely<any>): number | null => openedAs(db)
 /** A statement written out, on a Kysely instance or transaction opened by connect.ts, through
  * Kysely's pipeline as any query it builds. */
 export const runStatement = <R>(db: Kysely<any>, statement: Statement): Promise<QueryResult<R>> => openedAs(db).run<R>(db, statement);
+
+/** Where a statement written out can run: a Connection (which may be without Kysely), or a Kysely
+ * instance or transaction opened by connect.ts. */
+export type StatementTarget = Connection | Kysely<any>;
+
+export const isConnection = (db: StatementTarget): db is Connection => "displayUrl" in db;
+
+export const dialectOfTarget = (db: StatementTarget): DialectInfo => (isConnection(db) ? db.dialect : dialectOf(db));
+
+/** A statement written out, on a Connection outside any transaction, or on Kysely (runStatement). */
+export const runOn = <R>(db: StatementTarget, statement: Statement): Promise<QueryResult<R>> =>
+  isConnection(db) ? db.executeQuery<R>(statement) : runStatement<R>(db, statement);

@@ -7,6 +7,7 @@
 // - Statements with parameters go as server-side prepared statements: a message's bytes travel as
 //   themselves, not as quoted hex twice their size (which max_allowed_packet would count), and a
 //   Uint8Array is bound as bytes (the text protocol's quoting knows only Buffer).
+import type { QueryResult } from "kysely";
 import type { Pool, PoolConnection } from "mysql2";
 import { ConfigError } from "../errors.ts";
 import { isClosedConnectionError } from "./classify-error.ts";
@@ -102,6 +103,33 @@ export class PreparedConnection {
   }
 }
 
+/** One statement outside any transaction, on a pooled connection, without Kysely: the result as
+ * Kysely's MysqlDriver gives it (rows for a result set; counts for an OK packet). */
+export function runOnPool<R>(pool: Pool, sql: string, parameters: readonly unknown[]): Promise<QueryResult<R>> {
+  return new Promise((resolve, reject) =>
+    pool.getConnection((error, raw) => {
+      if (error) return reject(error);
+      preparedConnection(raw).query(sql, parameters, (failure, result) => {
+        raw.release();
+        if (failure) return reject(failure);
+        if (Array.isArray(result)) return resolve({ rows: result as R[] });
+        const ok = result as { affectedRows?: number; insertId?: number };
+        resolve({
+          rows: [],
+          numAffectedRows: ok.affectedRows === undefined ? undefined : BigInt(ok.affectedRows),
+          insertId: ok.insertId ? BigInt(ok.insertId) : undefined,
+        });
+      });
+    }),
+  );
+}
+
+function preparedConnection(raw: PoolConnection): PreparedConnection {
+  let connection = wrapped.get(raw);
+  if (!connection) wrapped.set(raw, (connection = new PreparedConnection(raw)));
+  return connection;
+}
+
 /** The pool as Kysely's MysqlDialect takes it, handing out PreparedConnections. */
 export function kyselyPool(pool: Pool): {
   getConnection(callback: (error: unknown, connection: PreparedConnection) => void): void;
@@ -111,9 +139,7 @@ export function kyselyPool(pool: Pool): {
     getConnection(callback: (error: unknown, connection: PreparedConnection) => void) {
       pool.getConnection((error, raw) => {
         if (error) return callback(error, undefined as never);
-        let connection = wrapped.get(raw);
-        if (!connection) wrapped.set(raw, (connection = new PreparedConnection(raw)));
-        callback(null, connection);
+        callback(null, preparedConnection(raw));
       });
     },
     end(callback: (error: unknown) => void) {

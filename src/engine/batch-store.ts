@@ -3,7 +3,7 @@
 // (offthread-store.ts) while this one keeps the SMTP connections busy.
 import type { Database } from "../db/connect.ts";
 import { claimBatch, recordBatch, type BatchRecord, type ClaimedRow } from "../db/queries/claims.ts";
-import { suppressedAmong } from "../db/queries/dont-send.ts";
+import { suppressedAmong } from "../db/queries/dont-send-state.ts";
 import { splitRecipients } from "../db/queries/messages.ts";
 import type { DontSendSnapshot } from "./dont-send-check.ts";
 

@@ -2,7 +2,7 @@
 import type { Connection } from "../db/connect.ts";
 import type { DialectInfo } from "../db/dialect.ts";
 import { chunks } from "../db/queries/chunks.ts";
-import { dontSendListIsEmpty } from "../db/queries/dont-send-state.ts";
+import { dontSendListIsEmpty, suppressedAmong } from "../db/queries/dont-send-state.ts";
 import { insertLogs, type NewLogRow } from "../db/queries/logs.ts";
 import { insertMessages, joinRecipients, type NewMessageRow } from "../db/queries/messages.ts";
 import type { Schema } from "../db/schema.ts";
@@ -80,11 +80,8 @@ async function queueBatch(
   checkList: boolean,
   options: EnqueueOptions,
 ): Promise<EnqueueOutcome[]> {
-  // Loaded with Kysely, as only a transaction's batch uses them: the list's lookup and the ledger.
-  const [{ suppressedAmong }, { takeKeys, keyOwners, setKeyOwners }] = await Promise.all([
-    import("../db/queries/dont-send.ts"),
-    import("../db/queries/idempotency.ts"),
-  ]);
+  // Loaded with Kysely, as only a transaction's batch uses it: the idempotency ledger.
+  const { takeKeys, keyOwners, setKeyOwners } = await import("../db/queries/idempotency.ts");
   const suppressed = checkList ? await suppressedAmong(trx, batch.flatMap((m) => m.envelopeTo)) : new Set<string>();
   const none: string[] = [];
   const split = batch.map((m) =>

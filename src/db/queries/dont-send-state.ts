@@ -1,9 +1,10 @@
-// Whether the don't-send list changed, and whether it is empty: statements written out, the same text
-// on every database, so that they run on an SQLite handle, on a server's pool, or on a Connection
-// without Kysely (queueing a message with the list empty loads none: connect.ts Connection). The list
-// itself is dont-send.ts.
+// Whether the don't-send list changed, whether it is empty, and which addresses are on it: statements
+// written out, so that they run on an SQLite handle, on a server's pool, on a Connection without
+// Kysely (queueing a message with the list empty loads none, and smtpd's RCPT TO needs none:
+// connect.ts Connection) or in a Kysely transaction. Changing the list is dont-send.ts.
 import type { SqliteDatabase } from "kysely";
 import type { Connection, Database, Statement } from "../connect.ts";
+import { dialectOfTarget, runOn, type StatementTarget } from "../dialect.ts";
 
 /** The list's row in mailer_counter, bumped by a trigger on every change (migration 0004). */
 export const DONT_SEND_COUNTER = "dont_send";
@@ -50,11 +51,28 @@ function dontSendListIsEmptyNow(handle: SqliteDatabase): boolean {
   return empty;
 }
 
-/** dont-send.ts suppressedAmong outside a transaction (smtpd's RCPT TO, `sendmail -bs`). On SQLite an
- * empty list is known without the lookup (or Kysely); on a server knowing it would be a round trip of
- * its own, so the lookup answers alone. */
+/** The lower-cased addresses among `addresses` that are on the list (matched by the key its unique
+ * index has: dialect.ts dontSendKey). */
+export async function suppressedAmong(db: StatementTarget, addresses: string[]): Promise<Set<string>> {
+  const d = dialectOfTarget(db);
+  const wanted = [...new Set(addresses.map((a) => a.toLowerCase()))];
+  const found = new Set<string>();
+  // Chunked so the statement stays under every database's parameter limit.
+  for (let i = 0; i < wanted.length; i += 5000) {
+    const chunk = wanted.slice(i, i + 5000);
+    const sql =
+      `select ${d.dontSendKey} as ${d.quote("address")} from ${d.quote("mailer_dontsendentry")} ` +
+      `where ${d.dontSendKey} in (${chunk.map((_, k) => d.parameter(k + 1)).join(", ")})`;
+    const { rows } = await runOn<{ address: string }>(db, { sql, parameters: chunk });
+    for (const row of rows) found.add(row.address);
+  }
+  return found;
+}
+
+/** suppressedAmong outside a transaction (smtpd's RCPT TO, `sendmail -bs`). On SQLite an empty list
+ * is known without the lookup; on a server knowing it would be a round trip of its own, so the lookup
+ * answers alone. */
 export async function suppressedNow(db: Connection, addresses: string[]): Promise<Set<string>> {
   if (db.sqlite && dontSendListIsEmptyNow(db.sqlite)) return new Set();
-  const [{ suppressedAmong }, { kysely }] = await Promise.all([import("./dont-send.ts"), db.database()]);
-  return suppressedAmong(kysely, addresses);
+  return suppressedAmong(db, addresses);
 }

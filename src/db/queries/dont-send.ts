@@ -1,5 +1,6 @@
 // The suppression list. Matching is case-insensitive on the bare address (django-mailer's iexact).
-// Whether it changed or is empty, which needs no Kysely, is dont-send-state.ts.
+// Whether it changed or is empty, and the lookup of addresses on it, which need no Kysely, are
+// dont-send-state.ts.
 import type { Kysely, Transaction } from "kysely";
 import { sql } from "kysely";
 import type { Schema } from "../schema.ts";
@@ -9,24 +10,6 @@ import { DONT_SEND_COUNTER, VERSION_READ, versionOf } from "./dont-send-state.ts
 import { insertNew } from "./insert-new.ts";
 
 type Db = Kysely<Schema> | Transaction<Schema>;
-
-/** The lower-cased addresses among `addresses` that are on the list. */
-export async function suppressedAmong(db: Db, addresses: string[]): Promise<Set<string>> {
-  const wanted = [...new Set(addresses.map((a) => a.toLowerCase()))];
-  const found = new Set<string>();
-  const key = sqlOf(dialectOf(db)).dontSendKey;
-  // Chunked so the statement stays under every database's parameter limit.
-  for (let i = 0; i < wanted.length; i += 5000) {
-    const chunk = wanted.slice(i, i + 5000);
-    const rows = await db
-      .selectFrom("mailer_dontsendentry")
-      .select(key.as("address"))
-      .where(key, "in", chunk)
-      .execute();
-    for (const row of rows) found.add(row.address);
-  }
-  return found;
-}
 
 /** The list's change counter (dont-send-state.ts VERSION_READ), through Kysely. */
 export async function dontSendVersion(db: Db): Promise<number> {

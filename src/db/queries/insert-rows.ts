@@ -7,14 +7,12 @@
 import type { Kysely, Transaction } from "kysely";
 import type { Connection } from "../connect.ts";
 import type { Schema } from "../schema.ts";
-import { dialectOf, runStatement, statementBytesOf, type DialectInfo } from "../dialect.ts";
+import { dialectOfTarget, isConnection, runOn, statementBytesOf, type DialectInfo } from "../dialect.ts";
 import { TooLargeError } from "../../errors.ts";
 
 /** Where the rows go: Kysely, one of its transactions, or a Connection (one statement, or its own
  * transaction for several). */
 export type InsertTarget = Kysely<Schema> | Transaction<Schema> | Connection;
-
-const isConnection = (db: InsertTarget): db is Connection => "displayUrl" in db;
 
 /** Per dialect: shape -> SQL. */
 const texts = new WeakMap<DialectInfo, Map<string, string>>();
@@ -97,11 +95,10 @@ function byBytes(rows: readonly object[], columns: readonly string[], limit: num
 }
 
 async function insertStatement<T>(db: InsertTarget, table: keyof Schema, columns: readonly string[], rows: readonly object[], returning?: string): Promise<T[]> {
-  const text = insertSql(isConnection(db) ? db.dialect : dialectOf(db), table, columns, rows.length, returning);
+  const text = insertSql(dialectOfTarget(db), table, columns, rows.length, returning);
   const parameters: unknown[] = new Array(rows.length * columns.length);
   let k = 0;
   for (const row of rows) for (const column of columns) parameters[k++] = (row as Record<string, unknown>)[column];
   const statement = { sql: text, parameters };
-  const result = isConnection(db) ? await db.executeQuery<T>(statement) : await runStatement<T>(db, statement);
-  return result.rows;
+  return (await runOn<T>(db, statement)).rows;
 }
