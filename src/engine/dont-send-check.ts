@@ -8,9 +8,7 @@
 // goes straight to a pooled connection (Database.readRows), not through Kysely. On SQLite the counter
 // is read synchronously on the spot, which is after the send asked by definition.
 import { classifyDatabaseError, type Database } from "../db/connect.ts";
-import { dontSendVersion } from "../db/queries/dont-send.ts";
-import { suppressedAmong } from "../db/queries/dont-send-state.ts";
-import { dontSendVersionDirect, dontSendVersionNow } from "../db/queries/dont-send-state.ts";
+import { dontSendVersion, dontSendVersionDirect, dontSendVersionNow, suppressedAmong } from "../db/queries/dont-send-state.ts";
 import type { ClaimedRow } from "../db/queries/claims.ts";
 import { splitRecipients } from "../db/queries/messages.ts";
 

@@ -3,7 +3,7 @@
 import { afterEach, expect } from "bun:test";
 import { openDatabase, type Database } from "../../src/db/connect.ts";
 import { claimBatch, hasSendable, pruneRecordKeys, recordBatch } from "../../src/db/queries/claims.ts";
-import { dontSendVersion } from "../../src/db/queries/dont-send.ts";
+import { dontSendVersion } from "../../src/db/queries/dont-send-state.ts";
 import { forEachDialect } from "../helpers/dialects.ts";
 import { bench, type Bench } from "../helpers/engine.ts";
 

@@ -21,6 +21,11 @@ export function dontSendVersionNow(handle: SqliteDatabase): number {
   return versionOf(handle.prepare(VERSION_READ.sql).all(VERSION_READ.parameters) as { value: number }[]);
 }
 
+/** The reading on a Connection or through Kysely (a transaction's, say). */
+export async function dontSendVersion(db: StatementTarget): Promise<number> {
+  return versionOf((await runOn<{ value: number }>(db, VERSION_READ)).rows);
+}
+
 /** The reading on a server's pool without Kysely's query pipeline (Database.readRows). */
 export async function dontSendVersionDirect(readRows: NonNullable<Database["readRows"]>): Promise<number> {
   return versionOf(await readRows<{ value: number }>(VERSION_READ));

@@ -4,18 +4,12 @@
 import type { Kysely, Transaction } from "kysely";
 import { sql } from "kysely";
 import type { Schema } from "../schema.ts";
-import { dialectOf, runStatement } from "../dialect.ts";
+import { dialectOf } from "../dialect.ts";
 import { sqlOf } from "../dialect-sql.ts";
-import { DONT_SEND_COUNTER, VERSION_READ, versionOf } from "./dont-send-state.ts";
+import { DONT_SEND_COUNTER } from "./dont-send-state.ts";
 import { insertNew } from "./insert-new.ts";
 
 type Db = Kysely<Schema> | Transaction<Schema>;
-
-/** The list's change counter (dont-send-state.ts VERSION_READ), through Kysely. */
-export async function dontSendVersion(db: Db): Promise<number> {
-  const { rows } = await runStatement<{ value: number }>(db, VERSION_READ);
-  return versionOf(rows);
-}
 
 /** The same reading as a scalar subquery, for a statement that returns it with other things. */
 export const dontSendVersionExpression = sql<number>`coalesce((select value from mailer_counter where name = ${sql.lit(DONT_SEND_COUNTER)}), -1)`;
