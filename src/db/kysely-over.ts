@@ -1,6 +1,6 @@
 // Kysely over each database's connections. Loaded only when a command first builds a query: Kysely's
 // module evaluation was the largest single part of a short command's start-up (connect.ts Connection),
-// so `sendmail -t` and `mailer queue` on SQLite queue their message without it.
+// so `sendmail -t` and `mailer queue` queue their message without it, on every database.
 import {
   CompiledQuery,
   Kysely,

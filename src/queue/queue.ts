@@ -80,7 +80,7 @@ export class Queue {
   }
 
   /** The database with its schema checked; a failed open is retried on the next call. Queueing a
-   * message needs no Kysely (connect.ts Connection): a short command on SQLite never loads it. */
+   * message needs no Kysely (connect.ts Connection): a short command never loads it. */
   connection(): Promise<Connection> {
     this.#opening ??= openCheckedConnection(this.config, { migrate: this.#migrate }).catch((error) => {
       this.#opening = null;
