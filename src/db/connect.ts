@@ -39,7 +39,9 @@ export interface Connection {
   /** Opening `url` again reaches this same data (false for an in-memory SQLite database, which only
    * this handle sees): what a second connection, e.g. a worker thread's, needs. */
   reopenable: boolean;
-  /** One statement outside any transaction (autocommit). */
+  /** One statement outside any transaction (autocommit), on the driver itself where it can be:
+   * without Kysely's query pipeline, which on PostgreSQL cost about 40 µs of the main thread for the
+   * read made before every send (dont-send-check.ts). */
   executeQuery<R>(statement: Statement): Promise<QueryResult<R>>;
   /** The same database with Kysely, loaded on the first call (a Database is its own). */
   database(): Promise<Database>;
@@ -48,11 +50,6 @@ export interface Connection {
 
 export interface Database extends Connection {
   kysely: Kysely<Schema>;
-  /** One read on a connection of Kysely's own pool, without Kysely's query pipeline
-   * (PostgreSQL only): for the read made before every send (dont-send-check.ts), where that pipeline
-   * and postgres.js's reserve() cost about 40 µs of the main thread per message. (MariaDB's through
-   * mysql2's pool.execute measured no faster than through Kysely.) */
-  readRows?: <R>(statement: Statement) => Promise<R[]>;
 }
 
 /** Database.close may be reached from several owners (the context, a reloading worker): the first
@@ -132,7 +129,6 @@ interface Driver {
    * connection for a transaction across awaits, and a statement run on the handle then would join
    * the transaction (and be rolled back with it) instead of waiting for it. */
   oneConnection?: boolean;
-  extra?: Pick<Database, "readRows">;
 }
 
 function connectionOver(facts: Facts, driver: Driver): Connection {
@@ -147,7 +143,8 @@ function connectionOver(facts: Facts, driver: Driver): Connection {
       (upgrading ??= (async () => {
         const over = await import("./kysely-over.ts");
         kysely = await driver.kysely(over);
-        return over.databaseOver(withClose, kysely, driver.extra);
+        // Statements written out keep going to the driver, except on SQLite's one connection.
+        return over.databaseOver(withClose, kysely, driver.oneConnection ? undefined : driver.run);
       })()),
   };
 }
@@ -201,14 +198,12 @@ async function openPostgresConnection(url: string, options: OpenOptions): Promis
   // Kysely gets connections that survive the server closing them (pg-connections.ts explains the
   // postgres.js bug this avoids); a statement without Kysely takes one of the same.
   const connections = reservableConnections(url, { ...settings, max: options.maxConnections ?? 4 });
-  const readRows = <R>(statement: Statement) => connections.read(statement.sql, statement.parameters) as Promise<R[]>;
   return connectionOver(
     { dialect: POSTGRES, displayUrl: maskUrl(url), url, reopenable: true, statementBytes: null },
     {
       run: async <R>(statement: Statement) => resultOf<R>(await connections.read(statement.sql, statement.parameters)),
       kysely: ({ postgresKysely }) => postgresKysely(connections),
       close: () => connections.end(),
-      extra: { readRows },
     },
   );
 }

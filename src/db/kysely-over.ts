@@ -89,13 +89,13 @@ export const mariadbKysely = (pool: ReturnType<typeof kyselyPool>) => new Kysely
 const runThrough = <R>(kysely: Kysely<any>, statement: Statement): Promise<QueryResult<R>> =>
   kysely.executeQuery<R>(CompiledQuery.raw(statement.sql, [...statement.parameters]));
 
-/** A Database made of a connection's facts and its Kysely, which statements then run through. */
-export function databaseOver(facts: Omit<Connection, "executeQuery" | "database">, kysely: Kysely<Schema>, extra: Pick<Database, "readRows"> = {}): Database {
+/** A Database made of a connection's facts and its Kysely. Statements written out run on `run` (the
+ * connection's driver), or through Kysely when there is none. */
+export function databaseOver(facts: Omit<Connection, "executeQuery" | "database">, kysely: Kysely<Schema>, run?: Connection["executeQuery"]): Database {
   const db: Database = {
     ...facts,
-    ...extra,
     kysely,
-    executeQuery: (statement) => runThrough(kysely, statement),
+    executeQuery: run ?? ((statement) => runThrough(kysely, statement)),
     database: () => Promise.resolve(db),
   };
   registerDatabase(db, runThrough);

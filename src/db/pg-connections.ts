@@ -191,7 +191,7 @@ export function reservableConnections(url: string, options: Options & { max: num
     };
   }
 
-  /** One statement outside any transaction, without Kysely (the read made before every send). */
+  /** One statement outside any transaction, without Kysely (connect.ts executeQuery on PostgreSQL). */
   async function read(text: string, parameters: readonly unknown[]): Promise<unknown[]> {
     const slot = await reserve();
     try {

@@ -29,7 +29,7 @@ export function localStore(db: Database, worker: string, only?: readonly number[
       const { rows, dontSendListed, dontSendVersion: version } = await claimBatch(db, worker, size, now, leaseUntil, only);
       if (!dontSendListed) return { rows, dontSend: { suppressed: new Set(), version } };
       try {
-        const suppressed = await suppressedAmong(db.kysely, rows.flatMap((r) => splitRecipients(r.envelope_to)));
+        const suppressed = await suppressedAmong(db, rows.flatMap((r) => splitRecipients(r.envelope_to)));
         return { rows, dontSend: { suppressed, version } };
       } catch (error) {
         // Nothing was sent yet: give the batch back.

@@ -5,10 +5,10 @@
 // batch's lookup still holds; moved, this message's recipients are looked up afresh. On a server,
 // reads are shared: sends starting together wait for one read that began after all of them asked, so
 // a pool of N connections costs about one small read per send at most, never a stale answer; each
-// goes straight to a pooled connection (Database.readRows), not through Kysely. On SQLite the counter
+// goes straight to a pooled connection (connect.ts executeQuery), not through Kysely. On SQLite the counter
 // is read synchronously on the spot, which is after the send asked by definition.
 import { classifyDatabaseError, type Database } from "../db/connect.ts";
-import { dontSendVersion, dontSendVersionDirect, dontSendVersionNow, suppressedAmong } from "../db/queries/dont-send-state.ts";
+import { dontSendVersion, dontSendVersionNow, suppressedAmong } from "../db/queries/dont-send-state.ts";
 import type { ClaimedRow } from "../db/queries/claims.ts";
 import { splitRecipients } from "../db/queries/messages.ts";
 
@@ -36,7 +36,7 @@ export class DontSendCheck {
       const sqlite = this.#db.sqlite;
       const version = sqlite ? dontSendVersionNow(sqlite) : await this.#version();
       if (version === batch.version) return batch.suppressed;
-      return await suppressedAmong(this.#db.kysely, splitRecipients(row.envelope_to));
+      return await suppressedAmong(this.#db, splitRecipients(row.envelope_to));
     } catch (error) {
       throw classifyDatabaseError(error, this.#db.displayUrl) ?? error;
     }
@@ -59,8 +59,7 @@ export class DontSendCheck {
   }
 
   #read(): Promise<number> {
-    const { kysely, readRows } = this.#db;
-    const reading = (readRows ? dontSendVersionDirect(readRows) : dontSendVersion(kysely)).finally(() => {
+    const reading = dontSendVersion(this.#db).finally(() => {
       if (this.#reading === reading) this.#reading = null;
     });
     this.#reading = reading;

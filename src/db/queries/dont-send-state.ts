@@ -3,7 +3,7 @@
 // Kysely (queueing a message with the list empty loads none, and smtpd's RCPT TO needs none:
 // connect.ts Connection) or in a Kysely transaction. Changing the list is dont-send.ts.
 import type { SqliteDatabase } from "kysely";
-import type { Connection, Database, Statement } from "../connect.ts";
+import type { Connection, Statement } from "../connect.ts";
 import { dialectOfTarget, runOn, type StatementTarget } from "../dialect.ts";
 
 /** The list's row in mailer_counter, bumped by a trigger on every change (migration 0004). */
@@ -21,14 +21,9 @@ export function dontSendVersionNow(handle: SqliteDatabase): number {
   return versionOf(handle.prepare(VERSION_READ.sql).all(VERSION_READ.parameters) as { value: number }[]);
 }
 
-/** The reading on a Connection or through Kysely (a transaction's, say). */
+/** The reading on a Connection (on a server, straight on its driver) or through Kysely. */
 export async function dontSendVersion(db: StatementTarget): Promise<number> {
   return versionOf((await runOn<{ value: number }>(db, VERSION_READ)).rows);
-}
-
-/** The reading on a server's pool without Kysely's query pipeline (Database.readRows). */
-export async function dontSendVersionDirect(readRows: NonNullable<Database["readRows"]>): Promise<number> {
-  return versionOf(await readRows<{ value: number }>(VERSION_READ));
 }
 
 const EMPTINESS_READ: Statement = { sql: "select id from mailer_dontsendentry limit 1", parameters: [] };
