@@ -12,8 +12,6 @@ export interface DialectSql {
   dropColumnCheck(table: string, column: string, type: string): RawBuilder<unknown>;
   /** What DROP INDEX needs after the index's name: " on TABLE" (MariaDB) or nothing. */
   indexTableClause(table: string): RawBuilder<unknown>;
-  /** dialect.ts dontSendKey, for a statement Kysely builds. */
-  dontSendKey: RawBuilder<string>;
   /** The queue table, named as a statement that reads every row of it should name it. Left to
    * choose, MariaDB groups by (status, priority) by walking the queue index and fetching each row
    * through the primary key: `mailer status` took 11.4 s at a million rows, 2 s scanning the table. */
@@ -36,14 +34,12 @@ export interface DialectSql {
   bucket(column: string, unit: "minute" | "hour"): RawBuilder<string>;
 }
 
-
 const SQLITE_SQL: DialectSql = {
   tableOptions: null,
   dropColumnCheck: () => {
     throw new Error("SQLite cannot alter a CHECK constraint: the table is rebuilt instead");
   },
   indexTableClause: () => sql``,
-  dontSendKey: sql.raw<string>(SQLITE.dontSendKey),
   wholeMessageTable: sql`mailer_message`,
   bytesAsText: null,
   // ISO-8601 with milliseconds and Z, the same text Date.prototype.toISOString gives, so text order is time order.
@@ -61,7 +57,6 @@ const POSTGRES_SQL: DialectSql = {
   // A CHECK written on a column is a named constraint.
   dropColumnCheck: (table, column) => sql`alter table ${sql.table(table)} drop constraint ${sql.id(`${table}_${column}_check`)}`,
   indexTableClause: () => sql``,
-  dontSendKey: sql.raw<string>(POSTGRES.dontSendKey),
   wholeMessageTable: sql`mailer_message`,
   bytesAsText: (column) => sql<string>`encode(${sql.ref(column)}, 'escape')`,
   now: sql`now()`,
@@ -79,7 +74,6 @@ const MARIADB_SQL: DialectSql = {
   // A CHECK written on a column is part of the column's definition, which is written again without it.
   dropColumnCheck: (table, column, type) => sql`alter table ${sql.table(table)} modify ${sql.id(column)} ${sql.raw(type)} not null`,
   indexTableClause: (table) => sql` on ${sql.table(table)}`,
-  dontSendKey: sql.raw<string>(MARIADB.dontSendKey),
   wholeMessageTable: sql`mailer_message ignore index (mailer_message_queue_idx)`,
   bytesAsText: null,
   // UTC whatever the session's time_zone: an application's own INSERT (in its server's zone) gets a

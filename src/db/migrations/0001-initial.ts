@@ -82,14 +82,14 @@ export function initial(d: DialectInfo): Migration {
         .addColumn("to_address", indexedText, (c) => c.notNull())
         .addColumn("when_added", sql.raw(types.time), (c) => c.notNull().defaultTo(now))
         // Where an index cannot be on lower(to_address), that expression is a column of its own, which
-        // the database keeps (dialect-sql.ts dontSendKey).
+        // the database keeps (dialect.ts dontSendKey).
         .$call((t) =>
           d.capabilities.expressionIndexes ? t : t.addColumn("to_address_key", indexedText, (c) => c.generatedAlwaysAs(sql`lower(to_address)`).stored()),
         )
         .$call(withTableOptions(d))
         .execute();
       // Matching is case-insensitive, as django-mailer's iexact.
-      await sql`create unique index mailer_dontsendentry_address_idx on mailer_dontsendentry (${sqlOf(d).dontSendKey})`.execute(db);
+      await sql`create unique index mailer_dontsendentry_address_idx on mailer_dontsendentry (${sql.raw(d.dontSendKey)})`.execute(db);
     },
     async down(db: Kysely<any>) {
       await db.schema.dropTable("mailer_dontsendentry").execute();

@@ -5,7 +5,6 @@ import type { Kysely, Transaction } from "kysely";
 import { sql } from "kysely";
 import type { Schema } from "../schema.ts";
 import { dialectOf } from "../dialect.ts";
-import { sqlOf } from "../dialect-sql.ts";
 import { DONT_SEND_COUNTER } from "./dont-send-state.ts";
 import { insertNew } from "./insert-new.ts";
 
@@ -23,7 +22,7 @@ export async function addDontSend(db: Db, address: string): Promise<boolean> {
 export async function removeDontSend(db: Db, address: string): Promise<boolean> {
   const result = await db
     .deleteFrom("mailer_dontsendentry")
-    .where(sqlOf(dialectOf(db)).dontSendKey, "=", address.toLowerCase())
+    .where(sql.raw<string>(dialectOf(db).dontSendKey), "=", address.toLowerCase())
     .executeTakeFirst();
   return Number(result.numDeletedRows) > 0;
 }

@@ -4,15 +4,10 @@
 // recording of each sent batch are where that showed. Written here rather than compiled by Kysely, so
 // that a Connection without Kysely (connect.ts) queues messages too; the text is Kysely's own, to the
 // byte (test/foundation/insert-rows.test.ts), so the drivers find their prepared statements as before.
-import type { Kysely, Transaction } from "kysely";
-import type { Connection } from "../connect.ts";
 import type { Schema } from "../schema.ts";
-import { dialectOfTarget, isConnection, runOn, statementBytesOf, type DialectInfo } from "../dialect.ts";
+import { dialectOfTarget, isConnection, runOn, statementBytesOf, type DialectInfo, type StatementTarget } from "../dialect.ts";
 import { TooLargeError } from "../../errors.ts";
 
-/** Where the rows go: Kysely, one of its transactions, or a Connection (one statement, or its own
- * transaction for several). */
-export type InsertTarget = Kysely<Schema> | Transaction<Schema> | Connection;
 
 /** Per dialect: shape -> SQL. */
 const texts = new WeakMap<DialectInfo, Map<string, string>>();
@@ -40,7 +35,7 @@ export function insertSql(d: DialectInfo, table: string, columns: readonly strin
  * none either way: statements of one call made outside a transaction get one of their own (a caller
  * may leave out BEGIN and COMMIT for what it takes to be a single statement, enqueue.ts). */
 export async function insertRows<T>(
-  db: InsertTarget,
+  db: StatementTarget,
   table: keyof Schema,
   columns: readonly string[],
   rows: readonly object[],
@@ -51,7 +46,7 @@ export async function insertRows<T>(
   if (limit === null) return insertStatement(db, table, columns, rows, returning);
   const parts = byBytes(rows, columns, limit, table);
   if (parts.length === 1) return insertStatement(db, table, columns, parts[0]!, returning);
-  const insertParts = async (trx: InsertTarget) => {
+  const insertParts = async (trx: StatementTarget) => {
     const out: T[] = [];
     for (const part of parts) out.push(...(await insertStatement<T>(trx, table, columns, part, returning)));
     return out;
@@ -94,7 +89,7 @@ function byBytes(rows: readonly object[], columns: readonly string[], limit: num
   return out;
 }
 
-async function insertStatement<T>(db: InsertTarget, table: keyof Schema, columns: readonly string[], rows: readonly object[], returning?: string): Promise<T[]> {
+async function insertStatement<T>(db: StatementTarget, table: keyof Schema, columns: readonly string[], rows: readonly object[], returning?: string): Promise<T[]> {
   const text = insertSql(dialectOfTarget(db), table, columns, rows.length, returning);
   const parameters: unknown[] = new Array(rows.length * columns.length);
   let k = 0;

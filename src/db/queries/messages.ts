@@ -1,6 +1,7 @@
 // Statements on mailer_message used by the enqueue paths and the read-only commands.
 import type { DbTime } from "../schema.ts";
-import { insertRows, type InsertTarget } from "./insert-rows.ts";
+import type { StatementTarget } from "../dialect.ts";
+import { insertRows } from "./insert-rows.ts";
 
 export interface NewMessageRow {
   message_data: Uint8Array;
@@ -29,7 +30,7 @@ const MESSAGE_COLUMNS = [
 const everyColumn: [Exclude<keyof NewMessageRow, (typeof MESSAGE_COLUMNS)[number]>] extends [never] ? true : never = true;
 void everyColumn;
 
-export async function insertMessages(db: InsertTarget, rows: NewMessageRow[]): Promise<number[]> {
+export async function insertMessages(db: StatementTarget, rows: NewMessageRow[]): Promise<number[]> {
   const inserted = await insertRows<{ id: number | string }>(db, "mailer_message", MESSAGE_COLUMNS, rows, "id");
   return inserted.map((r) => Number(r.id));
 }
