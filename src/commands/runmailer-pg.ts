@@ -31,8 +31,6 @@ export async function run(_args: string[], options: GlobalOptions): Promise<numb
   const logger = switchableLogger(ctx.logger);
   const stop = stopOnSignals(logger);
   let listener: Listener | null = null;
-  /** LISTEN is up: every commit from now on is announced (and a reconnect runs a catch-up pass). */
-  let listening = false;
   const metrics = workerMetrics("runmailer-pg");
   try {
     requireListenNotify(await ctx.database());
@@ -44,7 +42,7 @@ export async function run(_args: string[], options: GlobalOptions): Promise<numb
       signal: stop.signal,
       idleMs: () => idleMs(live.db, live.config.delivery.empty_queue_sleep * 1000, logger),
       sendable: () => hasSendable(live.db, new Date()),
-      pass: () => passAndDecide({ ...live.env(), observer: metrics.observer }, stop.signal, { commitsAnnounced: listening }),
+      pass: () => passAndDecide({ ...live.env(), observer: metrics.observer }, stop.signal, { commitsAnnounced: listener?.listening ?? false }),
     });
     const listen = (db: Database) =>
       new Listener({
@@ -54,14 +52,10 @@ export async function run(_args: string[], options: GlobalOptions): Promise<numb
         onNotify: () => scheduler.request("notify"),
         // Whatever was committed while nobody listened was announced to no one: look now.
         onListening: (catchUp) => {
-          listening = true;
           metrics.listening(true);
           if (catchUp) scheduler.request("reconnect");
         },
-        onDown: () => {
-          listening = false;
-          metrics.listening(false);
-        },
+        onDown: () => metrics.listening(false),
         sendProbe: async (payload) => void (await sql`select pg_notify(${CHANNEL}, ${payload})`.execute(db.kysely)),
       }).start();
     live = await startLiveConfig(ctx, options, {

@@ -67,6 +67,7 @@ export class Listener {
   #session: Session | null = null;
   #probe: { payload: string; heard(): void } | null = null;
   #done: Promise<void> = Promise.resolve();
+  #listening = false;
 
   constructor(options: ListenerOptions) {
     this.#options = options;
@@ -76,6 +77,12 @@ export class Listener {
   start(): this {
     this.#done = this.#run().finally(() => this.#settleFirst());
     return this;
+  }
+
+  /** LISTEN is up and proven: every commit from now on is announced (after a gap, onListening asks
+   * for a catch-up pass). */
+  get listening(): boolean {
+    return this.#listening;
   }
 
   /** Idempotent: closes the connection and ends the reconnect loop. */
@@ -113,6 +120,7 @@ export class Listener {
         else if (catchUp) logger.info(`LISTEN connection restored (reconnect attempt ${attempt}); listening on channel ${channel}`);
         else logger.info(`listening for new mail on channel ${channel}`);
         polling = false;
+        this.#listening = true;
         this.#options.onListening(catchUp);
         again = true;
         this.#settleFirst();
@@ -140,6 +148,7 @@ export class Listener {
         } else logger.warn(`LISTEN/NOTIFY still cannot work: ${unusable}; still polling`);
       } finally {
         this.#session = null;
+        this.#listening = false;
         this.#options.onDown?.();
         await session.sql.end({ timeout: 0 }).catch(() => {});
       }
