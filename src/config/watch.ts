@@ -1,16 +1,13 @@
-// Config hot reload for the long-running commands: watches the config file with chokidar and, on a
+// Config hot reload for the long-running commands: watches the config file (watch-path.ts) and, on a
 // change (or when the command calls reload(), e.g. on SIGHUP), loads and validates it again. A valid
 // file goes to onChange; an invalid one is logged and the running config stays in force.
-//
-// The file's directory is watched rather than the file: editors and config managers save by
-// writing a temporary file and renaming it over the old one, which replaces the inode a file watch
-// would be holding. chokidar reports such a rename as a change of the file.
-import { readFileSync } from "node:fs";
-import { basename, dirname, resolve } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { basename } from "node:path";
 import { errorText } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { loadConfig, type Loaded, type LoadOptions } from "./load.ts";
 import type { Config } from "./types.ts";
+import { watchPath, type PathWatch } from "./watch-path.ts";
 
 export interface WatchConfigOptions {
   /** The running config; its `source` is the file watched (null: defaults only, nothing to watch). */
@@ -28,7 +25,7 @@ export interface WatchConfigOptions {
 export interface ConfigWatcher {
   /** Loads the file again now (SIGHUP); resolves once the result is applied or reported. */
   reload(reason?: string): Promise<void>;
-  /** Resolves once the file watch is in place (at once when there is nothing to watch). */
+  /** Resolves once the file watch is in place (it is placed before watchConfig returns). */
   ready: Promise<void>;
   close(): Promise<void>;
 }
@@ -83,42 +80,33 @@ export function watchConfig(options: WatchConfigOptions): ConfigWatcher {
     return { reload, ready: Promise.resolve(), close: async () => void (closed = true) };
   }
 
-  const dir = dirname(file);
   let timer: ReturnType<typeof setTimeout> | null = null;
-  let watcher: import("chokidar").FSWatcher | null = null;
-  const start = async () => {
-    const { watch } = await import("chokidar");
-    if (closed) return;
-    watcher = watch(dir, {
-      ignoreInitial: true,
-      depth: 0,
-      // Everything in the directory but the file itself is ignored (the directory must not be).
-      ignored: (path: string) => resolve(path) !== dir && resolve(path) !== file,
-    });
-    watcher.on("all", (event) => {
-      if (timer) clearTimeout(timer);
-      timer = setTimeout(() => {
-        timer = null;
-        void reload(`${basename(file)} ${event === "unlink" ? "removed" : "changed"}`);
-      }, options.debounceMs ?? 200);
-    });
-    watcher.on("error", (error) => logger.warn(`watching ${file} failed: ${errorText(error)}`));
-    await new Promise<void>((done) => watcher!.once("ready", () => done()));
+  let watch: PathWatch | null = null;
+  try {
+    watch = watchPath(
+      file,
+      () => {
+        if (timer) clearTimeout(timer);
+        timer = setTimeout(() => {
+          timer = null;
+          void reload(`${basename(file)} ${existsSync(file) ? "changed" : "removed"}`);
+        }, options.debounceMs ?? 200);
+      },
+      (error) => logger.warn(`watching ${file} failed: ${errorText(error)}`),
+    );
     logger.debug("watching the config file for changes", { config: file });
-  };
-  // A watch that cannot be set up (inotify limits, say) costs hot reload, not the worker.
-  const ready = start().catch((error) =>
-    logger.warn(`cannot watch ${file} for changes (reload with SIGHUP instead): ${errorText(error)}`),
-  );
+  } catch (error) {
+    // A watch that cannot be set up (inotify limits, say) costs hot reload, not the worker.
+    logger.warn(`cannot watch ${file} for changes (reload with SIGHUP instead): ${errorText(error)}`);
+  }
 
   return {
     reload,
-    ready,
+    ready: Promise.resolve(),
     async close() {
       closed = true;
       if (timer) clearTimeout(timer);
-      await ready;
-      await watcher?.close();
+      watch?.close();
       await queue;
     },
   };

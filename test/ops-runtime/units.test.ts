@@ -1,7 +1,7 @@
 // The pieces behind hot reload, logs and the progress line, in process: fast, and with an injected
 // clock where timing matters.
 import { describe, expect, test } from "bun:test";
-import { renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { configChanges } from "../../src/config/diff.ts";
 import { loadConfig } from "../../src/config/load.ts";
@@ -14,6 +14,7 @@ import { createLogger, memoryLogger, switchableLogger } from "../../src/log.ts";
 import { logSecrets } from "../../src/log-secrets.ts";
 import { maskAuth, nodemailerLogger } from "../../src/transports/nodemailer-log.ts";
 import { tempDir } from "../helpers/db.ts";
+import { until } from "../helpers/wait.ts";
 
 const configFrom = (text: string, env: Record<string, string> = {}): Config => {
   const dir = tempDir();
@@ -206,6 +207,38 @@ describe("config reload", () => {
       await watcher.close();
       dir.cleanup();
     }
+  });
+
+  test("a removed file is reported as removed and the running config kept; one that cannot be watched still reloads on SIGHUP", async () => {
+    const dir = tempDir();
+    const file = join(dir.path, "mailer.toml");
+    writeFileSync(file, "[delivery]\nmax_batch = 1\n");
+    const config = loadConfig({ path: file }).config;
+    const logger = memoryLogger("debug");
+    const applied: number[] = [];
+    const watcher = watchConfig({ config, logger, debounceMs: 50, onChange: (next) => void applied.push(next.delivery.max_batch) });
+    try {
+      await watcher.ready;
+      rmSync(file);
+      await until(() => logger.lines.some((l) => l.includes("config invalid")), "the removal reported");
+      expect(logger.lines.find((l) => l.includes("config invalid"))).toContain("mailer.toml removed");
+      expect(applied).toEqual([]);
+    } finally {
+      await watcher.close();
+    }
+
+    // Its directory gone (an unmounted volume, say): no watch, a warning, and SIGHUP still works.
+    rmSync(dir.path, { recursive: true });
+    const unwatched = memoryLogger("debug");
+    const blind = watchConfig({ config, logger: unwatched, onChange: (next) => void applied.push(next.delivery.max_batch) });
+    await blind.ready;
+    expect(unwatched.lines.join("\n")).toMatch(/cannot watch .*mailer\.toml for changes \(reload with SIGHUP instead\)/);
+    mkdirSync(dir.path);
+    writeFileSync(file, "[delivery]\nmax_batch = 7\n");
+    await blind.reload("SIGHUP");
+    await blind.close();
+    dir.cleanup();
+    expect(applied).toEqual([7]);
   });
 
   test("with no config file there is nothing to watch; reload() still re-reads", async () => {
