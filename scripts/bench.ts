@@ -16,6 +16,7 @@ import { cliStep, emptyStep } from "./bench/steps/commands.ts";
 import { startupStep } from "./bench/steps/startup.ts";
 import { smtpdStep } from "./bench/steps/smtpd.ts";
 import { gateSummary } from "./bench/quiet.ts";
+import { applyDjangoTargets, djangoStep } from "./bench/steps/django.ts";
 import { drainStep } from "./bench/steps/drain.ts";
 import { enqueueStep } from "./bench/steps/enqueue.ts";
 import { latencyStep } from "./bench/steps/latency.ts";
@@ -23,7 +24,7 @@ import { rssStep } from "./bench/steps/rss.ts";
 import { webStep } from "./bench/steps/web.ts";
 import { apiStep } from "./bench/steps/api.ts";
 
-const STEPS = ["enqueue", "cli", "drain", "ceiling", "empty", "startup", "smtpd", "latency", "rss", "web", "api"] as const;
+const STEPS = ["django", "enqueue", "cli", "drain", "ceiling", "empty", "startup", "smtpd", "latency", "rss", "web", "api"] as const;
 type Step = (typeof STEPS)[number];
 
 const USAGE = `usage: bun scripts/bench.ts [options]
@@ -36,6 +37,11 @@ const USAGE = `usage: bun scripts/bench.ts [options]
   --binary PATH      the mailer binary to measure (default dist/mailer; built when missing)
   --json-out PATH    where the JSON goes (default bench-results/bench-<timestamp>.json)
   --js-sink          use the smtp-server sink even when smtp-sink is available (to test the fallback)
+  --django-mailer DIR
+                     also measure django-mailer from this source tree (a checkout of
+                     github.com/pinax/django-mailer) in the same run: its figures become the
+                     targets of the rows issue 18 compares with it (the django step; without
+                     this option the step is skipped and those targets are issue 18's figures)
 `;
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -50,6 +56,7 @@ function options() {
       binary: { type: "string", default: join(ROOT, "dist/mailer") },
       "json-out": { type: "string" },
       "js-sink": { type: "boolean", default: false },
+      "django-mailer": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -60,6 +67,7 @@ function options() {
   const only = values.only ? values.only.split(",").map((s) => s.trim()) : [...STEPS];
   const unknown = only.filter((s) => !STEPS.includes(s as Step));
   if (unknown.length > 0) throw new Error(`--only: unknown step(s) ${unknown.join(", ")}; steps are ${STEPS.join(", ")}`);
+  if (values.only?.split(",").some((s) => s.trim() === "django") && !values["django-mailer"]) throw new Error("--only django: give --django-mailer DIR (a django-mailer source tree)");
   if (values.db && !DIALECTS.includes(values.db as Dialect)) throw new Error(`--db: expected sqlite, postgres or mariadb, got ${values.db}`);
   return {
     quick: values.quick!,
@@ -68,6 +76,7 @@ function options() {
     binary: resolve(values.binary!),
     jsonOut: values["json-out"],
     jsSink: values["js-sink"]!,
+    djangoMailer: values["django-mailer"] ? resolve(values["django-mailer"]) : null,
   };
 }
 
@@ -124,6 +133,7 @@ async function main(): Promise<number> {
     stepTimes[name] = round((performance.now() - t) / 1000, 1);
   };
   try {
+    if (opts.steps.has("django") && opts.djangoMailer) await timed("django", () => djangoStep(bench, opts.djangoMailer!));
     if (opts.steps.has("enqueue")) await timed("enqueue", () => enqueueStep(bench));
     if (opts.steps.has("cli")) await timed("cli", () => cliStep(bench));
     if (opts.steps.has("drain") || opts.steps.has("ceiling")) {
@@ -139,6 +149,7 @@ async function main(): Promise<number> {
   } finally {
     await stop();
   }
+  applyDjangoTargets(bench);
 
   const finished = new Date();
   const load1 = loadavg();

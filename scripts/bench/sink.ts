@@ -39,10 +39,11 @@ async function sh(cmd: string[], env: Record<string, string> = {}, stdin?: strin
   return { code, out: stdout + stderr };
 }
 
-/** Install a Debian package without prompts, never starting any daemon it ships. */
-export async function aptInstall(pkg: string, preseed?: string): Promise<boolean> {
+/** Install Debian packages without prompts, never starting any daemon they ship. */
+export async function aptInstall(pkg: string | string[], preseed?: string): Promise<boolean> {
+  const pkgs = typeof pkg === "string" ? [pkg] : pkg;
   if (process.getuid?.() !== 0 || !existsSync("/usr/bin/apt-get")) return false;
-  log(`installing Debian package ${pkg} (apt-get)…`);
+  log(`installing Debian package(s) ${pkgs.join(" ")} (apt-get)…`);
   // policy-rc.d exit 101 tells invoke-rc.d "do not start services": postfix's daemon is never started.
   const policy = "/usr/sbin/policy-rc.d";
   const ownPolicy = !existsSync(policy);
@@ -52,9 +53,9 @@ export async function aptInstall(pkg: string, preseed?: string): Promise<boolean
     const env = { DEBIAN_FRONTEND: "noninteractive" };
     const update = await sh(["apt-get", "update", "-q"], env);
     if (update.code !== 0) log(`apt-get update failed (trying the install anyway): ${update.out.trim().split("\n").pop()}`);
-    const install = await sh(["apt-get", "install", "-y", "-q", "--no-install-recommends", pkg], env);
+    const install = await sh(["apt-get", "install", "-y", "-q", "--no-install-recommends", ...pkgs], env);
     if (install.code !== 0) {
-      log(`apt-get install ${pkg} failed: ${install.out.trim().split("\n").slice(-3).join(" | ")}`);
+      log(`apt-get install ${pkgs.join(" ")} failed: ${install.out.trim().split("\n").slice(-3).join(" | ")}`);
       return false;
     }
     return true;

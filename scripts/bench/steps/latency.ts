@@ -20,8 +20,8 @@ import { benchMessage } from "../messages.ts";
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
 import { cleanEnv, percentile, round, runOk, sleep, summary } from "../proc.ts";
-import { quietGate } from "../quiet.ts";
-import { startStampSink } from "../stamp-sink.ts";
+import { quietGate, type Quiet } from "../quiet.ts";
+import { startStampSink, type StampSink } from "../stamp-sink.ts";
 import { startSink, type Sink } from "../sink.ts";
 
 const GAP_MS = 20;
@@ -82,19 +82,41 @@ function cpuSeconds(pid: number): number {
 
 const residentMiB = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
 
-async function measureFromOutside(bench: Bench): Promise<void> {
+/** What one worker showed from outside: commit-to-arrival times, then its idle cost. */
+export interface OutsideFigure {
+  latency: number[];
+  gate: Quiet;
+  idleMs: number;
+  /** Share of one core used while idle. */
+  idleCpu: number;
+  idleRssMiB: number;
+}
+
+/** A worker to measure from outside: started against the stamping sink, fed by its own inserter. */
+export interface OutsideSubject {
+  /** The worker's command, run in `cwd` until the measurement ends. */
+  worker: string[];
+  cwd: string;
+  /** The inserter's command: commits `count` bench messages `gapMs` apart, printing one JSON line
+   * per COMMIT ({messageId, committedAt}, wall-clock ms), as latency-inserter.ts does. */
+  inserter(count: number, gapMs: number, tag: string): string[];
+  cleanup(): Promise<void>;
+}
+
+/** The outside measurement for any worker (runmailer-pg here, django-mailer's runmailer_pg in the
+ * django step), so both are measured by the one procedure. */
+export async function latencyFromOutside(bench: Bench, prepare: (sink: StampSink) => Promise<OutsideSubject>): Promise<OutsideFigure> {
   const samples = bench.sizes.latencySamples;
   const sink = await startStampSink();
-  const db = await freshDb("postgres");
-  const config = writeConfig(db, { smtp: sink, pool: 1, emptyQueueSleep: 30 });
-  await runOk("migrate", [bench.binary, "migrate", "--config", config], { cwd: db.dir });
-  const child = Bun.spawn([bench.binary, "runmailer-pg", "--config", config], { cwd: db.dir, env: cleanEnv(), stdout: "ignore", stderr: "ignore", stdin: "ignore" });
+  let subject: OutsideSubject | null = null;
+  let child: ReturnType<typeof Bun.spawn> | null = null;
   try {
+    subject = await prepare(sink);
+    child = Bun.spawn(subject.worker, { cwd: subject.cwd, env: cleanEnv(), stdout: "ignore", stderr: "ignore", stdin: "ignore" });
     await sleep(1500);
-    if (child.exitCode !== null) throw new Error(`runmailer-pg exited ${child.exitCode}`);
+    if (child.exitCode !== null) throw new Error(`${subject.worker.join(" ").slice(0, 80)} exited ${child.exitCode}`);
     const gate = await quietGate();
-    const args = JSON.stringify({ url: db.url, count: samples + WARMUP, gapMs: GAP_MS + 5, tag: "outside" });
-    const inserter = await runOk("latency inserter", [process.execPath, join(import.meta.dir, "..", "latency-inserter.ts"), args], { timeoutMs: 600_000 });
+    const inserter = await runOk("latency inserter", subject.inserter(samples + WARMUP, GAP_MS + 5, "outside"), { timeoutMs: 600_000 });
     const commits = inserter.stdout.trim().split("\n").map((l) => JSON.parse(l) as { messageId: string; committedAt: number });
     // The last arrivals' lines read.
     await sleep(1000);
@@ -104,28 +126,42 @@ async function measureFromOutside(bench: Bench): Promise<void> {
       if (at === undefined) throw new Error(`latency from outside: ${c.messageId} never arrived (${arrivals.size} of ${commits.length} did: ${[...arrivals.keys()].slice(0, 3).join(" ")})`);
       return at - c.committedAt;
     });
-    const p50 = percentile(latency, 50);
-    const p99 = percentile(latency, 99);
-    say(`runmailer-pg latency from outside: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms over ${samples}`);
-    addRow(bench, { id: "latency.outside.p50", label: "runmailer-pg commit → SMTP from outside (plain-SQL committer, stamping sink), p50", unit: "ms", values: { postgres: p50 } });
-    // django-mailer's p99 measured this way (issue 18).
-    addRow(bench, { id: "latency.outside.p99", label: "runmailer-pg commit → SMTP from outside, p99", unit: "ms", values: { postgres: p99 }, target: { op: "<=", value: 7.95 } });
-
     // Idle: nothing queued, the worker waiting on LISTEN and its beat.
     const idleMs = bench.quick ? 3000 : 20_000;
     const cpu0 = cpuSeconds(child.pid);
     await sleep(idleMs);
     const idleCpu = (cpuSeconds(child.pid) - cpu0) / (idleMs / 1000);
-    const rss = residentMiB(child.pid);
-    say(`runmailer-pg idle: ${(idleCpu * 100).toFixed(2)} % of a core over ${idleMs / 1000} s, ${rss.toFixed(1)} MiB resident`);
-    addRow(bench, { id: "idle.cpu", label: `runmailer-pg idle CPU over ${idleMs / 1000} s`, unit: "% core", values: { postgres: idleCpu * 100 } });
-    addRow(bench, { id: "idle.rss", label: "runmailer-pg idle resident memory", unit: "MiB", values: { postgres: rss }, target: { op: "<=", value: 48 } });
-    (bench.raw.latency as Record<string, unknown>).outside = { gate, latency: summary(latency), samples: latency.map((x) => round(x, 3)), idleCpuShare: round(idleCpu, 5), idleRssMiB: round(rss, 1) };
+    return { latency, gate, idleMs, idleCpu, idleRssMiB: residentMiB(child.pid) };
   } finally {
-    await stopWorker(child);
+    if (child) await stopWorker(child);
     await sink.stop();
-    await db.drop();
+    await subject?.cleanup();
   }
+}
+
+async function measureFromOutside(bench: Bench): Promise<void> {
+  const figure = await latencyFromOutside(bench, async (sink) => {
+    const db = await freshDb("postgres");
+    const config = writeConfig(db, { smtp: sink, pool: 1, emptyQueueSleep: 30 });
+    await runOk("migrate", [bench.binary, "migrate", "--config", config], { cwd: db.dir });
+    return {
+      worker: [bench.binary, "runmailer-pg", "--config", config],
+      cwd: db.dir,
+      inserter: (count, gapMs, tag) => [process.execPath, join(import.meta.dir, "..", "latency-inserter.ts"), JSON.stringify({ url: db.url, count, gapMs, tag })],
+      cleanup: () => db.drop(),
+    };
+  });
+  const { latency, idleMs, idleCpu, idleRssMiB: rss } = figure;
+  const p50 = percentile(latency, 50);
+  const p99 = percentile(latency, 99);
+  say(`runmailer-pg latency from outside: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms over ${latency.length}`);
+  addRow(bench, { id: "latency.outside.p50", label: "runmailer-pg commit → SMTP from outside (plain-SQL committer, stamping sink), p50", unit: "ms", values: { postgres: p50 } });
+  // django-mailer's p99 measured this way (issue 18's run; the django step measures it in this one).
+  addRow(bench, { id: "latency.outside.p99", label: "runmailer-pg commit → SMTP from outside, p99", unit: "ms", values: { postgres: p99 }, target: { op: "<=", value: 7.95 } });
+  say(`runmailer-pg idle: ${(idleCpu * 100).toFixed(2)} % of a core over ${idleMs / 1000} s, ${rss.toFixed(1)} MiB resident`);
+  addRow(bench, { id: "idle.cpu", label: `runmailer-pg idle CPU over ${idleMs / 1000} s`, unit: "% core", values: { postgres: idleCpu * 100 } });
+  addRow(bench, { id: "idle.rss", label: "runmailer-pg idle resident memory", unit: "MiB", values: { postgres: rss }, target: { op: "<=", value: 48 } });
+  (bench.raw.latency as Record<string, unknown>).outside = { gate: figure.gate, latency: summary(latency), samples: latency.map((x) => round(x, 3)), idleCpuShare: round(idleCpu, 5), idleRssMiB: round(rss, 1) };
 }
 
 async function measure(bench: Bench, sink: Sink): Promise<void> {
