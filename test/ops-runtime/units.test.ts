@@ -215,7 +215,7 @@ describe("config reload", () => {
     writeFileSync(file, "[delivery]\nmax_batch = 1\n");
     const config = loadConfig({ path: file }).config;
     const logger = memoryLogger("debug");
-    const applied: number[] = [];
+    const applied: (number | null)[] = [];
     const watcher = watchConfig({ config, logger, debounceMs: 50, onChange: (next) => void applied.push(next.delivery.max_batch) });
     try {
       await watcher.ready;
