@@ -54,6 +54,11 @@ export function watchConfig(options: WatchConfigOptions): ConfigWatcher {
       logger.error("config file is empty, keeping the running config", { config: file, reason });
       return;
     }
+    // Said plainly: loadConfig would call it a file "named by --config", which it may not have been.
+    if (file !== null && !existsSync(file)) {
+      logger.error("config file is gone, keeping the running config", { config: file, reason });
+      return;
+    }
     let loaded: Loaded;
     try {
       loaded = loadConfig(loadOptions);

@@ -220,8 +220,9 @@ describe("config reload", () => {
     try {
       await watcher.ready;
       rmSync(file);
-      await until(() => logger.lines.some((l) => l.includes("config invalid")), "the removal reported");
-      expect(logger.lines.find((l) => l.includes("config invalid"))).toContain("mailer.toml removed");
+      await until(() => logger.lines.some((l) => l.includes("keeping the running config")), "the removal reported");
+      const line = JSON.parse(logger.lines.find((l) => l.includes("keeping the running config"))!);
+      expect(line).toMatchObject({ level: "error", msg: "config file is gone, keeping the running config", config: file, reason: "mailer.toml removed" });
       expect(applied).toEqual([]);
     } finally {
       await watcher.close();
