@@ -148,24 +148,19 @@ function openedAs(db: Kysely<any>): Opened {
   return found;
 }
 
-/** The dialect of a Kysely instance or transaction opened by connect.ts. */
-export const dialectOf = (db: Kysely<any>): DialectInfo => openedAs(db).dialect;
-
-/** See Database.statementBytes. */
-export const statementBytesOf = (db: Kysely<any>): number | null => openedAs(db).statementBytes;
-
-/** A statement written out, on a Kysely instance or transaction opened by connect.ts, through
- * Kysely's pipeline as any query it builds. */
-export const runStatement = <R>(db: Kysely<any>, statement: Statement): Promise<QueryResult<R>> => openedAs(db).run<R>(db, statement);
-
 /** Where a statement written out can run: a Connection (which may be without Kysely), or a Kysely
  * instance or transaction opened by connect.ts. */
 export type StatementTarget = Connection | Kysely<any>;
 
 export const isConnection = (db: StatementTarget): db is Connection => "displayUrl" in db;
 
-export const dialectOfTarget = (db: StatementTarget): DialectInfo => (isConnection(db) ? db.dialect : dialectOf(db));
+/** The dialect of a Connection, or of a Kysely instance or transaction opened by connect.ts. */
+export const dialectOf = (db: StatementTarget): DialectInfo => (isConnection(db) ? db.dialect : openedAs(db).dialect);
 
-/** A statement written out, on a Connection outside any transaction, or on Kysely (runStatement). */
+/** See Connection.statementBytes. */
+export const statementBytesOf = (db: StatementTarget): number | null => (isConnection(db) ? db.statementBytes : openedAs(db).statementBytes);
+
+/** A statement written out: on a Connection outside any transaction, or on Kysely (an instance or a
+ * transaction) through its pipeline, as any query it builds. */
 export const runOn = <R>(db: StatementTarget, statement: Statement): Promise<QueryResult<R>> =>
-  isConnection(db) ? db.executeQuery<R>(statement) : runStatement<R>(db, statement);
+  isConnection(db) ? db.executeQuery<R>(statement) : openedAs(db).run<R>(db, statement);

@@ -4,7 +4,7 @@
 // connect.ts Connection) or in a Kysely transaction. Changing the list is dont-send.ts.
 import type { SqliteDatabase } from "kysely";
 import type { Connection, Statement } from "../connect.ts";
-import { dialectOfTarget, runOn, type StatementTarget } from "../dialect.ts";
+import { dialectOf, runOn, type StatementTarget } from "../dialect.ts";
 
 /** The list's row in mailer_counter, bumped by a trigger on every change (migration 0004). */
 export const DONT_SEND_COUNTER = "dont_send";
@@ -54,7 +54,7 @@ function dontSendListIsEmptyNow(handle: SqliteDatabase): boolean {
 /** The lower-cased addresses among `addresses` that are on the list (matched by the key its unique
  * index has: dialect.ts dontSendKey). */
 export async function suppressedAmong(db: StatementTarget, addresses: string[]): Promise<Set<string>> {
-  const d = dialectOfTarget(db);
+  const d = dialectOf(db);
   const wanted = [...new Set(addresses.map((a) => a.toLowerCase()))];
   const found = new Set<string>();
   // Chunked so the statement stays under every database's parameter limit.

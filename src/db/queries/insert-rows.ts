@@ -5,7 +5,7 @@
 // that a Connection without Kysely (connect.ts) queues messages too; the text is Kysely's own, to the
 // byte (test/foundation/insert-rows.test.ts), so the drivers find their prepared statements as before.
 import type { Schema } from "../schema.ts";
-import { dialectOfTarget, isConnection, runOn, statementBytesOf, type DialectInfo, type StatementTarget } from "../dialect.ts";
+import { dialectOf, isConnection, runOn, statementBytesOf, type DialectInfo, type StatementTarget } from "../dialect.ts";
 import { TooLargeError } from "../../errors.ts";
 
 
@@ -42,7 +42,7 @@ export async function insertRows<T>(
   returning?: string,
 ): Promise<T[]> {
   if (rows.length === 0) return [];
-  const limit = isConnection(db) ? db.statementBytes : statementBytesOf(db);
+  const limit = statementBytesOf(db);
   if (limit === null) return insertStatement(db, table, columns, rows, returning);
   const parts = byBytes(rows, columns, limit, table);
   if (parts.length === 1) return insertStatement(db, table, columns, parts[0]!, returning);
@@ -90,7 +90,7 @@ function byBytes(rows: readonly object[], columns: readonly string[], limit: num
 }
 
 async function insertStatement<T>(db: StatementTarget, table: keyof Schema, columns: readonly string[], rows: readonly object[], returning?: string): Promise<T[]> {
-  const text = insertSql(dialectOfTarget(db), table, columns, rows.length, returning);
+  const text = insertSql(dialectOf(db), table, columns, rows.length, returning);
   const parameters: unknown[] = new Array(rows.length * columns.length);
   let k = 0;
   for (const row of rows) for (const column of columns) parameters[k++] = (row as Record<string, unknown>)[column];
