@@ -140,7 +140,6 @@ export async function startLiveConfig(ctx: Context, options: GlobalOptions, opts
     void watcher.reload("SIGHUP");
   };
   process.on("SIGHUP", onHangup);
-  await watcher.ready;
 
   return {
     logger,

@@ -25,16 +25,16 @@ export interface WatchConfigOptions {
 export interface ConfigWatcher {
   /** Loads the file again now (SIGHUP); resolves once the result is applied or reported. */
   reload(reason?: string): Promise<void>;
-  /** Resolves once the file watch is in place (it is placed before watchConfig returns). */
-  ready: Promise<void>;
   close(): Promise<void>;
 }
 
-function isEmpty(file: string): boolean {
+/** What a reload finds at the file's path before it loads it. */
+function fileState(file: string): "gone" | "empty" | "present" {
   try {
-    return readFileSync(file, "utf8").trim() === "";
-  } catch {
-    return false; // missing or unreadable: loadConfig says so properly
+    return readFileSync(file, "utf8").trim() === "" ? "empty" : "present";
+  } catch (error) {
+    // Unreadable for another reason: loadConfig says so properly.
+    return (error as NodeJS.ErrnoException).code === "ENOENT" ? "gone" : "present";
   }
 }
 
@@ -49,14 +49,11 @@ export function watchConfig(options: WatchConfigOptions): ConfigWatcher {
 
   const reloadNow = async (reason: string) => {
     // An empty file is valid TOML (all defaults), but on a reload it is far more likely a save
-    // caught half-way, or a mistake, than a wish to send from ./mailer.db to localhost:25.
-    if (file !== null && isEmpty(file)) {
-      logger.error("config file is empty, keeping the running config", { config: file, reason });
-      return;
-    }
-    // Said plainly: loadConfig would call it a file "named by --config", which it may not have been.
-    if (file !== null && !existsSync(file)) {
-      logger.error("config file is gone, keeping the running config", { config: file, reason });
+    // caught half-way, or a mistake, than a wish to send from ./mailer.db to localhost:25. A missing
+    // one is said plainly: loadConfig would call it a file "named by --config", which it may not be.
+    const state = file === null ? "present" : fileState(file);
+    if (state !== "present") {
+      logger.error(`config file is ${state}, keeping the running config`, { config: file, reason });
       return;
     }
     let loaded: Loaded;
@@ -82,7 +79,7 @@ export function watchConfig(options: WatchConfigOptions): ConfigWatcher {
 
   if (file === null) {
     logger.debug("no config file in use (built-in defaults): nothing to watch for changes");
-    return { reload, ready: Promise.resolve(), close: async () => void (closed = true) };
+    return { reload, close: async () => void (closed = true) };
   }
 
   let timer: ReturnType<typeof setTimeout> | null = null;
@@ -107,7 +104,6 @@ export function watchConfig(options: WatchConfigOptions): ConfigWatcher {
 
   return {
     reload,
-    ready: Promise.resolve(),
     async close() {
       closed = true;
       if (timer) clearTimeout(timer);

@@ -190,7 +190,6 @@ describe("config reload", () => {
       },
     });
     try {
-      await watcher.ready;
       save("[delivery]\nmax_batch = 2\n");
       expect(await events.next()).toBe("applied max_batch=2");
       save("[delivery]\nmax_batch = -1\n");
@@ -218,7 +217,6 @@ describe("config reload", () => {
     const applied: (number | null)[] = [];
     const watcher = watchConfig({ config, logger, debounceMs: 50, onChange: (next) => void applied.push(next.delivery.max_batch) });
     try {
-      await watcher.ready;
       rmSync(file);
       await until(() => logger.lines.some((l) => l.includes("keeping the running config")), "the removal reported");
       const line = JSON.parse(logger.lines.find((l) => l.includes("keeping the running config"))!);
@@ -232,7 +230,6 @@ describe("config reload", () => {
     rmSync(dir.path, { recursive: true });
     const unwatched = memoryLogger("debug");
     const blind = watchConfig({ config, logger: unwatched, onChange: (next) => void applied.push(next.delivery.max_batch) });
-    await blind.ready;
     expect(unwatched.lines.join("\n")).toMatch(/cannot watch .*mailer\.toml for changes \(reload with SIGHUP instead\)/);
     mkdirSync(dir.path);
     writeFileSync(file, "[delivery]\nmax_batch = 7\n");
@@ -252,7 +249,6 @@ describe("config reload", () => {
       logger,
       onChange: (next) => void seen.push(next),
     });
-    await watcher.ready;
     await watcher.reload();
     await watcher.close();
     dir.cleanup();
