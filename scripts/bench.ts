@@ -67,7 +67,7 @@ function options() {
   const only = values.only ? values.only.split(",").map((s) => s.trim()) : [...STEPS];
   const unknown = only.filter((s) => !STEPS.includes(s as Step));
   if (unknown.length > 0) throw new Error(`--only: unknown step(s) ${unknown.join(", ")}; steps are ${STEPS.join(", ")}`);
-  if (values.only?.split(",").some((s) => s.trim() === "django") && !values["django-mailer"]) throw new Error("--only django: give --django-mailer DIR (a django-mailer source tree)");
+  if (values.only && only.includes("django") && !values["django-mailer"]) throw new Error("--only django: give --django-mailer DIR (a django-mailer source tree)");
   if (values.db && !DIALECTS.includes(values.db as Dialect)) throw new Error(`--db: expected sqlite, postgres or mariadb, got ${values.db}`);
   return {
     quick: values.quick!,
