@@ -2,6 +2,7 @@
 // /usr/bin/time -v (or /proc VmHWM when GNU time is missing), medians and percentiles.
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
+import { JIT_POLICY } from "../build.ts";
 
 export interface RunResult {
   code: number;
@@ -34,6 +35,14 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
 }
 
 export const GNU_TIME = "/usr/bin/time";
+
+/** Compiles `entry` into a standalone executable with the flags mailer's own build uses
+ * (scripts/build.ts), so that a floor program starts and runs as mailer does. */
+export async function compileLikeMailer(entry: string, outfile: string): Promise<string> {
+  const flags = ["--compile", "--bytecode", "--format=esm", `--compile-jit-policy=${JIT_POLICY}`];
+  await runOk(`bun build ${entry}`, [process.execPath, "build", ...flags, entry, "--outfile", outfile], { cwd: dirname(outfile) });
+  return outfile;
+}
 
 export async function run(cmd: string[], options: RunOptions = {}): Promise<RunResult> {
   let argv = cmd;

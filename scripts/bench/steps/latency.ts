@@ -15,11 +15,13 @@
 import nodemailer from "nodemailer";
 import { openQueue } from "../../../src/index.ts";
 import { addRow, say, type Bench } from "../context.ts";
-import { benchRoot, freshDb, writeConfig } from "../db.ts";
+import { sql } from "kysely";
+import { FUNCTION_SQL, TRIGGER_SQL } from "../../../src/pg/trigger.ts";
+import { benchRoot, freshDb, usingDatabase, writeConfig } from "../db.ts";
 import { benchMessage } from "../messages.ts";
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
-import { cleanEnv, percentile, round, runOk, sleep, summary } from "../proc.ts";
+import { cleanEnv, compileLikeMailer, percentile, round, runOk, sleep, summary } from "../proc.ts";
 import { quietGate, type Quiet } from "../quiet.ts";
 import { startStampSink, type StampSink } from "../stamp-sink.ts";
 import { startSink, type Sink } from "../sink.ts";
@@ -64,6 +66,7 @@ export async function latencyStep(bench: Bench): Promise<void> {
     return;
   }
   await measureFromOutside(bench);
+  await measureFloorFromOutside(bench);
 }
 
 /** SIGTERM, and SIGKILL if it has not exited 10 s later. */
@@ -137,6 +140,37 @@ export async function latencyFromOutside(bench: Bench, prepare: (sink: StampSink
     await sink.stop();
     await subject?.cleanup();
   }
+}
+
+/** The same measured on the bare worker (bare-pg-worker.ts, compiled as mailer is): what Bun,
+ * postgres.js and nodemailer cost by themselves, the floor under runmailer-pg's three figures. */
+async function measureFloorFromOutside(bench: Bench): Promise<void> {
+  const worker = await compileLikeMailer(join(import.meta.dir, "..", "bare-pg-worker.ts"), join(benchRoot(), "bare-pg-worker"));
+  const figure = await latencyFromOutside(bench, async (sink) => {
+    const db = await freshDb("postgres");
+    const config = writeConfig(db, { smtp: sink, pool: 1, emptyQueueSleep: 30 });
+    await runOk("migrate", [bench.binary, "migrate", "--config", config], { cwd: db.dir });
+    // runmailer-pg installs its NOTIFY trigger at start; the bare worker is given the same one.
+    await usingDatabase(db, async (kysely) => {
+      for (const ddl of [FUNCTION_SQL, TRIGGER_SQL]) await sql.raw(ddl).execute(kysely);
+    });
+    return {
+      worker: [worker, JSON.stringify({ url: db.url, host: sink.host, port: sink.port })],
+      cwd: db.dir,
+      inserter: (count, gapMs, tag) => [process.execPath, join(import.meta.dir, "..", "latency-inserter.ts"), JSON.stringify({ url: db.url, count, gapMs, tag })],
+      cleanup: () => db.drop(),
+    };
+  });
+  const { latency, idleMs, idleCpu, idleRssMiB: rss } = figure;
+  const p50 = percentile(latency, 50);
+  const p99 = percentile(latency, 99);
+  say(`floor, a bare Bun LISTEN worker from outside: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms; idle ${(idleCpu * 100).toFixed(2)} % of a core, ${rss.toFixed(1)} MiB`);
+  const floor = "floor: bare Bun worker (postgres.js LISTEN, claim, nodemailer, record)";
+  addRow(bench, { id: "latency.outside.floor.p50", label: `${floor}, commit → SMTP from outside, p50`, unit: "ms", values: { postgres: p50 } });
+  addRow(bench, { id: "latency.outside.floor.p99", label: `${floor}, commit → SMTP from outside, p99`, unit: "ms", values: { postgres: p99 } });
+  addRow(bench, { id: "idle.cpu.floor", label: `${floor}, idle CPU over ${idleMs / 1000} s`, unit: "% core", values: { postgres: idleCpu * 100 } });
+  addRow(bench, { id: "idle.rss.floor", label: `${floor}, idle resident memory`, unit: "MiB", values: { postgres: rss } });
+  (bench.raw.latency as Record<string, unknown>).bareWorker = { gate: figure.gate, latency: summary(latency), samples: latency.map((x) => round(x, 3)), idleCpuShare: round(idleCpu, 5), idleRssMiB: round(rss, 1) };
 }
 
 async function measureFromOutside(bench: Bench): Promise<void> {

@@ -7,18 +7,15 @@ import { join } from "node:path";
 import { addRow, say, type Bench } from "../context.ts";
 import { benchRoot } from "../db.ts";
 import { benchMessage } from "../messages.ts";
-import { cleanEnv, median, runOk, summary } from "../proc.ts";
+import { cleanEnv, compileLikeMailer, median, runOk, summary } from "../proc.ts";
 import { quietGate } from "../quiet.ts";
-import { JIT_POLICY } from "../../build.ts";
 import { migratedDb } from "./commands.ts";
 
 /** The floor: what any compiled Bun program costs to start and exit. */
 async function buildHello(): Promise<string> {
   const dir = benchRoot();
   writeFileSync(join(dir, "hello.ts"), 'console.log("hello");\n');
-  const outfile = join(dir, "bun-hello");
-  await runOk("bun build hello", [process.execPath, "build", "--compile", "--bytecode", "--format=esm", `--compile-jit-policy=${JIT_POLICY}`, join(dir, "hello.ts"), "--outfile", outfile], { cwd: dir });
-  return outfile;
+  return compileLikeMailer(join(dir, "hello.ts"), join(dir, "bun-hello"));
 }
 
 export async function startupStep(bench: Bench): Promise<void> {
