@@ -16,11 +16,6 @@ export interface DialectSql {
    * choose, MariaDB groups by (status, priority) by walking the queue index and fetching each row
    * through the primary key: `mailer status` took 11.4 s at a million rows, 2 s scanning the table. */
   wholeMessageTable: RawBuilder<unknown>;
-  /** A bytes column as text that costs the driver less to read, or null to read it as it is. On
-   * PostgreSQL a bytea result is hex, twice the bytes: postgres.js turns every claimed text into a
-   * string of it and decodes that, per message. The escape form of a mail text is the text itself
-   * (only NUL, 8-bit bytes and backslashes are escaped), which bytea.ts byteaResult reads. */
-  bytesAsText: ((column: string) => RawBuilder<string>) | null;
   /** The database's own clock, as a column default. */
   now: RawBuilder<unknown>;
   /** The database's clock in epoch seconds (fractional), the same value throughout one statement:
@@ -41,7 +36,6 @@ const SQLITE_SQL: DialectSql = {
   },
   indexTableClause: () => sql``,
   wholeMessageTable: sql`mailer_message`,
-  bytesAsText: null,
   // ISO-8601 with milliseconds and Z, the same text Date.prototype.toISOString gives, so text order is time order.
   now: sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`,
   // julianday('now') is fixed for the whole statement; its resolution is about 20 µs.
@@ -58,7 +52,6 @@ const POSTGRES_SQL: DialectSql = {
   dropColumnCheck: (table, column) => sql`alter table ${sql.table(table)} drop constraint ${sql.id(`${table}_${column}_check`)}`,
   indexTableClause: () => sql``,
   wholeMessageTable: sql`mailer_message`,
-  bytesAsText: (column) => sql<string>`encode(${sql.ref(column)}, 'escape')`,
   now: sql`now()`,
   // statement_timestamp(), not now(): inside a transaction now() is the transaction's start.
   epochNow: sql<number>`extract(epoch from statement_timestamp())::double precision`,
@@ -75,7 +68,6 @@ const MARIADB_SQL: DialectSql = {
   dropColumnCheck: (table, column, type) => sql`alter table ${sql.table(table)} modify ${sql.id(column)} ${sql.raw(type)} not null`,
   indexTableClause: (table) => sql` on ${sql.table(table)}`,
   wholeMessageTable: sql`mailer_message ignore index (mailer_message_queue_idx)`,
-  bytesAsText: null,
   // UTC whatever the session's time_zone: an application's own INSERT (in its server's zone) gets a
   // default in the same UTC that mailer's sessions write.
   now: sql`(utc_timestamp(6))`,

@@ -1,16 +1,17 @@
 // The delivery engine's statements on mailer_message: claim a batch under a lease, release claims,
 // and record a batch's outcomes. Claims are committed before any SMTP conversation (SPEC §5): no
-// transaction is ever held open across the network.
-import { sql, type ExpressionBuilder, type Kysely, type Selectable, type Transaction } from "kysely";
-import type { Database } from "../connect.ts";
+// transaction is ever held open across the network. What every pass runs is written out as text
+// (sql-text.ts says why); what runs only now and then (a dead worker's claims, a slow batch's
+// leases, pruning) is built by Kysely.
+import type { Selectable, Transaction } from "kysely";
+import type { Database, Statement } from "../connect.ts";
 import type { DbTime, MessageStatus, MessageTable, Schema } from "../schema.ts";
-import { fromDbTime } from "../dialect.ts";
+import { fromDbTime, runOn, type DialectInfo } from "../dialect.ts";
 import { chunks } from "./chunks.ts";
 import { insertLogs, type NewLogRow } from "./logs.ts";
-import { insertNew } from "./insert-new.ts";
-import { dontSendVersionExpression } from "./dont-send.ts";
+import { VERSION_EXPRESSION } from "./dont-send-state.ts";
 import { byteaResult } from "../bytea.ts";
-import { sqlOf } from "../dialect-sql.ts";
+import { perDialect, sqlText, type SqlWriter } from "../sql-text.ts";
 
 export type ClaimedRow = Selectable<MessageTable>;
 
@@ -20,33 +21,72 @@ const COLUMNS_BUT_TEXT = [
   "next_attempt_at", "last_error", "claimed_by", "lease_until", "expires_at", "limited_by",
 ] as const satisfies ReadonlyArray<Exclude<keyof MessageTable, "message_data">>;
 
-/** What a pass may take now: queued, due, and not under someone else's live lease. */
-function sendableNow(now: DbTime) {
-  return (eb: ExpressionBuilder<Schema, "mailer_message">) =>
-    eb.and([
-      eb("status", "=", "queued"),
-      eb.or([eb("next_attempt_at", "is", null), eb("next_attempt_at", "<=", now)]),
-      eb.or([eb("claimed_by", "is", null), eb("lease_until", "is", null), eb("lease_until", "<", now)]),
-      // Past its expiry a message is not sent; the next pass's sweep logs it (expiry.ts).
-      eb.or([eb("expires_at", "is", null), eb("expires_at", ">", now)]),
-    ]);
+/** What a pass may take now: queued, due, and not under someone else's live lease. Past its expiry a
+ * message is not sent; the next pass's sweep logs it (expiry.ts). Its parameters: sendableNowValues. */
+const sendableNow = ({ q, p }: SqlWriter) =>
+  `(${q("status")} = ${p()} and (${q("next_attempt_at")} is null or ${q("next_attempt_at")} <= ${p()}) ` +
+  `and (${q("claimed_by")} is null or ${q("lease_until")} is null or ${q("lease_until")} < ${p()}) ` +
+  `and (${q("expires_at")} is null or ${q("expires_at")} > ${p()}))`;
+const sendableNowValues = (now: DbTime) => ["queued", now, now, now];
+
+/** The ids a claim takes, in queue order (among `onlyCount` given ids, when not null). Parameters:
+ * sendableNow's, those ids, the limit. On PostgreSQL it takes row locks with SKIP LOCKED, so
+ * concurrent workers on any host claim disjoint rows without waiting. */
+function pickSql(w: SqlWriter, onlyCount: number | null): string {
+  const { q, p } = w;
+  // Placeholders are numbered as written: each part is written in its place, left to right.
+  let text = `select ${q("id")} from ${q("mailer_message")} where ${sendableNow(w)}`;
+  if (onlyCount !== null) text += ` and ${q("id")} in (${w.list(onlyCount)})`;
+  text += ` order by ${q("priority")}, ${q("when_added")}, ${q("id")} limit ${p()}`;
+  return w.dialect.capabilities.skipLocked ? `${text} for update skip locked` : text;
 }
+
+/** The don't-send list's emptiness and change counter, returned with the claimed rows: the usual case
+ * (the list is empty) then costs no statement of its own before a batch's first send. Uncorrelated
+ * subqueries, evaluated once per statement, not once per row. */
+const dontSendColumns = ({ q }: SqlWriter) =>
+  `exists (select 1 from mailer_dontsendentry) as ${q("dont_send_listed")}, ${VERSION_EXPRESSION} as ${q("dont_send_version")}`;
+
+const claimSet = ({ q, p }: SqlWriter) =>
+  `update ${q("mailer_message")} set ${q("claimed_by")} = ${p()}, ${q("lease_until")} = ${p()}, ${q("limited_by")} = ${p()}`;
+
+/** The claim in one statement (dialect.pickAndChange). Parameters: worker, lease, null (limited_by),
+ * then pickSql's. On PostgreSQL the text comes in its escape form, half the bytes of hex. */
+export function claimSql(d: DialectInfo, onlyCount: number | null): string {
+  return sqlText(d, (w) => {
+    const { q } = w;
+    const set = claimSet(w);
+    const pick = pickSql(w, onlyCount);
+    const columns = d.bytesAsText
+      ? `${COLUMNS_BUT_TEXT.map((c) => q(c)).join(", ")}, ${d.bytesAsText(q("message_data"))} as ${q("message_text")}`
+      : "*";
+    return `${set} where ${q("id")} in (${pick}) returning ${columns}, ${dontSendColumns(w)}`;
+  });
+}
+const claimAnySql = perDialect((w) => claimSql(w.dialect, null));
+
+/** Without pickAndChange (MariaDB: no LIMIT in an IN subquery, no UPDATE … RETURNING), the claim is
+ * three statements in one transaction: pick (locking), claim, read. */
+export const claimInSteps = {
+  pick: (d: DialectInfo, onlyCount: number | null) => sqlText(d, (w) => pickSql(w, onlyCount)),
+  set: (d: DialectInfo, count: number) => sqlText(d, (w) => `${claimSet(w)} where ${w.q("id")} in (${w.list(count)})`),
+  read: (d: DialectInfo, count: number) =>
+    sqlText(d, (w) => `select *, ${dontSendColumns(w)} from ${w.q("mailer_message")} where ${w.q("id")} in (${w.list(count)})`),
+};
 
 export interface Claim {
   /** In queue order. */
   rows: ClaimedRow[];
-  /** The don't-send list had entries when the rows were claimed (false when no row was claimed): the
-   * usual case (it is empty) then costs no statement of its own before the first send of a batch. */
+  /** The don't-send list had entries when the rows were claimed (false when no row was claimed). */
   dontSendListed: boolean;
-  /** The don't-send list's change counter as of the claim (dont-send.ts dontSendVersion). */
+  /** The don't-send list's change counter as of the claim (dont-send-state.ts dontSendVersion). */
   dontSendVersion: number;
 }
 
-/** Claims up to `limit` messages in queue order (priority, age, id) for `worker`, in one statement.
- * On PostgreSQL the inner SELECT takes row locks with SKIP LOCKED, so concurrent workers on any host
- * claim disjoint rows without waiting; SQLite runs the statement under its single write lock. MariaDB
- * has no UPDATE … RETURNING: there the same locking SELECT, the UPDATE and a read of the rows are one
- * transaction. */
+type ReturnedRow = ClaimedRow & { message_text?: string; dont_send_listed?: unknown; dont_send_version?: unknown };
+
+/** Claims up to `limit` messages in queue order (priority, age, id) for `worker`, in one statement:
+ * SQLite runs it under its single write lock, PostgreSQL with SKIP LOCKED. MariaDB: claimInSteps. */
 export async function claimBatch(
   db: Database,
   worker: string,
@@ -57,40 +97,24 @@ export async function claimBatch(
   only?: readonly number[],
 ): Promise<Claim> {
   if (limit <= 0 || only?.length === 0) return { rows: [], dontSendListed: false, dontSendVersion: -1 };
-  const nowDb = db.dialect.toDb(now);
-  const pick = (q: Kysely<Schema>) => {
-    const ids = q
-      .selectFrom("mailer_message")
-      .select("id")
-      .where(sendableNow(nowDb))
-      .$if(only !== undefined, (p) => p.where("id", "in", only!))
-      .orderBy("priority")
-      .orderBy("when_added")
-      .orderBy("id")
-      .limit(limit);
-    return db.dialect.capabilities.skipLocked ? ids.forUpdate().skipLocked() : ids;
-  };
-  const claim = { claimed_by: worker, lease_until: db.dialect.toDb(leaseUntil), limited_by: null };
-  // An uncorrelated subquery: evaluated once per statement, not once per row.
-  const listed = sql<unknown>`exists (select 1 from mailer_dontsendentry)`.as("dont_send_listed");
-  const version = dontSendVersionExpression.as("dont_send_version");
-  type Row = ClaimedRow & { dont_send_listed?: unknown; dont_send_version?: unknown };
-  const claimPicked = () => db.kysely.updateTable("mailer_message").set(claim).where("id", "in", pick(db.kysely));
-  // On PostgreSQL the text comes in its escape form, half the bytes of hex (dialect-sql.ts bytesAsText).
-  const asText = sqlOf(db.dialect).bytesAsText;
-  let rows: Row[];
-  if (!db.dialect.capabilities.pickAndChange) {
+  const d = db.dialect;
+  const claim = [worker, d.toDb(leaseUntil), null];
+  const pick = [...sendableNowValues(d.toDb(now)), ...(only ?? []), limit];
+  const onlyCount = only?.length ?? null;
+  let rows: ReturnedRow[];
+  if (!d.capabilities.pickAndChange) {
     rows = await db.kysely.transaction().execute(async (trx) => {
-      const ids = (await pick(trx).execute()).map((r) => r.id);
+      const ids = (await runOn<{ id: number }>(trx, { sql: claimInSteps.pick(d, onlyCount), parameters: pick })).rows.map((r) => r.id);
       if (ids.length === 0) return [];
-      await trx.updateTable("mailer_message").set(claim).where("id", "in", ids).execute();
-      return trx.selectFrom("mailer_message").selectAll().select([listed, version]).where("id", "in", ids).execute();
+      await runOn(trx, { sql: claimInSteps.set(d, ids.length), parameters: [...claim, ...ids] });
+      return (await runOn<ReturnedRow>(trx, { sql: claimInSteps.read(d, ids.length), parameters: ids })).rows;
     });
-  } else if (asText) {
-    const returned = await claimPicked().returning([...COLUMNS_BUT_TEXT, asText("message_data").as("message_text"), listed, version]).execute();
-    rows = returned.map(({ message_text, ...row }) => ({ ...row, message_data: byteaResult(message_text) }));
   } else {
-    rows = await claimPicked().returningAll().returning([listed, version]).execute();
+    const text = onlyCount === null ? claimAnySql(d) : claimSql(d, onlyCount);
+    rows = (await db.executeQuery<ReturnedRow>({ sql: text, parameters: [...claim, ...pick] })).rows;
+    if (d.bytesAsText) {
+      rows = rows.map(({ message_text, ...row }) => ({ ...row, message_data: byteaResult(message_text!) }));
+    }
   }
   // RETURNING gives no order: restore the queue order the pass dispatches in (each time parsed once,
   // not once per comparison).
@@ -105,40 +129,33 @@ export async function claimBatch(
   };
 }
 
+export const hasSendableSql = perDialect((w) => `select ${w.q("id")} from ${w.q("mailer_message")} where ${sendableNow(w)} limit ${w.p()}`);
+
 /** Is there anything a pass could claim right now? (runmailer decides whether to sleep.) */
 export async function hasSendable(db: Database, now: Date): Promise<boolean> {
-  const row = await db.kysely
-    .selectFrom("mailer_message")
-    .select("id")
-    .where(sendableNow(db.dialect.toDb(now)))
-    .limit(1)
-    .executeTakeFirst();
-  return row !== undefined;
+  const found = await db.executeQuery({ sql: hasSendableSql(db.dialect), parameters: [...sendableNowValues(db.dialect.toDb(now)), 1] });
+  return found.rows.length > 0;
 }
+
+export const nextDueSql = perDialect(({ q, p }) =>
+  `select min(${q("next_attempt_at")}) as ${q("next")} from ${q("mailer_message")} ` +
+  `where ${q("next_attempt_at")} is not null and ${q("next_attempt_at")} > ${p()} and ${q("status")} in (${p()}, ${p()})`);
 
 /** When the next message comes due by itself: the earliest future next_attempt_at of a queued
  * message (send-at, a limit's hold) or, under [retry] auto, of a deferred one. null when none has
  * one. Backed by the partial index on next_attempt_at. */
 export async function nextDueAt(db: Database, now: Date): Promise<Date | null> {
-  const row = await db.kysely
-    .selectFrom("mailer_message")
-    .select((eb) => eb.fn.min("next_attempt_at").as("next"))
-    .where("next_attempt_at", "is not", null)
-    .where("next_attempt_at", ">", db.dialect.toDb(now))
-    .where("status", "in", ["queued", "deferred"])
-    .executeTakeFirst();
-  return row?.next ? fromDbTime(row.next as DbTime) : null;
+  const found = await db.executeQuery<{ next: DbTime | null }>({ sql: nextDueSql(db.dialect), parameters: [db.dialect.toDb(now), "queued", "deferred"] });
+  const next = found.rows[0]?.next;
+  return next ? fromDbTime(next) : null;
 }
+
+export const claimOwnersSql = perDialect(({ q }) => `select distinct ${q("claimed_by")} from ${q("mailer_message")} where ${q("claimed_by")} is not null`);
 
 /** Every worker identity holding a claim (backed by a partial index on claimed_by). */
 export async function claimOwners(db: Database): Promise<string[]> {
-  const rows = await db.kysely
-    .selectFrom("mailer_message")
-    .select("claimed_by")
-    .distinct()
-    .where("claimed_by", "is not", null)
-    .execute();
-  return rows.map((r) => r.claimed_by!).filter(Boolean);
+  const found = await db.executeQuery<{ claimed_by: string | null }>({ sql: claimOwnersSql(db.dialect), parameters: [] });
+  return found.rows.map((r) => r.claimed_by!).filter(Boolean);
 }
 
 /** Drops every claim held by these workers (they are known to be dead). Returns the rows released. */
@@ -199,9 +216,33 @@ export interface BatchRecord {
   release: number[];
 }
 
+/** The record statements; every one that touches a row is guarded by `claimed_by = worker`. */
+export const recordSql = {
+  /** Skipped, not an error, when the key is there already: ON CONFLICT DO NOTHING, or MariaDB's INSERT
+   * IGNORE (its ON DUPLICATE KEY UPDATE reports a skipped row as affected). */
+  key: perDialect(({ dialect, q, p }) =>
+    dialect.capabilities.onConflict
+      ? `insert into ${q("mailer_recordedbatch")} (${q("key")}) values (${p()}) on conflict (${q("key")}) do nothing`
+      : `insert ignore into ${q("mailer_recordedbatch")} (${q("key")}) values (${p()})`),
+  /** Parameters: the ids, the worker. */
+  remove: (d: DialectInfo, count: number) =>
+    sqlText(d, ({ q, p, list }) => `delete from ${q("mailer_message")} where ${q("id")} in (${list(count)}) and ${q("claimed_by")} = ${p()}`),
+  /** Parameters: the columns' values, null, null (the claim), the id, the worker. */
+  change: (d: DialectInfo, columns: readonly string[]) =>
+    sqlText(d, ({ q, p }) => {
+      const set = [...columns, "claimed_by", "lease_until"].map((c) => `${q(c)} = ${p()}`).join(", ");
+      return `update ${q("mailer_message")} set ${set} where ${q("id")} = ${p()} and ${q("claimed_by")} = ${p()}`;
+    }),
+  /** Parameters: null, null (the claim), the ids, the worker. */
+  release: (d: DialectInfo, count: number) =>
+    sqlText(d, ({ q, p, list }) =>
+      `update ${q("mailer_message")} set ${q("claimed_by")} = ${p()}, ${q("lease_until")} = ${p()} where ${q("id")} in (${list(count)}) and ${q("claimed_by")} = ${p()}`),
+};
+
 /** False when a record with this key was committed already. */
-async function claimRecordKey(trx: Transaction<Schema>, key: string): Promise<boolean> {
-  return (await insertNew(trx, "mailer_recordedbatch", { key }, ["key"])) > 0;
+async function claimRecordKey(trx: Transaction<Schema>, d: DialectInfo, key: string): Promise<boolean> {
+  const result = await runOn(trx, { sql: recordSql.key(d), parameters: [key] });
+  return Number(result.numAffectedRows ?? 0) > 0;
 }
 
 /** Forgets the keys of records older than `cutoff` (their retries are long over). */
@@ -216,28 +257,19 @@ export async function pruneRecordKeys(db: Database, cutoff: Date): Promise<numbe
  * with a `key` already committed writes nothing. */
 export async function recordBatch(db: Database, worker: string, record: BatchRecord): Promise<void> {
   if (record.logs.length + record.remove.length + record.change.length + record.release.length === 0) return;
+  const d = db.dialect;
   await db.kysely.transaction().execute(async (trx: Transaction<Schema>) => {
-    if (record.key !== undefined && !(await claimRecordKey(trx, record.key))) return;
+    const run = (statement: Statement) => runOn(trx, statement);
+    if (record.key !== undefined && !(await claimRecordKey(trx, d, record.key))) return;
     for (const part of chunks(record.logs)) await insertLogs(trx, part);
-    for (const part of chunks(record.remove)) {
-      await trx.deleteFrom("mailer_message").where("id", "in", part).where("claimed_by", "=", worker).execute();
+    for (const part of chunks(record.remove)) await run({ sql: recordSql.remove(d, part.length), parameters: [...part, worker] });
+    for (const { id, ...values } of record.change) {
+      // As Kysely's set() did: a value left undefined is not written.
+      const written = Object.entries(values).filter(([, value]) => value !== undefined);
+      const parameters = [...written.map(([, value]) => value), null, null, id, worker];
+      const columns = written.map(([column]) => column);
+      await run({ sql: recordSql.change(d, columns), parameters });
     }
-    for (const change of record.change) {
-      const { id, ...values } = change;
-      await trx
-        .updateTable("mailer_message")
-        .set({ ...values, claimed_by: null, lease_until: null })
-        .where("id", "=", id)
-        .where("claimed_by", "=", worker)
-        .execute();
-    }
-    for (const part of chunks(record.release)) {
-      await trx
-        .updateTable("mailer_message")
-        .set({ claimed_by: null, lease_until: null })
-        .where("id", "in", part)
-        .where("claimed_by", "=", worker)
-        .execute();
-    }
+    for (const part of chunks(record.release)) await run({ sql: recordSql.release(d, part.length), parameters: [null, null, ...part, worker] });
   });
 }

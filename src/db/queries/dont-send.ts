@@ -5,13 +5,9 @@ import type { Kysely, Transaction } from "kysely";
 import { sql } from "kysely";
 import type { Schema } from "../schema.ts";
 import { dialectOf } from "../dialect.ts";
-import { DONT_SEND_COUNTER } from "./dont-send-state.ts";
 import { insertNew } from "./insert-new.ts";
 
 type Db = Kysely<Schema> | Transaction<Schema>;
-
-/** The same reading as a scalar subquery, for a statement that returns it with other things. */
-export const dontSendVersionExpression = sql<number>`coalesce((select value from mailer_counter where name = ${sql.lit(DONT_SEND_COUNTER)}), -1)`;
 
 /** False when the address (in any case) is already listed. The unique index on its lower-cased form
  * makes two concurrent adds of one address safe. */

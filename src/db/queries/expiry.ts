@@ -1,45 +1,63 @@
 // Messages past their expires_at leave the queue unsent, each with an `expired` log row. A pass does
 // this once its first claim is made (upkeep.ts); a message that expires while claimed is caught
-// before its send (dispatch.ts).
-import type { ExpressionBuilder, SelectQueryBuilder, Transaction } from "kysely";
+// before its send (dispatch.ts). Every pass asks, so the statements are written out (sql-text.ts).
+import type { Selectable, Transaction } from "kysely";
 import type { Database } from "../connect.ts";
-import { fromDbTime } from "../dialect.ts";
-import type { Schema } from "../schema.ts";
+import { fromDbTime, runOn, type DialectInfo } from "../dialect.ts";
+import type { MessageTable, Schema } from "../schema.ts";
+import { perDialect, sqlText, type SqlWriter } from "../sql-text.ts";
 import { insertLogs } from "./logs.ts";
 
 const PER_TRANSACTION = 500;
 
-/** Expires what is due, in transactions of a few hundred rows; returns how many. Rows under another
- * worker's live claim are left to that worker (it checks before sending). */
+/** Expired and not under another worker's live claim (that worker checks before sending). Its
+ * parameters: dueValues. */
+const due = ({ q, p }: SqlWriter) =>
+  `(${q("expires_at")} is not null and ${q("expires_at")} <= ${p()} and ${q("status")} in (${p()}, ${p()}) ` +
+  `and (${q("claimed_by")} is null or ${q("lease_until")} is null or ${q("lease_until")} < ${p()}))`;
+const dueValues = (now: unknown) => [now, "queued", "deferred", now];
+
+const pickDue = (w: SqlWriter) => `select ${w.q("id")} from ${w.q("mailer_message")} where ${due(w)} limit ${w.p()}`;
+
+export const expirySql = {
+  /** Parameters: dueValues, 1. */
+  anyDue: perDialect(pickDue),
+  /** Parameters: dueValues, the limit. MariaDB reads the ids first: no LIMIT in an IN subquery, and not
+   * with a locking read (InnoDB keeps a lock on every row a locking read looked at until its
+   * transaction ends, so a claim in flight that read an expired row without taking it would make SKIP
+   * LOCKED pass over it; the DELETE waits for such a lock instead, and checks the row again). */
+  pick: perDialect(pickDue),
+  /** Deletes the picked rows that are still due, returning them. Parameters: dueValues and the limit
+   * (the pick, in one statement where the dialect can), or the ids read by `pick`; then dueValues. */
+  remove: (d: DialectInfo, idCount: number | null) =>
+    sqlText(d, (w) => {
+      const { q } = w;
+      let ids: string;
+      if (idCount !== null) ids = w.list(idCount);
+      else ids = pickDue(w) + (d.capabilities.skipLocked ? " for update skip locked" : "");
+      return `delete from ${q("mailer_message")} where ${q("id")} in (${ids}) and ${due(w)} returning *`;
+    }),
+};
+
+/** Expires what is due, in transactions of a few hundred rows; returns how many. */
 export async function expireDue(db: Database, now: Date, keepText: boolean): Promise<number> {
-  const nowDb = db.dialect.toDb(now);
-  const due = (eb: ExpressionBuilder<Schema, "mailer_message">) =>
-    eb.and([
-      eb("expires_at", "is not", null),
-      eb("expires_at", "<=", nowDb),
-      eb("status", "in", ["queued", "deferred"]),
-      eb.or([eb("claimed_by", "is", null), eb("lease_until", "is", null), eb("lease_until", "<", nowDb)]),
-    ]);
-  // Every pass asks, and nearly always nothing is due: one plain read then, not an empty transaction
-  // (BEGIN, a DELETE that finds nothing, COMMIT: three round trips on a database server).
-  const anyDue = await db.kysely.selectFrom("mailer_message").select("id").where(due).limit(1).executeTakeFirst();
-  if (anyDue === undefined) return 0;
+  const d = db.dialect;
+  const values = dueValues(d.toDb(now));
+  // Nearly always nothing is due: one plain read then, not an empty transaction (BEGIN, a DELETE
+  // that finds nothing, COMMIT: three round trips on a database server).
+  const anyDue = await db.executeQuery({ sql: expirySql.anyDue(d), parameters: [...values, 1] });
+  if (anyDue.rows.length === 0) return 0;
   let total = 0;
   for (;;) {
     const count = await db.kysely.transaction().execute(async (trx: Transaction<Schema>) => {
-      const pick = trx.selectFrom("mailer_message").select("id").where(due).limit(PER_TRANSACTION);
-      let ids: SelectQueryBuilder<Schema, "mailer_message", { id: number }> | number[];
-      if (db.dialect.capabilities.pickAndChange) {
-        ids = db.dialect.capabilities.skipLocked ? pick.forUpdate().skipLocked() : pick;
+      let gone: Selectable<MessageTable>[];
+      if (d.capabilities.pickAndChange) {
+        gone = (await runOn<Selectable<MessageTable>>(trx, { sql: expirySql.remove(d, null), parameters: [...values, PER_TRANSACTION, ...values] })).rows;
       } else {
-        // MariaDB: no LIMIT in an IN subquery, so the ids are read first. Not with a locking read:
-        // InnoDB keeps a lock on every row a locking read looked at until its transaction ends, so a
-        // claim in flight that read an expired row without taking it would make SKIP LOCKED pass over
-        // it. The DELETE below waits for such a lock instead, and checks the row again once it has it.
-        ids = (await pick.execute()).map((r) => r.id);
+        const ids = (await runOn<{ id: number }>(trx, { sql: expirySql.pick(d), parameters: [...values, PER_TRANSACTION] })).rows.map((r) => r.id);
         if (ids.length === 0) return 0;
+        gone = (await runOn<Selectable<MessageTable>>(trx, { sql: expirySql.remove(d, ids.length), parameters: [...ids, ...values] })).rows;
       }
-      const gone = await trx.deleteFrom("mailer_message").where("id", "in", ids).where(due).returningAll().execute();
       await insertLogs(
         trx,
         gone.map((row) => ({

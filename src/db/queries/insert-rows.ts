@@ -1,12 +1,10 @@
 // Multi-row INSERTs written out once per shape (dialect, table, columns, row count, RETURNING) and then
-// run with new values. Kysely's builder made and froze a node for every value on every call (5,500 for
-// a batch of 500 log rows), although the SQL text depends only on the shape; the bulk enqueue and the
-// recording of each sent batch are where that showed. Written here rather than compiled by Kysely, so
-// that a Connection without Kysely (connect.ts) queues messages too; the text is Kysely's own, to the
-// byte (test/foundation/insert-rows.test.ts), so the drivers find their prepared statements as before.
+// run with new values (sql-text.ts says why). Written here rather than compiled by Kysely also so that
+// a Connection without Kysely (connect.ts) queues messages too.
 import type { Schema } from "../schema.ts";
 import { dialectOf, isConnection, runOn, statementBytesOf, type DialectInfo, type StatementTarget } from "../dialect.ts";
 import { TooLargeError } from "../../errors.ts";
+import { sqlText } from "../sql-text.ts";
 
 
 /** Per dialect: shape -> SQL. */
@@ -20,11 +18,10 @@ export function insertSql(d: DialectInfo, table: string, columns: readonly strin
   const key = `${table}|${columns.join(",")}|${count}|${returning ?? ""}`;
   let text = cache.get(key);
   if (text !== undefined) return text;
-  let n = 0;
-  const row = () => `(${columns.map(() => d.parameter(++n)).join(", ")})`;
-  text =
-    `insert into ${d.quote(table)} (${columns.map(d.quote).join(", ")}) values ${Array.from({ length: count }, row).join(", ")}` +
-    (returning ? ` returning ${d.quote(returning)}` : "");
+  text = sqlText(d, ({ q, list }) => {
+    const rows = Array.from({ length: count }, () => `(${list(columns.length)})`).join(", ");
+    return `insert into ${q(table)} (${columns.map((c) => q(c)).join(", ")}) values ${rows}` + (returning ? ` returning ${q(returning)}` : "");
+  });
   if (cache.size >= KEEP) cache.delete(cache.keys().next().value!);
   cache.set(key, text);
   return text;
