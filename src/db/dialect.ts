@@ -1,6 +1,7 @@
 // What differs between the databases, as data: capability flags, column types and time values.
 // Code asks a flag (e.g. `skipLocked`), never which database it is talking to. The SQL fragments
-// that differ are in dialect-sql.ts: this module loads without Kysely (connect.ts Connection).
+// that differ are here as text for statements written out (sql-text.ts), and in dialect-sql.ts for
+// statements Kysely builds: this module loads without Kysely (connect.ts Connection).
 import type { Kysely, QueryResult } from "kysely";
 import type { Connection, Database, Statement } from "./connect.ts";
 import type { DbTime } from "./schema.ts";
