@@ -1,7 +1,8 @@
 // A pass's statements are written out as text (src/db/sql-text.ts). Each must be the very text that
 // database's Kysely compiled from the builder it replaced, kept here as the reference, so that the
-// statement means what it meant and the drivers find the same prepared statements. The parameters'
-// order is checked where the text's placeholders cannot show it (the behaviour suites run them all).
+// statement means what it meant and the drivers find the same prepared statements. Kysely's
+// parameters are checked against the order the written-out calls lay theirs in; the behaviour suites
+// (engine, pg, mariadb, faults) run those calls against each database.
 import { afterEach, beforeEach, expect } from "bun:test";
 import { sql, type ExpressionBuilder, type Kysely } from "kysely";
 import type { Database } from "../../src/db/connect.ts";

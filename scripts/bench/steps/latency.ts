@@ -17,7 +17,7 @@ import { openQueue } from "../../../src/index.ts";
 import { addRow, say, type Bench } from "../context.ts";
 import { sql } from "kysely";
 import { FUNCTION_SQL, TRIGGER_SQL } from "../../../src/pg/trigger.ts";
-import { benchRoot, freshDb, usingDatabase, writeConfig } from "../db.ts";
+import { benchRoot, freshDb, usingDatabase, writeConfig, type BenchDb } from "../db.ts";
 import { benchMessage } from "../messages.ts";
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
@@ -142,25 +142,33 @@ export async function latencyFromOutside(bench: Bench, prepare: (sink: StampSink
   }
 }
 
+/** A worker on a fresh PostgreSQL database that mailer has migrated, with a config naming the sink;
+ * the inserter commits plain-SQL INSERTs into it. */
+async function onFreshPostgres(bench: Bench, sink: StampSink, worker: (db: BenchDb, config: string) => Promise<string[]>): Promise<OutsideSubject> {
+  const db = await freshDb("postgres");
+  const config = writeConfig(db, { smtp: sink, pool: 1, emptyQueueSleep: 30 });
+  await runOk("migrate", [bench.binary, "migrate", "--config", config], { cwd: db.dir });
+  return {
+    worker: await worker(db, config),
+    cwd: db.dir,
+    inserter: (count, gapMs, tag) => [process.execPath, join(import.meta.dir, "..", "latency-inserter.ts"), JSON.stringify({ url: db.url, count, gapMs, tag })],
+    cleanup: () => db.drop(),
+  };
+}
+
 /** The same measured on the bare worker (bare-pg-worker.ts, compiled as mailer is): what Bun,
  * postgres.js and nodemailer cost by themselves, the floor under runmailer-pg's three figures. */
 async function measureFloorFromOutside(bench: Bench): Promise<void> {
   const worker = await compileLikeMailer(join(import.meta.dir, "..", "bare-pg-worker.ts"), join(benchRoot(), "bare-pg-worker"));
-  const figure = await latencyFromOutside(bench, async (sink) => {
-    const db = await freshDb("postgres");
-    const config = writeConfig(db, { smtp: sink, pool: 1, emptyQueueSleep: 30 });
-    await runOk("migrate", [bench.binary, "migrate", "--config", config], { cwd: db.dir });
-    // runmailer-pg installs its NOTIFY trigger at start; the bare worker is given the same one.
-    await usingDatabase(db, async (kysely) => {
-      for (const ddl of [FUNCTION_SQL, TRIGGER_SQL]) await sql.raw(ddl).execute(kysely);
-    });
-    return {
-      worker: [worker, JSON.stringify({ url: db.url, host: sink.host, port: sink.port })],
-      cwd: db.dir,
-      inserter: (count, gapMs, tag) => [process.execPath, join(import.meta.dir, "..", "latency-inserter.ts"), JSON.stringify({ url: db.url, count, gapMs, tag })],
-      cleanup: () => db.drop(),
-    };
-  });
+  const figure = await latencyFromOutside(bench, (sink) =>
+    onFreshPostgres(bench, sink, async (db) => {
+      // runmailer-pg installs its NOTIFY trigger at start; the bare worker is given the same one.
+      await usingDatabase(db, async (kysely) => {
+        for (const ddl of [FUNCTION_SQL, TRIGGER_SQL]) await sql.raw(ddl).execute(kysely);
+      });
+      return [worker, JSON.stringify({ url: db.url, host: sink.host, port: sink.port })];
+    }),
+  );
   const { latency, idleMs, idleCpu, idleRssMiB: rss } = figure;
   const p50 = percentile(latency, 50);
   const p99 = percentile(latency, 99);
@@ -174,17 +182,9 @@ async function measureFloorFromOutside(bench: Bench): Promise<void> {
 }
 
 async function measureFromOutside(bench: Bench): Promise<void> {
-  const figure = await latencyFromOutside(bench, async (sink) => {
-    const db = await freshDb("postgres");
-    const config = writeConfig(db, { smtp: sink, pool: 1, emptyQueueSleep: 30 });
-    await runOk("migrate", [bench.binary, "migrate", "--config", config], { cwd: db.dir });
-    return {
-      worker: [bench.binary, "runmailer-pg", "--config", config],
-      cwd: db.dir,
-      inserter: (count, gapMs, tag) => [process.execPath, join(import.meta.dir, "..", "latency-inserter.ts"), JSON.stringify({ url: db.url, count, gapMs, tag })],
-      cleanup: () => db.drop(),
-    };
-  });
+  const figure = await latencyFromOutside(bench, (sink) =>
+    onFreshPostgres(bench, sink, async (_db, config) => [bench.binary, "runmailer-pg", "--config", config]),
+  );
   const { latency, idleMs, idleCpu, idleRssMiB: rss } = figure;
   const p50 = percentile(latency, 50);
   const p99 = percentile(latency, 99);
