@@ -130,10 +130,9 @@ forEachDialect((dialect, it) => {
   it("the expiry sweep's statements are the text Kysely compiled for them", () => {
     const d = db.dialect;
     const anyDue = k.selectFrom("mailer_message").select("id").where(due).limit(1).compile();
-    expect(expirySql.anyDue(d)).toBe(anyDue.sql);
+    expect(expirySql.pick(d)).toBe(anyDue.sql);
     expect(anyDue.parameters).toEqual([now, "queued", "deferred", now, 1]);
     const picked = k.selectFrom("mailer_message").select("id").where(due).limit(500);
-    expect(expirySql.pick(d)).toBe(picked.compile().sql);
     if (d.capabilities.pickAndChange) {
       const ids = d.capabilities.skipLocked ? picked.forUpdate().skipLocked() : picked;
       const remove = k.deleteFrom("mailer_message").where("id", "in", ids).where(due).returningAll().compile();

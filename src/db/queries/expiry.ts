@@ -20,12 +20,11 @@ const dueValues = (now: unknown) => [now, "queued", "deferred", now];
 const pickDue = (w: SqlWriter) => `select ${w.q("id")} from ${w.q("mailer_message")} where ${due(w)} limit ${w.p()}`;
 
 export const expirySql = {
-  /** Parameters: dueValues, 1. */
-  anyDue: perDialect(pickDue),
-  /** Parameters: dueValues, the limit. MariaDB reads the ids first: no LIMIT in an IN subquery, and not
-   * with a locking read (InnoDB keeps a lock on every row a locking read looked at until its
-   * transaction ends, so a claim in flight that read an expired row without taking it would make SKIP
-   * LOCKED pass over it; the DELETE waits for such a lock instead, and checks the row again). */
+  /** Parameters: dueValues, the limit (1 to ask whether any is due). MariaDB reads the ids to expire
+   * with it first: no LIMIT in an IN subquery, and not with a locking read (InnoDB keeps a lock on
+   * every row a locking read looked at until its transaction ends, so a claim in flight that read an
+   * expired row without taking it would make SKIP LOCKED pass over it; the DELETE waits for such a
+   * lock instead, and checks the row again). */
   pick: perDialect(pickDue),
   /** Deletes the picked rows that are still due, returning them. Parameters: dueValues and the limit
    * (the pick, in one statement where the dialect can), or the ids read by `pick`; then dueValues. */
@@ -45,7 +44,7 @@ export async function expireDue(db: Database, now: Date, keepText: boolean): Pro
   const values = dueValues(d.toDb(now));
   // Nearly always nothing is due: one plain read then, not an empty transaction (BEGIN, a DELETE
   // that finds nothing, COMMIT: three round trips on a database server).
-  const anyDue = await db.executeQuery({ sql: expirySql.anyDue(d), parameters: [...values, 1] });
+  const anyDue = await db.executeQuery({ sql: expirySql.pick(d), parameters: [...values, 1] });
   if (anyDue.rows.length === 0) return 0;
   let total = 0;
   for (;;) {
