@@ -52,18 +52,20 @@ const claimSet = ({ q, p }: SqlWriter) =>
 
 /** The claim in one statement (dialect.pickAndChange). Parameters: worker, lease, null (limited_by),
  * then pickSql's. On PostgreSQL the text comes in its escape form, half the bytes of hex. */
-export function claimSql(d: DialectInfo, onlyCount: number | null): string {
-  return sqlText(d, (w) => {
-    const { q } = w;
-    const set = claimSet(w);
-    const pick = pickSql(w, onlyCount);
-    const columns = d.bytesAsText
-      ? `${COLUMNS_BUT_TEXT.map((c) => q(c)).join(", ")}, ${d.bytesAsText(q("message_data"))} as ${q("message_text")}`
-      : "*";
-    return `${set} where ${q("id")} in (${pick}) returning ${columns}, ${dontSendColumns(w)}`;
-  });
+function claimInOne(w: SqlWriter, onlyCount: number | null): string {
+  const { q, dialect } = w;
+  const set = claimSet(w);
+  const pick = pickSql(w, onlyCount);
+  const columns = dialect.bytesAsText
+    ? `${COLUMNS_BUT_TEXT.map((c) => q(c)).join(", ")}, ${dialect.bytesAsText(q("message_data"))} as ${q("message_text")}`
+    : "*";
+  return `${set} where ${q("id")} in (${pick}) returning ${columns}, ${dontSendColumns(w)}`;
 }
-const claimAnySql = perDialect((w) => claimSql(w.dialect, null));
+const claimAnySql = perDialect((w) => claimInOne(w, null));
+
+/** The claim's text: the same one each time, unless among `onlyCount` given ids. */
+export const claimSql = (d: DialectInfo, onlyCount: number | null): string =>
+  onlyCount === null ? claimAnySql(d) : sqlText(d, (w) => claimInOne(w, onlyCount));
 
 /** Without pickAndChange (MariaDB: no LIMIT in an IN subquery, no UPDATE … RETURNING), the claim is
  * three statements in one transaction: pick (locking), claim, read. */
@@ -110,8 +112,7 @@ export async function claimBatch(
       return (await runOn<ReturnedRow>(trx, { sql: claimInSteps.read(d, ids.length), parameters: ids })).rows;
     });
   } else {
-    const text = onlyCount === null ? claimAnySql(d) : claimSql(d, onlyCount);
-    rows = (await db.executeQuery<ReturnedRow>({ sql: text, parameters: [...claim, ...pick] })).rows;
+    rows = (await db.executeQuery<ReturnedRow>({ sql: claimSql(d, onlyCount), parameters: [...claim, ...pick] })).rows;
     if (d.bytesAsText) {
       rows = rows.map(({ message_text, ...row }) => ({ ...row, message_data: byteaResult(message_text!) }));
     }

@@ -6,7 +6,6 @@ import { dialectOf, isConnection, runOn, statementBytesOf, type DialectInfo, typ
 import { TooLargeError } from "../../errors.ts";
 import { sqlText } from "../sql-text.ts";
 
-
 /** Per dialect: shape -> SQL. */
 const texts = new WeakMap<DialectInfo, Map<string, string>>();
 /** Shapes kept per dialect: a bulk enqueue uses two or three (full chunks and the last one). */
