@@ -6,6 +6,7 @@ import type { Logger } from "../log.ts";
 import { LocalRouting, type Routing } from "../queue/local-routing.ts";
 import { GroupCommit, type GroupCommitOptions } from "../queue/group-commit.ts";
 import { Queue, SuppressedError } from "../queue/queue.ts";
+import { SharedLookup } from "../queue/shared-lookup.ts";
 import { dropInSpool } from "./spool.ts";
 import { prepareSubmission, type Submission } from "./submission.ts";
 
@@ -30,7 +31,9 @@ export function submitTarget(config: Config, logger: Logger): SubmitTarget {
 export function queueTarget(queue: Queue, options: Pick<GroupCommitOptions, "underway"> = {}): SubmitTarget {
   // Concurrent SMTP sessions' messages are committed together, as the HTTP API's are (each still
   // answered only after its commit); a bad message is refused before it joins, so it fails no other.
+  // Their RCPT TOs' don't-send lookups are shared the same way.
   const group = new GroupCommit(queue, options);
+  const lookup = new SharedLookup((addresses) => queue.suppressedAmong(addresses));
   return {
     routing: queue.routing,
     maxSize: queue.maxSize,
@@ -39,7 +42,7 @@ export function queueTarget(queue: Queue, options: Pick<GroupCommitOptions, "und
       if (!outcome || outcome.id === null) throw new SuppressedError(outcome?.suppressed ?? []);
       return { id: String(outcome.id), duplicate: outcome.duplicate === true };
     },
-    suppressedAmong: (addresses) => queue.suppressedAmong(addresses),
+    suppressedAmong: (addresses) => lookup.among(addresses),
     close: () => queue.close(),
   };
 }
