@@ -91,6 +91,19 @@ export async function run(cmd: string[], options: RunOptions = {}): Promise<RunR
   return result;
 }
 
+/** CPU seconds (user + system, every thread) a running process has used so far, from /proc/PID/stat;
+ * NaN once it is gone. */
+export function cpuSecondsOf(pid: number): number {
+  try {
+    // utime and stime are fields 14 and 15 of the line, the 12th and 13th after the ")" closing the
+    // command name (which may itself hold spaces).
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
 function readHwm(pid: number): number {
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));

@@ -10,7 +10,7 @@
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { cleanEnv, run } from "./proc.ts";
+import { cleanEnv, cpuSecondsOf, run } from "./proc.ts";
 
 export const SMTP_SINK = "/usr/sbin/smtp-sink";
 
@@ -205,16 +205,6 @@ function countersInFile(path: string): Counters {
     return lastCounters(buffer.toString("latin1"));
   } finally {
     closeSync(fd);
-  }
-}
-
-function cpuSecondsOf(pid: number): number {
-  try {
-    // Fields after the ")" closing the command name: utime and stime are the 12th and 13th.
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return NaN;
   }
 }
 

@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { benchRoot, freshDb, writeConfig } from "./db.ts";
 import { benchMessage } from "./messages.ts";
-import { cleanEnv, median, round, runOk, sleep } from "./proc.ts";
+import { cleanEnv, cpuSecondsOf, median, round, runOk, sleep } from "./proc.ts";
 import { startSink } from "./sink.ts";
 
 const { values } = parseArgs({
@@ -48,8 +48,7 @@ interface Sample {
 const proc = (pid: number) => {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const mib = (field: string) => round(Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)![1]) / 1024, 2);
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return { rssMiB: mib("VmRSS"), anonMiB: mib("RssAnon"), fileMiB: mib("RssFile"), cpuSeconds: (Number(stat[11]) + Number(stat[12])) / 100 };
+  return { rssMiB: mib("VmRSS"), anonMiB: mib("RssAnon"), fileMiB: mib("RssFile"), cpuSeconds: cpuSecondsOf(pid) };
 };
 
 /** Least-squares slope of y over x. */

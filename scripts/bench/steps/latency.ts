@@ -21,7 +21,7 @@ import { benchRoot, freshDb, usingDatabase, writeConfig, type BenchDb } from "..
 import { benchMessage } from "../messages.ts";
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
-import { cleanEnv, compileLikeMailer, percentile, round, runOk, sleep, summary } from "../proc.ts";
+import { cleanEnv, compileLikeMailer, cpuSecondsOf, percentile, round, runOk, sleep, summary } from "../proc.ts";
 import { quietGate, type Quiet } from "../quiet.ts";
 import { startStampSink, type StampSink } from "../stamp-sink.ts";
 import { startSink, type Sink } from "../sink.ts";
@@ -76,13 +76,6 @@ async function stopWorker(child: ReturnType<typeof Bun.spawn>): Promise<void> {
   if (stopped === null) child.kill("SIGKILL");
 }
 
-/** CPU seconds (user + system) a process has used, from /proc/PID/stat. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the command name.
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 const residentMiB = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
 
 /** What one worker showed from outside: commit-to-arrival times, then its idle cost. */
@@ -131,9 +124,9 @@ export async function latencyFromOutside(bench: Bench, prepare: (sink: StampSink
     });
     // Idle: nothing queued, the worker waiting on LISTEN and its beat.
     const idleMs = bench.quick ? 3000 : 20_000;
-    const cpu0 = cpuSeconds(child.pid);
+    const cpu0 = cpuSecondsOf(child.pid);
     await sleep(idleMs);
-    const idleCpu = (cpuSeconds(child.pid) - cpu0) / (idleMs / 1000);
+    const idleCpu = (cpuSecondsOf(child.pid) - cpu0) / (idleMs / 1000);
     return { latency, gate, idleMs, idleCpu, idleRssMiB: residentMiB(child.pid) };
   } finally {
     if (child) await stopWorker(child);
