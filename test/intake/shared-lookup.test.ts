@@ -2,12 +2,12 @@
 // answered from a reading made after it asked, with only its own addresses; a failed reading fails the
 // callers that shared it and no later one. Then the same through smtpd's submit target on every
 // database: four sessions' RCPTs at once take fewer readings than RCPTs, and each gets its own answer.
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { openQueue, type Queue } from "../../src/index.ts";
+import { describe, expect, test } from "bun:test";
+import { openQueue } from "../../src/index.ts";
 import { queueTarget } from "../../src/intake/submit-target.ts";
 import { SharedLookup } from "../../src/queue/shared-lookup.ts";
 import { forEachDialect } from "../helpers/dialects.ts";
-import { testQueue, type TestQueue } from "../helpers/intake.ts";
+import { testQueue } from "../helpers/intake.ts";
 
 /** A lookup that answers only when told to, and records what it was asked. */
 function heldLookup(listed: string[]) {
@@ -73,33 +73,29 @@ describe("SharedLookup", () => {
 });
 
 forEachDialect((dialect, it) => {
-  let tq: TestQueue;
-  let queue: Queue;
-  beforeEach(async () => {
-    tq = await testQueue(dialect);
-    queue = await openQueue({ config: tq.config });
-  });
-  afterEach(async () => {
-    await queue?.close();
-    await tq?.cleanup();
-  });
-
   it("smtpd's target answers concurrent RCPTs from shared readings of the list, each with its own addresses", async () => {
-    await queue.addDontSend("gone@example.com");
-    let readings = 0;
-    const read = queue.suppressedAmong.bind(queue);
-    queue.suppressedAmong = (addresses) => {
-      readings++;
-      return read(addresses);
-    };
-    const target = queueTarget(queue);
-    const asks = [["a@example.com"], ["GONE@example.com"], ["b@example.com", "gone@example.com"], ["c@example.com"]];
-    const answers = await Promise.all(asks.map((addresses) => target.suppressedAmong(addresses)!));
-    expect(answers).toEqual([new Set(), new Set(["gone@example.com"]), new Set(["gone@example.com"]), new Set()]);
-    expect(readings).toBe(2);
+    const tq = await testQueue(dialect);
+    const queue = await openQueue({ config: tq.config });
+    try {
+      await queue.addDontSend("gone@example.com");
+      let readings = 0;
+      const read = queue.suppressedAmong.bind(queue);
+      queue.suppressedAmong = (addresses) => {
+        readings++;
+        return read(addresses);
+      };
+      const target = queueTarget(queue);
+      const asks = [["a@example.com"], ["GONE@example.com"], ["b@example.com", "gone@example.com"], ["c@example.com"]];
+      const answers = await Promise.all(asks.map((addresses) => target.suppressedAmong(addresses)!));
+      expect(answers).toEqual([new Set(), new Set(["gone@example.com"]), new Set(["gone@example.com"]), new Set()]);
+      expect(readings).toBe(2);
 
-    // Taken off the list: the next RCPT's reading is made after it asked, so it sees the change.
-    await queue.removeDontSend("gone@example.com");
-    expect(await target.suppressedAmong(["gone@example.com"])).toEqual(new Set());
+      // Taken off the list: the next RCPT's reading is made after it asked, so it sees the change.
+      await queue.removeDontSend("gone@example.com");
+      expect(await target.suppressedAmong(["gone@example.com"])).toEqual(new Set());
+    } finally {
+      await queue.close();
+      await tq.cleanup();
+    }
   });
 });
