@@ -1,5 +1,6 @@
 // The expiry sweep (expiry.ts) beside other transactions on the databases with row locks: a claim in
-// flight does not hide an expired message from it, and a claim made while it runs keeps its message.
+// flight does not hide an expired message from it, a claim made while it runs keeps its message, and a
+// sweep that is a deadlock's victim runs again.
 import { afterEach, expect } from "bun:test";
 import { openDatabase, type Database } from "../../src/db/connect.ts";
 import { expireDue } from "../../src/db/queries/expiry.ts";
@@ -70,6 +71,27 @@ forEachDialect(
       expect(await sweep).toBe(0);
       expect(await b.logs()).toEqual([]);
       expect((await b.messages()).map((m) => [m.subject, m.claimed_by])).toEqual([["stale", "far:1:a"]]);
+    });
+
+    it("a sweep chosen as a deadlock's victim (as beside a batch's record on MariaDB) is run again at once, not left for a later pass", async () => {
+      b = await bench(dialect);
+      const stale = await b.enqueue({ subject: "stale" });
+      await b.db.kysely.updateTable("mailer_message").set({ expires_at: b.db.dialect.toDb(later(-1000)) }).where("id", "=", stale).execute();
+      // The first transaction fails as a victim's does (test/foundation/deadlock.test.ts makes real ones
+      // on both databases and checks their errors); the ones after it run for real.
+      const kysely = b.db.kysely;
+      const transaction = kysely.transaction.bind(kysely);
+      let victims = 0;
+      kysely.transaction = (() => {
+        const builder = transaction();
+        if (victims++ > 0) return builder;
+        const code = dialect === "postgres" ? "40P01" : "ER_LOCK_DEADLOCK";
+        return { execute: async () => Promise.reject(Object.assign(new Error("deadlock detected"), { code })) };
+      }) as typeof kysely.transaction;
+      expect(await expireDue(b.db, new Date(), false)).toBe(1);
+      expect(victims).toBe(2);
+      expect((await b.logs()).map((l) => [l.subject, l.result])).toEqual([["stale", "expired"]]);
+      expect(await b.messages()).toEqual([]);
     });
   },
   ["postgres", "mariadb"],

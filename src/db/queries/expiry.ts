@@ -3,6 +3,7 @@
 // before its send (dispatch.ts). Every pass asks, so the statements are written out (sql-text.ts).
 import type { Selectable, Transaction } from "kysely";
 import type { Database } from "../connect.ts";
+import { retryDeadlocks } from "../deadlock.ts";
 import { fromDbTime, runOn, type DialectInfo } from "../dialect.ts";
 import type { MessageTable, Schema } from "../schema.ts";
 import { perDialect, sqlText, type SqlWriter } from "../sql-text.ts";
@@ -48,7 +49,8 @@ export async function expireDue(db: Database, now: Date, keepText: boolean): Pro
   if (anyDue.rows.length === 0) return 0;
   let total = 0;
   for (;;) {
-    const count = await db.kysely.transaction().execute(async (trx: Transaction<Schema>) => {
+    // Beside a batch's record, a deadlock's victim now and then on MariaDB: run again, not left for a later pass.
+    const count = await retryDeadlocks(() => db.kysely.transaction().execute(async (trx: Transaction<Schema>) => {
       let gone: Selectable<MessageTable>[];
       if (d.capabilities.pickAndChange) {
         gone = (await runOn<Selectable<MessageTable>>(trx, { sql: expirySql.remove(d, null), parameters: [...values, PER_TRANSACTION, ...values] })).rows;
@@ -74,7 +76,7 @@ export async function expireDue(db: Database, now: Date, keepText: boolean): Pro
         })),
       );
       return gone.length;
-    });
+    }));
     total += count;
     if (count < PER_TRANSACTION) return total;
   }
