@@ -21,12 +21,15 @@ const COLUMNS_BUT_TEXT = [
   "next_attempt_at", "last_error", "claimed_by", "lease_until", "expires_at", "limited_by",
 ] as const satisfies ReadonlyArray<Exclude<keyof MessageTable, "message_data">>;
 
+/** Not under a live claim: never claimed, released, or its lease run out. Its parameter: now. */
+export const leaseFree = ({ q, p }: SqlWriter) =>
+  `(${q("claimed_by")} is null or ${q("lease_until")} is null or ${q("lease_until")} < ${p()})`;
+
 /** What a pass may take now: queued, due, and not under someone else's live lease. Past its expiry a
  * message is not sent; the next pass's sweep logs it (expiry.ts). Its parameters: sendableNowValues. */
-const sendableNow = ({ q, p }: SqlWriter) =>
-  `(${q("status")} = ${p()} and (${q("next_attempt_at")} is null or ${q("next_attempt_at")} <= ${p()}) ` +
-  `and (${q("claimed_by")} is null or ${q("lease_until")} is null or ${q("lease_until")} < ${p()}) ` +
-  `and (${q("expires_at")} is null or ${q("expires_at")} > ${p()}))`;
+const sendableNow = (w: SqlWriter) =>
+  `(${w.q("status")} = ${w.p()} and (${w.q("next_attempt_at")} is null or ${w.q("next_attempt_at")} <= ${w.p()}) ` +
+  `and ${leaseFree(w)} and (${w.q("expires_at")} is null or ${w.q("expires_at")} > ${w.p()}))`;
 const sendableNowValues = (now: DbTime) => ["queued", now, now, now];
 
 /** The ids a claim takes, in queue order (among `onlyCount` given ids, when not null). Parameters:

@@ -14,7 +14,7 @@ export const DONT_SEND_COUNTER = "dont_send";
 export const VERSION_READ: Statement = { sql: `select value from mailer_counter where name = '${DONT_SEND_COUNTER}'`, parameters: [] };
 
 /** The same reading as a scalar subquery, for a statement that returns it with other things (a claim). */
-export const VERSION_EXPRESSION = `coalesce((select value from mailer_counter where name = '${DONT_SEND_COUNTER}'), -1)`;
+export const VERSION_EXPRESSION = `coalesce((${VERSION_READ.sql}), -1)`;
 
 export const versionOf = (rows: readonly { value: number }[]) => (rows.length === 0 ? -1 : Number(rows[0]!.value));
 

@@ -7,15 +7,16 @@ import { retryDeadlocks } from "../deadlock.ts";
 import { fromDbTime, runOn, type DialectInfo } from "../dialect.ts";
 import type { MessageTable, Schema } from "../schema.ts";
 import { perDialect, sqlText, type SqlWriter } from "../sql-text.ts";
+import { leaseFree } from "./claims.ts";
 import { insertLogs } from "./logs.ts";
 
 const PER_TRANSACTION = 500;
 
 /** Expired and not under another worker's live claim (that worker checks before sending). Its
  * parameters: dueValues. */
-const due = ({ q, p }: SqlWriter) =>
-  `(${q("expires_at")} is not null and ${q("expires_at")} <= ${p()} and ${q("status")} in (${p()}, ${p()}) ` +
-  `and (${q("claimed_by")} is null or ${q("lease_until")} is null or ${q("lease_until")} < ${p()}))`;
+const due = (w: SqlWriter) =>
+  `(${w.q("expires_at")} is not null and ${w.q("expires_at")} <= ${w.p()} and ${w.q("status")} in (${w.p()}, ${w.p()}) ` +
+  `and ${leaseFree(w)})`;
 const dueValues = (now: unknown) => [now, "queued", "deferred", now];
 
 const pickDue = (w: SqlWriter) => `select ${w.q("id")} from ${w.q("mailer_message")} where ${due(w)} limit ${w.p()}`;
