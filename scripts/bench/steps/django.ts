@@ -13,11 +13,11 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { addRow, say, type Bench } from "../context.ts";
 import { freshDb, type BenchDb, type Dialect } from "../db.ts";
-import { cleanEnv, median, percentile, round, run, runOk, summary } from "../proc.ts";
+import { cleanEnv, median, round, run, runOk, summary } from "../proc.ts";
 import { quietGate } from "../quiet.ts";
 import { aptInstall } from "../sink.ts";
 import type { Target } from "../report.ts";
-import { latencyFromOutside } from "./latency.ts";
+import { latencyFromOutside, outsideSummary } from "./latency.ts";
 
 /** Debian's interpreter: the one python3-django, python3-lockfile and python3-psycopg2 install into. */
 const PYTHON = "/usr/bin/python3";
@@ -120,14 +120,13 @@ export async function djangoStep(bench: Bench, src: string): Promise<void> {
           cleanup: () => db.drop(),
         };
       });
-      const p50 = percentile(outside.latency, 50);
-      const p99 = percentile(outside.latency, 99);
-      figures.runmailerPg = { gate: outside.gate, latency: summary(outside.latency), idleCpuShare: round(outside.idleCpu, 5), idleRssMiB: round(outside.idleRssMiB, 1) };
-      say(`${label} runmailer_pg from outside: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms; idle ${(outside.idleCpu * 100).toFixed(2)} % of a core, ${outside.idleRssMiB.toFixed(1)} MiB`);
-      addRow(bench, { id: "django.latency.p50", label: `${label}: runmailer_pg commit → SMTP from outside, p50`, unit: "ms", values: { postgres: p50 } });
-      addRow(bench, { id: "django.latency.p99", label: `${label}: runmailer_pg commit → SMTP from outside, p99`, unit: "ms", values: { postgres: p99 } });
-      addRow(bench, { id: "django.idle.cpu", label: `${label}: runmailer_pg idle CPU over ${outside.idleMs / 1000} s`, unit: "% core", values: { postgres: outside.idleCpu * 100 } });
-      addRow(bench, { id: "django.idle.rss", label: `${label}: runmailer_pg idle resident memory`, unit: "MiB", values: { postgres: outside.idleRssMiB } });
+      const s = outsideSummary(outside);
+      figures.runmailerPg = s.raw;
+      say(`${label} runmailer_pg from outside: ${s.text}`);
+      addRow(bench, { id: "django.latency.p50", label: `${label}: runmailer_pg commit → SMTP from outside, p50`, unit: "ms", values: { postgres: s.p50 } });
+      addRow(bench, { id: "django.latency.p99", label: `${label}: runmailer_pg commit → SMTP from outside, p99`, unit: "ms", values: { postgres: s.p99 } });
+      addRow(bench, { id: "django.idle.cpu", label: `${label}: runmailer_pg idle CPU over ${outside.idleMs / 1000} s`, unit: "% core", values: { postgres: s.cpuPercent } });
+      addRow(bench, { id: "django.idle.rss", label: `${label}: runmailer_pg idle resident memory`, unit: "MiB", values: { postgres: s.rss } });
     }
   }
   if (bench.dialects.includes("mariadb")) bench.notes.push("django: django-mailer is measured on SQLite and PostgreSQL only (issue 18's comparison)");

@@ -88,6 +88,22 @@ export interface OutsideFigure {
   idleRssMiB: number;
 }
 
+/** A figure from outside as the bench reports it: its percentiles, its idle cost as a share of a
+ * core in per cent, a line for the log, and its record for the JSON. */
+export function outsideSummary(figure: OutsideFigure) {
+  const { latency, idleCpu, idleRssMiB: rss } = figure;
+  const p50 = percentile(latency, 50);
+  const p99 = percentile(latency, 99);
+  return {
+    p50,
+    p99,
+    cpuPercent: idleCpu * 100,
+    rss,
+    text: `p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms; idle ${(idleCpu * 100).toFixed(2)} % of a core, ${rss.toFixed(1)} MiB`,
+    raw: { gate: figure.gate, latency: summary(latency), idleCpuShare: round(idleCpu, 5), idleRssMiB: round(rss, 1) },
+  };
+}
+
 /** A worker to measure from outside: started against the stamping sink, fed by its own inserter. */
 export interface OutsideSubject {
   /** The worker's command, run in `cwd` until the measurement ends. */
@@ -162,33 +178,28 @@ async function measureFloorFromOutside(bench: Bench): Promise<void> {
       return [worker, JSON.stringify({ url: db.url, host: sink.host, port: sink.port })];
     }),
   );
-  const { latency, idleMs, idleCpu, idleRssMiB: rss } = figure;
-  const p50 = percentile(latency, 50);
-  const p99 = percentile(latency, 99);
-  say(`floor, a bare Bun LISTEN worker from outside: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms; idle ${(idleCpu * 100).toFixed(2)} % of a core, ${rss.toFixed(1)} MiB`);
+  const s = outsideSummary(figure);
+  say(`floor, a bare Bun LISTEN worker from outside: ${s.text}`);
   const floor = "floor: bare Bun worker (postgres.js LISTEN, claim, nodemailer, record)";
-  addRow(bench, { id: "latency.outside.floor.p50", label: `${floor}, commit → SMTP from outside, p50`, unit: "ms", values: { postgres: p50 } });
-  addRow(bench, { id: "latency.outside.floor.p99", label: `${floor}, commit → SMTP from outside, p99`, unit: "ms", values: { postgres: p99 } });
-  addRow(bench, { id: "idle.cpu.floor", label: `${floor}, idle CPU over ${idleMs / 1000} s`, unit: "% core", values: { postgres: idleCpu * 100 } });
-  addRow(bench, { id: "idle.rss.floor", label: `${floor}, idle resident memory`, unit: "MiB", values: { postgres: rss } });
-  (bench.raw.latency as Record<string, unknown>).bareWorker = { gate: figure.gate, latency: summary(latency), samples: latency.map((x) => round(x, 3)), idleCpuShare: round(idleCpu, 5), idleRssMiB: round(rss, 1) };
+  addRow(bench, { id: "latency.outside.floor.p50", label: `${floor}, commit → SMTP from outside, p50`, unit: "ms", values: { postgres: s.p50 } });
+  addRow(bench, { id: "latency.outside.floor.p99", label: `${floor}, commit → SMTP from outside, p99`, unit: "ms", values: { postgres: s.p99 } });
+  addRow(bench, { id: "idle.cpu.floor", label: `${floor}, idle CPU over ${figure.idleMs / 1000} s`, unit: "% core", values: { postgres: s.cpuPercent } });
+  addRow(bench, { id: "idle.rss.floor", label: `${floor}, idle resident memory`, unit: "MiB", values: { postgres: s.rss } });
+  (bench.raw.latency as Record<string, unknown>).bareWorker = { ...s.raw, samples: figure.latency.map((x) => round(x, 3)) };
 }
 
 async function measureFromOutside(bench: Bench): Promise<void> {
   const figure = await latencyFromOutside(bench, (sink) =>
     onFreshPostgres(bench, sink, async (_db, config) => [bench.binary, "runmailer-pg", "--config", config]),
   );
-  const { latency, idleMs, idleCpu, idleRssMiB: rss } = figure;
-  const p50 = percentile(latency, 50);
-  const p99 = percentile(latency, 99);
-  say(`runmailer-pg latency from outside: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms over ${latency.length}`);
-  addRow(bench, { id: "latency.outside.p50", label: "runmailer-pg commit → SMTP from outside (plain-SQL committer, stamping sink), p50", unit: "ms", values: { postgres: p50 } });
+  const s = outsideSummary(figure);
+  say(`runmailer-pg from outside, over ${figure.latency.length}: ${s.text}`);
+  addRow(bench, { id: "latency.outside.p50", label: "runmailer-pg commit → SMTP from outside (plain-SQL committer, stamping sink), p50", unit: "ms", values: { postgres: s.p50 } });
   // django-mailer's p99 measured this way (issue 18's run; the django step measures it in this one).
-  addRow(bench, { id: "latency.outside.p99", label: "runmailer-pg commit → SMTP from outside, p99", unit: "ms", values: { postgres: p99 }, target: { op: "<=", value: 7.95 } });
-  say(`runmailer-pg idle: ${(idleCpu * 100).toFixed(2)} % of a core over ${idleMs / 1000} s, ${rss.toFixed(1)} MiB resident`);
-  addRow(bench, { id: "idle.cpu", label: `runmailer-pg idle CPU over ${idleMs / 1000} s`, unit: "% core", values: { postgres: idleCpu * 100 } });
-  addRow(bench, { id: "idle.rss", label: "runmailer-pg idle resident memory", unit: "MiB", values: { postgres: rss }, target: { op: "<=", value: 48 } });
-  (bench.raw.latency as Record<string, unknown>).outside = { gate: figure.gate, latency: summary(latency), samples: latency.map((x) => round(x, 3)), idleCpuShare: round(idleCpu, 5), idleRssMiB: round(rss, 1) };
+  addRow(bench, { id: "latency.outside.p99", label: "runmailer-pg commit → SMTP from outside, p99", unit: "ms", values: { postgres: s.p99 }, target: { op: "<=", value: 7.95 } });
+  addRow(bench, { id: "idle.cpu", label: `runmailer-pg idle CPU over ${figure.idleMs / 1000} s`, unit: "% core", values: { postgres: s.cpuPercent } });
+  addRow(bench, { id: "idle.rss", label: "runmailer-pg idle resident memory", unit: "MiB", values: { postgres: s.rss }, target: { op: "<=", value: 48 } });
+  (bench.raw.latency as Record<string, unknown>).outside = { ...s.raw, samples: figure.latency.map((x) => round(x, 3)) };
 }
 
 async function measure(bench: Bench, sink: Sink): Promise<void> {
