@@ -1,7 +1,8 @@
 // A transaction chosen as a deadlock's victim was rolled back whole, and the database's own advice is
-// to run it again. On MariaDB the expiry sweep, run beside a batch's record, met one under load: the
-// record went through and the expired message waited for a later pass (for cron's send-mail, the
-// next minute). Running the victim again at once is the cure; anything else fails as before.
+// to run it again. The engine's short transactions that hold nothing outside the database do so at
+// once (the expiry sweep, MariaDB's claim in steps): on MariaDB under load the sweep, beside a batch's
+// record, was a victim now and then, and its expired message waited for a later pass (for cron's
+// send-mail, the next minute). A batch's record has retries of its own (pass.ts recordWithRetry).
 
 /** A deadlock victim: MariaDB's ER_LOCK_DEADLOCK (mysql2), PostgreSQL's deadlock_detected (40P01). */
 export function isDeadlock(error: unknown): boolean {

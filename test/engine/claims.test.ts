@@ -5,7 +5,7 @@ import { openDatabase, type Database } from "../../src/db/connect.ts";
 import { claimBatch, hasSendable, pruneRecordKeys, recordBatch } from "../../src/db/queries/claims.ts";
 import { dontSendVersion } from "../../src/db/queries/dont-send-state.ts";
 import { forEachDialect } from "../helpers/dialects.ts";
-import { bench, type Bench } from "../helpers/engine.ts";
+import { bench, firstTransactionADeadlockVictim, type Bench } from "../helpers/engine.ts";
 
 let b: Bench | null = null;
 let extra: Database[] = [];
@@ -129,3 +129,17 @@ forEachDialect((dialect, it) => {
     expect((await claimBatch(b.db, "a:1:x", 10, new Date(), later(300))).dontSendVersion).toBe(seen[3]!);
   });
 });
+
+forEachDialect(
+  (dialect, it) => {
+    it("a claim in steps (pick, set, read) that is a deadlock's victim is run again, and claims its messages", async () => {
+      b = await bench(dialect);
+      const id = await b.enqueue({ subject: "one" });
+      const transactions = firstTransactionADeadlockVictim(b.db, dialect);
+      const claimed = await claimBatch(b.db, "host:1:w", 10, new Date(), later(300));
+      expect(claimed.rows.map((r) => r.id)).toEqual([id]);
+      expect(transactions.begun).toBe(2);
+    });
+  },
+  ["mariadb"],
+);

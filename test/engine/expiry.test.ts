@@ -5,7 +5,7 @@ import { afterEach, expect } from "bun:test";
 import { openDatabase, type Database } from "../../src/db/connect.ts";
 import { expireDue } from "../../src/db/queries/expiry.ts";
 import { forEachDialect } from "../helpers/dialects.ts";
-import { bench, type Bench } from "../helpers/engine.ts";
+import { bench, firstTransactionADeadlockVictim, type Bench } from "../helpers/engine.ts";
 
 let b: Bench | null = null;
 let other: Database | null = null;
@@ -77,19 +77,9 @@ forEachDialect(
       b = await bench(dialect);
       const stale = await b.enqueue({ subject: "stale" });
       await b.db.kysely.updateTable("mailer_message").set({ expires_at: b.db.dialect.toDb(later(-1000)) }).where("id", "=", stale).execute();
-      // The first transaction fails as a victim's does (test/foundation/deadlock.test.ts makes real ones
-      // on both databases and checks their errors); the ones after it run for real.
-      const kysely = b.db.kysely;
-      const transaction = kysely.transaction.bind(kysely);
-      let victims = 0;
-      kysely.transaction = (() => {
-        const builder = transaction();
-        if (victims++ > 0) return builder;
-        const code = dialect === "postgres" ? "40P01" : "ER_LOCK_DEADLOCK";
-        return { execute: async () => Promise.reject(Object.assign(new Error("deadlock detected"), { code })) };
-      }) as typeof kysely.transaction;
+      const transactions = firstTransactionADeadlockVictim(b.db, dialect);
       expect(await expireDue(b.db, new Date(), false)).toBe(1);
-      expect(victims).toBe(2);
+      expect(transactions.begun).toBe(2);
       expect((await b.logs()).map((l) => [l.subject, l.result])).toEqual([["stale", "expired"]]);
       expect(await b.messages()).toEqual([]);
     });

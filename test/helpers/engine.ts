@@ -131,3 +131,19 @@ export function summary(stdout: string): { sent: number; deferred: number; faile
   if (!match) throw new Error(`no summary line in ${JSON.stringify(stdout)}`);
   return { sent: Number(match[1]), deferred: Number(match[2]), failed: Number(match[3]) };
 }
+
+/** The next transaction begun on `db` fails as a deadlock's victim's does (the dialect's own code);
+ * the ones after it run for real. Returns how many have been begun. test/foundation/deadlock.test.ts
+ * makes real deadlocks on both servers and checks their errors carry these codes. */
+export function firstTransactionADeadlockVictim(db: Database, dialect: Dialect): { readonly begun: number } {
+  const kysely = db.kysely;
+  const transaction = kysely.transaction.bind(kysely);
+  const counter = { begun: 0 };
+  kysely.transaction = (() => {
+    const builder = transaction();
+    if (counter.begun++ > 0) return builder;
+    const code = dialect === "postgres" ? "40P01" : "ER_LOCK_DEADLOCK";
+    return { execute: async () => Promise.reject(Object.assign(new Error("deadlock detected"), { code })) };
+  }) as typeof kysely.transaction;
+  return counter;
+}

@@ -11,6 +11,7 @@ import { chunks } from "./chunks.ts";
 import { insertLogs, type NewLogRow } from "./logs.ts";
 import { VERSION_EXPRESSION } from "./dont-send-state.ts";
 import { byteaResult } from "../bytea.ts";
+import { retryDeadlocks } from "../deadlock.ts";
 import { perDialect, sqlText, type SqlWriter } from "../sql-text.ts";
 
 export type ClaimedRow = Selectable<MessageTable>;
@@ -108,12 +109,13 @@ export async function claimBatch(
   const onlyCount = only?.length ?? null;
   let rows: ReturnedRow[];
   if (!d.capabilities.pickAndChange) {
-    rows = await db.kysely.transaction().execute(async (trx) => {
+    // A deadlock's victim (beside the expiry sweep, say) took nothing: it is run again (deadlock.ts).
+    rows = await retryDeadlocks(() => db.kysely.transaction().execute(async (trx) => {
       const ids = (await runOn<{ id: number }>(trx, { sql: claimInSteps.pick(d, onlyCount), parameters: pick })).rows.map((r) => r.id);
       if (ids.length === 0) return [];
       await runOn(trx, { sql: claimInSteps.set(d, ids.length), parameters: [...claim, ...ids] });
       return (await runOn<ReturnedRow>(trx, { sql: claimInSteps.read(d, ids.length), parameters: ids })).rows;
-    });
+    }));
   } else {
     rows = (await db.executeQuery<ReturnedRow>({ sql: claimSql(d, onlyCount), parameters: [...claim, ...pick] })).rows;
     if (d.bytesAsText) {
