@@ -5,7 +5,7 @@ import { cac } from "cac";
 import { classifyDatabaseError } from "./db/classify-error.ts";
 import { EXIT, MailerError, UsageError, errorText } from "./errors.ts";
 import { COMMANDS, findCommand, type CommandSpec } from "./commands/registry.ts";
-import { normalJitPolicyAfterStartup } from "./runtime.ts";
+import { normalJitPolicyAfterStartup, writeStderr } from "./runtime.ts";
 import { VERSION } from "./version.ts";
 
 const GLOBAL_FLAGS = [
@@ -17,14 +17,14 @@ const GLOBAL_FLAGS = [
 function report(error: unknown): number {
   const mapped = error instanceof MailerError ? error : classifyDatabaseError(error, "");
   if (mapped instanceof MailerError) {
-    for (const line of mapped.message.split("\n")) process.stderr.write(`mailer: ${line}\n`);
+    for (const line of mapped.message.split("\n")) writeStderr(`mailer: ${line}\n`);
     return mapped.exitCode;
   }
   if ((error as Error)?.name === "CACError") {
-    process.stderr.write(`mailer: ${errorText(error)} (see mailer --help)\n`);
+    writeStderr(`mailer: ${errorText(error)} (see mailer --help)\n`);
     return EXIT.usage;
   }
-  process.stderr.write(`mailer: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  writeStderr(`mailer: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   return EXIT.software;
 }
 
@@ -108,7 +108,7 @@ export async function main(argv: string[], invokedAs: string): Promise<number> {
         cli.outputHelp();
         return EXIT.usage;
       }
-      process.stderr.write(`mailer: unknown command ${JSON.stringify(globals.rest[0])} (see mailer --help)\n`);
+      writeStderr(`mailer: unknown command ${JSON.stringify(globals.rest[0])} (see mailer --help)\n`);
       return EXIT.usage;
     }
     await cli.runMatchedCommand();

@@ -3,6 +3,7 @@
 import { fstatSync, writeSync } from "node:fs";
 import type { SqliteDatabase } from "kysely";
 import { ConfigError } from "./errors.ts";
+import { TurnBuffer } from "./turn-buffer.ts";
 
 export const runtimeName: "bun" | "deno" | "node" =
   typeof (globalThis as { Bun?: unknown }).Bun !== "undefined"
@@ -112,13 +113,19 @@ export async function writeStdout(text: string): Promise<void> {
   else process.stdout.write(text);
 }
 
-/** Writes `text` to standard error before returning, as Node.js's stderr does for files and pipes,
- * but through the descriptor: building process.stderr on first use (see writeStdout) cost about
- * 12 ms of every run that logs a line (a cron `send-mail` that sends anything). A descriptor that
- * would block (a full non-blocking pipe) hands what is left, and every later write, to
- * process.stderr, which waits for it, so lines stay in order. Nowhere to write (a closed stderr)
- * drops the text: a log line must never stop the worker. */
+/** Writes `text` to standard error: at the end of this turn of the event loop, joined with whatever
+ * else was written in it (turn-buffer.ts says why, and what is kept). Every writer of standard error
+ * goes through here, so that lines stay in order. */
 export function writeStderr(text: string): void {
+  stderrBuffer.add(text);
+}
+
+/** As Node.js's stderr does for files and pipes, but through the descriptor: building process.stderr
+ * on first use (see writeStdout) cost about 12 ms of every run that logs a line (a cron `send-mail`
+ * that sends anything). A descriptor that would block (a full non-blocking pipe) hands what is left,
+ * and every later write, to process.stderr, which waits for it, so lines stay in order. Nowhere to
+ * write (a closed stderr) drops the text: a log line must never stop the worker. */
+function writeStderrNow(text: string): void {
   if (stderrViaStream) {
     process.stderr.write(text);
     return;
@@ -134,6 +141,7 @@ export function writeStderr(text: string): void {
 }
 
 let stderrViaStream = false;
+const stderrBuffer = new TurnBuffer(writeStderrNow);
 
 /** Whether standard input (0), output (1) or error (2) is a terminal. Asking process.stdin/stdout/
  * stderr builds the stream, for the reason writeStdout gives; the usual answers under cron, systemd

@@ -5,6 +5,7 @@ import { openContext, type GlobalOptions } from "../context.ts";
 import { requeueFailed, type FailedSelection } from "../db/queries/maintenance.ts";
 import { UsageError } from "../errors.ts";
 import { parseMessageKey } from "../ops/message-key.ts";
+import { writeStderr } from "../runtime.ts";
 
 /** Queue ids and Message-IDs (with or without angle brackets) from the arguments. */
 export function parseSelection(args: string[], all: boolean): FailedSelection {
@@ -33,7 +34,7 @@ export async function run(args: string[], options: GlobalOptions & { all?: boole
     // Say which named messages were not failed ones (unknown, or queued/deferred): exit 1, as `show`.
     const found = new Set(moved.flatMap((m) => [String(m.id), m.message_id, m.message_id.replace(/^<|>$/g, "")]));
     const missing = args.map((a) => a.trim()).filter((a) => a && !found.has(a) && !found.has(a.replace(/^<|>$/g, "")));
-    for (const key of missing) process.stderr.write(`mailer: retry-failed: no failed message with ${"id" in parseMessageKey(key) ? "id" : "Message-ID"} ${key}\n`);
+    for (const key of missing) writeStderr(`mailer: retry-failed: no failed message with ${"id" in parseMessageKey(key) ? "id" : "Message-ID"} ${key}\n`);
     return missing.length > 0 ? 1 : 0;
   } finally {
     await ctx.close();

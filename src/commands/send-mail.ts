@@ -7,7 +7,7 @@ import { dueTotal, queueSummary } from "../db/queries/inspect.ts";
 import { runPass, summaryLine } from "../engine/pass.ts";
 import { ProgressLine } from "../engine/progress.ts";
 import { switchableLogger, type Logger } from "../log.ts";
-import { isTerminal, writeStdout } from "../runtime.ts";
+import { isTerminal, writeStderr, writeStdout } from "../runtime.ts";
 import { stopOnSignals } from "./stop-signals.ts";
 
 /** Fewer sendable messages than this and a pass is over too soon for a progress line to help. */
@@ -55,6 +55,6 @@ async function progressLine(
   if (!isTerminal(2) || logFormatFor(ctx.config, options) !== "text") return null;
   const total = dueTotal(await queueSummary(db.kysely, db.dialect.toDb(ctx.clock())));
   if (total <= PROGRESS_MIN_TOTAL) return null;
-  const line = new ProgressLine({ total, write: (text) => process.stderr.write(text) });
+  const line = new ProgressLine({ total, write: (text) => writeStderr(text) });
   return { line, logger: loggerFor(ctx.config, options, { write: (text) => line.above(text) }) };
 }

@@ -3,6 +3,7 @@ import { openContext, type GlobalOptions } from "../context.ts";
 import { configSecrets, outputWidth, scrub } from "../ops/format.ts";
 import { describeKey, parseShowKey, showMessage } from "../ops/show-view.ts";
 import { showText } from "../ops/show-text.ts";
+import { writeStderr } from "../runtime.ts";
 
 export async function run(args: string[], options: GlobalOptions & { json?: boolean }): Promise<number> {
   const key = parseShowKey(args[0]);
@@ -12,7 +13,7 @@ export async function run(args: string[], options: GlobalOptions & { json?: bool
     const now = ctx.clock();
     const result = await showMessage(db.kysely, key, now);
     if (result.messages.length === 0 && result.log.length === 0) {
-      process.stderr.write(`mailer: no message with ${describeKey(key)}\n`);
+      writeStderr(`mailer: no message with ${describeKey(key)}\n`);
       return 1;
     }
     const text = options.json ? JSON.stringify(result) + "\n" : showText(result, `message ${describeKey(key)}`, now, outputWidth());

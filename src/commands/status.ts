@@ -6,6 +6,7 @@ import { crossedThresholds, parseThresholds } from "../ops/check.ts";
 import { configSecrets, scrub } from "../ops/format.ts";
 import { statusReport } from "../ops/status-report.ts";
 import { statusText } from "../ops/status-text.ts";
+import { writeStderr } from "../runtime.ts";
 
 interface StatusOptions extends GlobalOptions {
   json?: boolean;
@@ -28,7 +29,7 @@ export async function run(_args: string[], options: StatusOptions & Record<strin
     else if (!checking) process.stdout.write(scrub(statusText(report), secrets));
     if (!checking) return 0;
     const reasons = crossedThresholds(report, limits);
-    for (const reason of reasons) process.stderr.write(`mailer: status check failed: ${reason}\n`);
+    for (const reason of reasons) writeStderr(`mailer: status check failed: ${reason}\n`);
     return reasons.length > 0 ? 1 : 0;
   } finally {
     await ctx.close();

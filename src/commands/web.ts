@@ -7,7 +7,7 @@ import { ConfigError, UsageError, errorText } from "../errors.ts";
 import { Queue } from "../queue/queue.ts";
 import { addToken, readTokens, revokeToken } from "../web/api/tokens.ts";
 import { isLoopback, parseListen } from "../intake/listen.ts";
-import { serveHttp } from "../runtime.ts";
+import { serveHttp, writeStderr } from "../runtime.ts";
 import { createConsole } from "../web/server.ts";
 import { stopOnSignals } from "./stop-signals.ts";
 
@@ -72,12 +72,12 @@ async function tokenCommand(args: string[], options: GlobalOptions & { scope?: s
       const token = addToken(path, name!, options.scope!, ctx.clock());
       // The token itself goes to stdout alone (for `TOKEN=$(mailer web token add …)`), once.
       process.stdout.write(token + "\n");
-      process.stderr.write(`token ${name} (scope ${options.scope}) added to ${path}; it is shown this once\n`);
+      writeStderr(`token ${name} (scope ${options.scope}) added to ${path}; it is shown this once\n`);
     } else if (action === "list") {
       for (const e of readTokens(path)) process.stdout.write(`${e.name}\t${e.scope}\t${e.created}\n`);
     } else {
       if (!revokeToken(path, name!)) {
-        process.stderr.write(`mailer: web token revoke: no token named ${name}\n`);
+        writeStderr(`mailer: web token revoke: no token named ${name}\n`);
         return 1;
       }
       process.stdout.write(`revoked: ${name}\n`);

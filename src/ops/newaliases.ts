@@ -3,6 +3,7 @@
 // printing what it found and every line it skips.
 import { openContext, type GlobalOptions } from "../context.ts";
 import { LocalRouting } from "../queue/local-routing.ts";
+import { writeStderr } from "../runtime.ts";
 
 export async function newaliases(options: GlobalOptions): Promise<number> {
   const ctx = await openContext({ ...options, uses: ["queue", "log"] });
@@ -13,7 +14,7 @@ export async function newaliases(options: GlobalOptions): Promise<number> {
       process.stdout.write(`${what}\n`);
       return 0;
     }
-    for (const problem of table.problems) process.stderr.write(`newaliases: warning: ${problem}\n`);
+    for (const problem of table.problems) writeStderr(`newaliases: warning: ${problem}\n`);
     const n = table.entries.size;
     process.stdout.write(`${table.file}: ${n} alias${n === 1 ? "" : "es"}${table.problems.length ? `, ${table.problems.length} line(s) skipped` : ""}\n`);
     return 0;
