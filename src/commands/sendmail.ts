@@ -43,9 +43,11 @@ const configPath = (path: string | undefined) =>
 /** What submitting reads: [queue] and [log], and [database] only without a spool. A spool submitter
  * never opens the database, so neither its URL nor any other section can stop it. */
 function loadForSubmission(options: GlobalOptions): Loaded {
-  const load = (uses: string[]) => loadConfig({ path: options.config, requireFile: true, uses });
-  const loaded = load(["queue", "log"]);
-  return loaded.config.queue.spool ? loaded : load(["database", "queue", "log"]);
+  return loadConfig({
+    path: options.config,
+    requireFile: true,
+    uses: (value) => (value("queue.spool") ? ["queue", "log"] : ["database", "queue", "log"]),
+  });
 }
 
 async function deliver(ctx: Context, args: SendmailArgs): Promise<number> {

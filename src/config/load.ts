@@ -21,8 +21,10 @@ export interface LoadOptions {
   systemPath?: string;
   /** The sections (and top-level keys, e.g. "error_handler") the command reads; absent = all. A problem
    * anywhere else is a warning, and only these sections' secrets are resolved (a `password_env` the
-   * worker needs does not stop `sendmail` or `status` where that variable is unset). */
-  uses?: readonly string[];
+   * worker needs does not stop `sendmail` or `status` where that variable is unset). A function is
+   * asked with the values read, for a command whose needs depend on them (sendmail: [database] only
+   * without a spool). */
+  uses?: readonly string[] | ((value: (path: string) => Value) => readonly string[]);
 }
 
 export interface Loaded {
@@ -92,9 +94,8 @@ interface ParsedFile {
   lines: Map<string, number> | null;
 }
 
-/** The last text parsed and what came of it. `sendmail` loads its file twice (first without
- * [database], so that a spool submitter never depends on it), and runmailer's watcher reloads files
- * that did not change: the same text is parsed once. Frozen, since every
+/** The last text parsed and what came of it. runmailer's watcher reloads files that did not change:
+ * the same text is parsed once. Frozen, since every
  * load that shares it reads values (lists included) out of it. */
 let lastParsed: ParsedFile | null = null;
 function parsed(file: string, text: string): ParsedFile {
@@ -212,9 +213,6 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
     return line ? `${file}:${line}` : (file ?? "config");
   };
 
-  const uses = options.uses;
-  // A problem the command depends on stops it; any other is a warning (the value falls back to its default).
-  const matters = (area: string | null) => !uses || (area === null ? uses.includes("error_handler") : uses.includes(area));
   const problems = unknownKeys(data, where);
   const values = new Map<string, Value>();
   const fromFile = new Set<string>();
@@ -253,6 +251,10 @@ export function loadConfig(options: LoadOptions = {}): Loaded {
     }
     values.set(path, value);
   }
+
+  const uses = typeof options.uses === "function" ? options.uses((path) => values.get(path) ?? null) : options.uses;
+  // A problem the command depends on stops it; any other is a warning (the value falls back to its default).
+  const matters = (area: string | null) => !uses || (area === null ? uses.includes("error_handler") : uses.includes(area));
 
   const baseDir = file ? dirname(file) : cwd;
   // A database.url of the wrong type is already a problem above; only a string is resolved.

@@ -292,6 +292,19 @@ describe("what a command uses", () => {
     expect(worker).toHaveLength(2);
   });
 
+  test("uses given as a function is asked with the values read: sendmail needs [database] only without a spool", () => {
+    const sendmailUses = (value: (path: string) => unknown) => (value("queue.spool") ? ["queue", "log"] : ["database", "queue", "log"]);
+    const broken = `[database]\nurl = "postgres://mailer@db/mail"\npassword_env = "DB_PASSWORD_UNSET"\n`;
+    const spooled = write(`${broken}[queue]\nspool = "spool"\n`);
+    const { config } = loadConfig({ cwd: spooled, env: {}, systemPath: NO_SYSTEM, uses: sendmailUses });
+    expect(config.queue.spool).toBe(join(spooled, "spool"));
+    const direct = write(broken);
+    expect(problems(() => loadConfig({ cwd: direct, env: {}, systemPath: NO_SYSTEM, uses: sendmailUses })).join()).toContain("DB_PASSWORD_UNSET is not set");
+    // The environment's value is the one asked about, as for any key.
+    const viaEnv = loadConfig({ cwd: direct, env: { MAILER_QUEUE_SPOOL: "/var/spool/mailer" }, systemPath: NO_SYSTEM, uses: sendmailUses });
+    expect(viaEnv.config.queue.spool).toBe("/var/spool/mailer");
+  });
+
   test("[queue] keys: default_from must be an address, a named aliases file must exist, the default one may be missing", () => {
     const cwd = write(`[queue]\ndefault_from = "Ops <ops@x>"\naliases = "no-such-file"\ndefault_domain = "bad domain"\n`);
     const found = problems(() => loadConfig({ cwd, env: {}, systemPath: NO_SYSTEM, uses: ["queue"] }));
