@@ -1,8 +1,10 @@
 // npm run build: one self-contained executable at dist/mailer (runs with no node_modules beside it).
 // scripts/release.ts builds the same for other platforms through compile().
-import { mkdirSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { $ } from "bun";
+import { recordStartups } from "./bytecode-order.ts";
 
 export interface CompileOptions {
   outfile: string;
@@ -10,6 +12,8 @@ export interface CompileOptions {
   target?: string;
   /** That target's Bun executable, taken from its @oven/bun-* npm package (nothing is downloaded by bun). */
   executablePath?: string;
+  /** Start-up profiles to lay the bytecode out by (bytecode-order.ts), most important first. */
+  bytecodeOrder?: string[];
 }
 
 // JavaScriptCore's tier-up thresholds x JIT_POLICY until a thread has run for 50 ms (runtime.ts
@@ -30,11 +34,12 @@ export const isSourceMap = (name: string, outfile: string) =>
   ENTRY_POINTS.slice(1).some((entry) => name === `${basename(entry, ".ts")}.js.map`) ||
   /^[a-z0-9_-]+-[a-z0-9]{8}\.js\.map$/.test(name);
 
-export async function compile({ outfile, target, executablePath }: CompileOptions): Promise<void> {
+export async function compile({ outfile, target, executablePath, bytecodeOrder = [] }: CompileOptions): Promise<void> {
   const dir = dirname(outfile);
   mkdirSync(dir, { recursive: true });
   for (const name of readdirSync(dir)) if (isSourceMap(name, outfile)) rmSync(join(dir, name));
   const cross = target ? [`--target=${target}`, `--compile-executable-path=${executablePath}`] : [];
+  const order = bytecodeOrder.length > 0 ? [`--bytecode-order=${bytecodeOrder.join(",")}`] : [];
   // Not minified and not stripped: stack traces stay readable and a stripped Bun binary does not run.
   // --bytecode: the code is stored compiled, not parsed at every start. A command is mostly start-up
   // (sendmail from cron, send-mail on an empty queue): `mailer --version` went from 90 to 25 ms, an
@@ -43,11 +48,25 @@ export async function compile({ outfile, target, executablePath }: CompileOption
   // registry imports them lazily). Without it the whole bundle's bytecode was loaded at every start:
   // `mailer --version` 19 -> 7 ms from outside (a compiled Bun hello: 4 ms), `sendmail -t` 43 -> 35
   // ms (scripts/bench startup step). The chunks' source maps are written beside the outfile.
-  await $`bun build --compile --bytecode --format=esm --splitting --compile-jit-policy=${JIT_POLICY} ${cross} --sourcemap=inline ${ENTRY_POINTS} --outfile ${outfile}`.quiet();
+  await $`bun build --compile --bytecode --format=esm --splitting --compile-jit-policy=${JIT_POLICY} ${order} ${cross} --sourcemap=inline ${ENTRY_POINTS} --outfile ${outfile}`.quiet();
+}
+
+/** Builds once for this machine, in a scratch directory, and runs that binary through its common
+ * start-ups; `build` gets their profiles, to lay the real build's bytecode out by (release.ts lays
+ * out every platform's binary by them: the functions are the same code). */
+export async function withStartupProfiles(build: (bytecodeOrder: string[]) => Promise<void>): Promise<void> {
+  const scratch = mkdtempSync(join(tmpdir(), "mailer-startups-"));
+  try {
+    const probe = join(scratch, "mailer");
+    await compile({ outfile: probe });
+    await build(await recordStartups(probe, scratch));
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }
 
 if (import.meta.main) {
   const outfile = process.argv[2] ?? "dist/mailer";
-  await compile({ outfile });
+  await withStartupProfiles((bytecodeOrder) => compile({ outfile, bytecodeOrder }));
   console.log(`built ${outfile}`);
 }

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { $ } from "bun";
-import { compile } from "./build.ts";
+import { compile, withStartupProfiles } from "./build.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const OUT = join(ROOT, "dist/release");
@@ -42,17 +42,19 @@ async function runtime(npmName: string): Promise<string> {
 
 mkdirSync(OUT, { recursive: true });
 const built: string[] = [];
-for (const name of wanted) {
-  const target = TARGETS[name];
-  const outfile = join(OUT, `mailer-${name}`);
-  await compile({ outfile, target: target.bun, executablePath: await runtime(target.npm) });
-  built.push(outfile);
-  console.log(`built ${outfile}`);
-  if (target.deb) {
-    await $`${process.execPath} ${join(ROOT, "scripts/package.ts")} --binary ${outfile} --arch ${target.deb} --out ${OUT}`;
-    built.push(join(OUT, readdirSync(OUT).find((n) => n.endsWith(`_${target.deb}.deb`))!));
+await withStartupProfiles(async (bytecodeOrder) => {
+  for (const name of wanted) {
+    const target = TARGETS[name];
+    const outfile = join(OUT, `mailer-${name}`);
+    await compile({ outfile, target: target.bun, executablePath: await runtime(target.npm), bytecodeOrder });
+    built.push(outfile);
+    console.log(`built ${outfile}`);
+    if (target.deb) {
+      await $`${process.execPath} ${join(ROOT, "scripts/package.ts")} --binary ${outfile} --arch ${target.deb} --out ${OUT}`;
+      built.push(join(OUT, readdirSync(OUT).find((n) => n.endsWith(`_${target.deb}.deb`))!));
+    }
   }
-}
+});
 // bun build leaves source maps beside its outputs; the release is the binaries and packages.
 for (const map of readdirSync(OUT).filter((n) => n.endsWith(".map"))) rmSync(join(OUT, map));
 const sums = built.map((file) => `${createHash("sha256").update(readFileSync(file)).digest("hex")}  ${file.slice(OUT.length + 1)}`);
