@@ -6,13 +6,13 @@ import type { SendMailOptions } from "nodemailer";
 import { openContext, type GlobalOptions } from "../context.ts";
 import { DataError, UsageError } from "../errors.ts";
 import { composes, parseQueueArgs, type QueueArgs } from "../intake/queue-args.ts";
-import { readAll } from "../intake/read-input.ts";
+import { readStandardInput } from "../intake/read-input.ts";
 import { parseAddressList, parseMailboxes } from "../queue/address.ts";
 import type { EnqueueOutcome } from "../queue/enqueue.ts";
 import { isUtf8 } from "../queue/headers.ts";
 import { prepareMessage } from "../queue/prepare.ts";
 import { Queue } from "../queue/queue.ts";
-import { isTerminal, standardInput, writeStdout } from "../runtime.ts";
+import { isTerminal, writeStdout } from "../runtime.ts";
 
 export async function run(argv: string[], globals: GlobalOptions): Promise<number> {
   const args = parseQueueArgs(argv);
@@ -47,7 +47,7 @@ async function fromFlags(queue: Queue, args: QueueArgs): Promise<EnqueueOutcome>
   if (args.headers.length > 0) mail.headers = args.headers.map(([key, value]) => ({ key, value }));
   if (args.attach.length > 0) mail.attachments = args.attach.map((file) => ({ path: readableFile(file), filename: basename(file) }));
   if (args.text === "-") {
-    const body = await readAll(standardInput(), queue.maxSize);
+    const body = await readStandardInput(queue.maxSize);
     if (isUtf8(body)) {
       mail.text = Buffer.from(body).toString("utf8");
     } else {
@@ -83,7 +83,7 @@ async function fromStdin(queue: Queue, args: QueueArgs): Promise<EnqueueOutcome>
   if (isTerminal(0)) {
     throw new UsageError("queue: give --subject/--text/--html/--attach, or pipe a complete message on stdin (see mailer queue --help)");
   }
-  const raw = await readAll(standardInput(), queue.maxSize);
+  const raw = await readStandardInput(queue.maxSize);
   const to = [...args.to, ...args.cc, ...args.bcc].flatMap((a) => parseMailboxes(a, "recipient").map((m) => m.address));
   const prepared = prepareMessage(raw, {
     envelopeFrom: args.from === undefined ? undefined : (parseAddressList(args.from, "--from", queue.routing.qualify)[0] ?? ""),

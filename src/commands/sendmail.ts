@@ -6,11 +6,10 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { loadConfig, type Loaded } from "../config/load.ts";
 import { contextFor, loggerFor, type Context, type GlobalOptions } from "../context.ts";
-import { readAll, cutAtLoneDot } from "../intake/read-input.ts";
+import { cutAtLoneDot, readStandardInput } from "../intake/read-input.ts";
 import { SENDMAIL_USAGE, parseSendmailArgs, type SendmailArgs } from "../intake/sendmail-args.ts";
 import { submitTarget } from "../intake/submit-target.ts";
 import { currentUser } from "../queue/host-identity.ts";
-import { standardInput } from "../runtime.ts";
 
 export async function run(argv: string[], globals: GlobalOptions): Promise<number> {
   const args = parseSendmailArgs(argv);
@@ -53,7 +52,7 @@ function loadForSubmission(options: GlobalOptions): Loaded {
 async function deliver(ctx: Context, args: SendmailArgs): Promise<number> {
   const target = submitTarget(ctx.config, ctx.logger);
   ctx.onClose(() => target.close());
-  const input = await readAll(standardInput(), ctx.config.queue.max_size);
+  const input = await readStandardInput(ctx.config.queue.max_size);
   const { id } = await target.submit({
     sender: args.sender,
     recipients: args.recipients,

@@ -144,3 +144,38 @@ describe("sendmail", () => {
     }
   });
 });
+
+// Standard input is read straight from the descriptor; one that would block (its parent set
+// O_NONBLOCK on the pipe they share) is read to its end as a stream instead, however slowly it comes.
+const SLOW_WRITER = `
+import fcntl, os, subprocess, sys, time
+r, w = os.pipe()
+fcntl.fcntl(r, fcntl.F_SETFL, fcntl.fcntl(r, fcntl.F_GETFL) | os.O_NONBLOCK)
+child = subprocess.Popen(sys.argv[1:], stdin=r)
+os.close(r)
+time.sleep(0.3)
+os.write(w, b"From: app@example.com\\nTo: a@example.com\\nSubject: slow\\n\\nfirst half, ")
+time.sleep(0.2)
+os.write(w, b"second half\\n")
+os.close(w)
+sys.exit(child.wait())
+`;
+
+test("sendmail reads a non-blocking stdin that is empty at first to its end", async () => {
+  const tq = await testQueue("sqlite");
+  try {
+    const proc = Bun.spawn(["python3", "-c", SLOW_WRITER, BINARY, "sendmail", "-t", "-oi"], {
+      cwd: tq.dir,
+      env: { ...process.env, MAILER_CONFIG: tq.config },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
+    const [row] = await tq.rows();
+    expect(row!.envelopeTo).toEqual(["a@example.com"]);
+    expect(row!.raw.toString()).toEndWith("\r\n\r\nfirst half, second half\r\n");
+  } finally {
+    await tq.cleanup();
+  }
+});
