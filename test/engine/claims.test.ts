@@ -4,6 +4,7 @@ import { afterEach, expect } from "bun:test";
 import { openDatabase, type Database } from "../../src/db/connect.ts";
 import { claimBatch, hasSendable, pruneRecordKeys, recordBatch } from "../../src/db/queries/claims.ts";
 import { dontSendVersion } from "../../src/db/queries/dont-send-state.ts";
+import { pruneKeys } from "../../src/db/queries/idempotency.ts";
 import { forEachDialect } from "../helpers/dialects.ts";
 import { bench, firstTransactionADeadlockVictim, type Bench } from "../helpers/engine.ts";
 
@@ -109,6 +110,25 @@ forEachDialect((dialect, it) => {
     expect(await b.logs()).toHaveLength(2);
     expect(await pruneRecordKeys(b.db, later(-60))).toBe(0);
     expect(await pruneRecordKeys(b.db, later(60))).toBe(2);
+  });
+
+  it("pruning forgets idempotency keys older than the cutoff whose message has left the queue, and no other", async () => {
+    b = await bench(dialect);
+    await b.enqueue();
+    const [queued] = await b.messages();
+    const at = (s: number) => b!.db.dialect.toDb(later(s));
+    await b.db.kysely
+      .insertInto("mailer_idempotencykey")
+      .values([
+        { key: "old, message gone", queue_id: queued!.id + 1000, created_at: at(-7200) },
+        { key: "old, message queued", queue_id: queued!.id, created_at: at(-7200) },
+        { key: "new, message gone", queue_id: queued!.id + 1001, created_at: at(0) },
+      ])
+      .execute();
+    expect(await pruneKeys(b.db, later(-3600))).toBe(1);
+    const left = await b.db.kysely.selectFrom("mailer_idempotencykey").select("key").orderBy("key").execute();
+    expect(left.map((r) => r.key)).toEqual(["new, message gone", "old, message queued"]);
+    expect(await pruneKeys(b.db, later(-3600))).toBe(0);
   });
 
   it("the don't-send counter moves with every change to the list, whoever makes it", async () => {

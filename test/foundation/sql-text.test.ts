@@ -7,7 +7,8 @@ import { afterEach, beforeEach, expect } from "bun:test";
 import { sql, type ExpressionBuilder, type Kysely } from "kysely";
 import type { Database } from "../../src/db/connect.ts";
 import type { DbTime, Schema } from "../../src/db/schema.ts";
-import { claimInSteps, claimOwnersSql, claimSql, hasSendableSql, nextDueSql, recordSql } from "../../src/db/queries/claims.ts";
+import { claimInSteps, claimOwnersSql, claimSql, hasSendableSql, nextDueSql, pruneRecordKeysSql, recordSql } from "../../src/db/queries/claims.ts";
+import { pruneKeysSql } from "../../src/db/queries/idempotency.ts";
 import { expirySql } from "../../src/db/queries/expiry.ts";
 import { perDialect, sqlText } from "../../src/db/sql-text.ts";
 import { testQueue, type TestQueue } from "../helpers/intake.ts";
@@ -125,6 +126,22 @@ forEachDialect((dialect, it) => {
     const release = k.updateTable("mailer_message").set({ claimed_by: null, lease_until: null }).where("id", "in", [1, 2, 3]).where("claimed_by", "=", "worker").compile();
     expect(recordSql.release(d, 3)).toBe(release.sql);
     expect(release.parameters).toEqual([null, null, 1, 2, 3, "worker"]);
+  });
+
+  it("a pass's pruning statements are the text Kysely compiled for them", () => {
+    const d = db.dialect;
+    const keys = k
+      .deleteFrom("mailer_idempotencykey")
+      .where("created_at", "<", now)
+      .where(({ not, exists, selectFrom }) =>
+        not(exists(selectFrom("mailer_message").select(sql.lit(1).as("one")).whereRef("mailer_message.id", "=", "mailer_idempotencykey.queue_id"))),
+      )
+      .compile();
+    expect(pruneKeysSql(d)).toBe(keys.sql);
+    expect(keys.parameters).toEqual([now]);
+    const recordKeys = k.deleteFrom("mailer_recordedbatch").where("recorded_at", "<", now).compile();
+    expect(pruneRecordKeysSql(d)).toBe(recordKeys.sql);
+    expect(recordKeys.parameters).toEqual([now]);
   });
 
   it("the expiry sweep's statements are the text Kysely compiled for them", () => {

@@ -251,10 +251,12 @@ async function claimRecordKey(trx: Transaction<Schema>, d: DialectInfo, key: str
   return Number(result.numAffectedRows ?? 0) > 0;
 }
 
-/** Forgets the keys of records older than `cutoff` (their retries are long over). */
+/** Forgets the keys of records older than the cutoff, its parameter (their retries are long over). */
+export const pruneRecordKeysSql = perDialect(({ q, p }) => `delete from ${q("mailer_recordedbatch")} where ${q("recorded_at")} < ${p()}`);
+
 export async function pruneRecordKeys(db: Database, cutoff: Date): Promise<number> {
-  const result = await db.kysely.deleteFrom("mailer_recordedbatch").where("recorded_at", "<", db.dialect.toDb(cutoff)).executeTakeFirst();
-  return Number(result.numDeletedRows);
+  const result = await db.executeQuery({ sql: pruneRecordKeysSql(db.dialect), parameters: [db.dialect.toDb(cutoff)] });
+  return Number(result.numAffectedRows ?? 0);
 }
 
 /** One transaction for a whole batch. Every row statement is guarded by `claimed_by = worker`: if our
