@@ -109,7 +109,7 @@ export const COMMANDS: CommandSpec[] = [
       "mailer queue --send-at +2h --expires-at 2026-12-24T18:00:00Z --idempotency-key order-1234-receipt < receipt.eml",
       "mailer queue < message.eml",
     ],
-    // Parses its own flags (node:util parseArgs): cac would turn `--subject 0x10` into the number 16.
+    // Parses its own flags (intake/text-flags.ts): cac would turn `--subject 0x10` into the number 16.
     raw: true,
     load: () => import("./queue.ts"),
   },

@@ -1,10 +1,10 @@
-// `mailer queue` flags. Parsed with node:util parseArgs, not cac: cac's parser turns numeric-looking
+// `mailer queue` flags. Parsed as text (text-flags.ts), not by cac: cac's parser turns numeric-looking
 // values into numbers (`--subject 0x10` would become "16"), and every value here is text.
-import { parseArgs } from "node:util";
 import { DataError, UsageError, errorText } from "../errors.ts";
 import { FIELD_NAME } from "../queue/headers.ts";
 import { parsePriority, type Priority } from "../queue/priority.ts";
 import { scheduleFrom, type Schedule } from "../queue/schedule.ts";
+import { parseTextFlags, type TextFlag, type TextFlagValues } from "./text-flags.ts";
 
 export interface QueueArgs {
   config?: string;
@@ -25,31 +25,30 @@ export interface QueueArgs {
   schedule: Schedule;
 }
 
-const OPTIONS = {
-  config: { type: "string", short: "c" },
-  "log-format": { type: "string" },
-  "log-level": { type: "string" },
-  from: { type: "string" },
-  to: { type: "string", multiple: true },
-  cc: { type: "string", multiple: true },
-  bcc: { type: "string", multiple: true },
-  "reply-to": { type: "string" },
-  subject: { type: "string" },
-  text: { type: "string" },
-  html: { type: "string" },
-  attach: { type: "string", multiple: true },
-  header: { type: "string", multiple: true },
-  priority: { type: "string" },
-  "send-at": { type: "string" },
-  "expires-at": { type: "string" },
-  "idempotency-key": { type: "string" },
-} as const;
+export const QUEUE_FLAGS: Readonly<Record<string, TextFlag>> = {
+  config: { short: "c" },
+  "log-format": {},
+  "log-level": {},
+  from: {},
+  to: { multiple: true },
+  cc: { multiple: true },
+  bcc: { multiple: true },
+  "reply-to": {},
+  subject: {},
+  text: {},
+  html: {},
+  attach: { multiple: true },
+  header: { multiple: true },
+  priority: {},
+  "send-at": {},
+  "expires-at": {},
+  "idempotency-key": {},
+};
 
 export function parseQueueArgs(argv: string[]): QueueArgs {
-  let values: Record<string, string | string[] | boolean | undefined>;
+  let values: TextFlagValues;
   try {
-    const parsed = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false });
-    values = parsed.values;
+    values = parseTextFlags(argv, QUEUE_FLAGS);
   } catch (error) {
     throw new UsageError(`queue: ${errorText(error).split("\n")[0]}`);
   }
