@@ -256,9 +256,14 @@ describe("web token", () => {
     expect((await runMailer(["web", "token", "add", "other", "--config", tq.config])).code).toBe(64);
     expect((await runMailer(["web", "token", "revoke", "billing", "--config", tq.config])).stdout).toBe("revoked: billing\n");
     expect((await runMailer(["web", "token", "revoke", "billing", "--config", tq.config])).code).toBe(1);
-    const unset = await runMailer(["web", "token", "list", "--config", (await testQueue("sqlite", "")).config]);
-    expect(unset.code).toBe(78);
-    expect(unset.stderr).toContain("web.tokens_file is not set");
+    const noTokensFile = await testQueue("sqlite", "");
+    try {
+      const unset = await runMailer(["web", "token", "list", "--config", noTokensFile.config]);
+      expect(unset.code).toBe(78);
+      expect(unset.stderr).toContain("web.tokens_file is not set");
+    } finally {
+      await noTokensFile.cleanup();
+    }
   });
 });
 
