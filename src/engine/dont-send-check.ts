@@ -3,14 +3,16 @@
 // A batch is claimed with the list's change counter and the listed recipients among its rows. Right
 // before each message's SMTP transaction the counter is read again: unchanged (the usual case), the
 // batch's lookup still holds; moved, this message's recipients are looked up afresh. On a server,
-// reads are shared: sends starting together wait for one read that began after all of them asked, so
-// a pool of N connections costs about one small read per send at most, never a stale answer; each
-// goes straight to a pooled connection (connect.ts executeQuery), not through Kysely. On SQLite the counter
-// is read synchronously on the spot, which is after the send asked by definition.
+// reads are shared (queue/shared-runs.ts): sends starting together wait for one read that began after
+// all of them asked, so a pool of N connections costs about one small read per send at most, never a
+// stale answer; each goes straight to a pooled connection (connect.ts executeQuery), not through
+// Kysely. On SQLite the counter is read synchronously on the spot, which is after the send asked by
+// definition.
 import { classifyDatabaseError, type Database } from "../db/connect.ts";
 import { dontSendVersion, dontSendVersionNow, suppressedAmong } from "../db/queries/dont-send-state.ts";
 import type { ClaimedRow } from "../db/queries/claims.ts";
 import { splitRecipients } from "../db/queries/messages.ts";
+import { SharedRuns } from "../queue/shared-runs.ts";
 
 /** The list as a batch was claimed: its listed recipients (lower-cased), and the counter then. */
 export interface DontSendSnapshot {
@@ -20,13 +22,15 @@ export interface DontSendSnapshot {
 
 export class DontSendCheck {
   readonly #db: Database;
-  /** The read in flight, if any. */
-  #reading: Promise<number> | null = null;
-  /** The read that starts once the one in flight is over: it answers everyone who asked meanwhile. */
-  #queued: Promise<number> | null = null;
+  /** The counter as read by a statement that started after the asking. */
+  readonly #versions: SharedRuns<null, number>;
 
   constructor(db: Database) {
     this.#db = db;
+    this.#versions = new SharedRuns(async (askers) => {
+      const version = await dontSendVersion(db);
+      return askers.map(() => version);
+    });
   }
 
   /** The recipients of `row` on the list now (lower-cased). A database that fails here fails as
@@ -34,35 +38,11 @@ export class DontSendCheck {
   async listedFor(row: ClaimedRow, batch: DontSendSnapshot): Promise<Set<string>> {
     try {
       const sqlite = this.#db.sqlite;
-      const version = sqlite ? dontSendVersionNow(sqlite) : await this.#version();
+      const version = sqlite ? dontSendVersionNow(sqlite) : await this.#versions.request(null);
       if (version === batch.version) return batch.suppressed;
       return await suppressedAmong(this.#db, splitRecipients(row.envelope_to));
     } catch (error) {
       throw classifyDatabaseError(error, this.#db.displayUrl) ?? error;
     }
-  }
-
-  /** The counter as read by a statement that started after this call. */
-  #version(): Promise<number> {
-    if (this.#reading === null) return this.#read();
-    // The read in flight may have started before this caller asked: wait for the next one.
-    this.#queued ??= this.#reading.then(
-      () => this.#next(),
-      () => this.#next(),
-    );
-    return this.#queued;
-  }
-
-  #next(): Promise<number> {
-    this.#queued = null;
-    return this.#read();
-  }
-
-  #read(): Promise<number> {
-    const reading = dontSendVersion(this.#db).finally(() => {
-      if (this.#reading === reading) this.#reading = null;
-    });
-    this.#reading = reading;
-    return reading;
   }
 }

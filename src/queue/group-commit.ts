@@ -6,12 +6,7 @@
 import type { EnqueueOutcome } from "./enqueue.ts";
 import type { PreparedMessage } from "./prepare.ts";
 import type { Queue } from "./queue.ts";
-
-interface Waiting {
-  messages: PreparedMessage[];
-  resolve(outcomes: EnqueueOutcome[]): void;
-  reject(error: unknown): void;
-}
+import { SharedRuns } from "./shared-runs.ts";
 
 export interface GroupCommitOptions {
   /** At most this many messages per transaction (a request's own are never split). */
@@ -29,63 +24,40 @@ export interface GroupCommitOptions {
 const GATHER_MS = 2;
 
 export class GroupCommit {
-  #waiting: Waiting[] = [];
-  #running = false;
-  readonly #maxMessages: number;
-  readonly #underway: () => number;
-  readonly #gatherMs: number;
+  readonly #runs: SharedRuns<PreparedMessage[], EnqueueOutcome[]>;
 
-  constructor(
-    private readonly queue: Queue,
-    options: GroupCommitOptions = {},
-  ) {
-    this.#maxMessages = options.maxMessages ?? 5000;
-    this.#underway = options.underway ?? (() => 0);
-    this.#gatherMs = options.gatherMs ?? GATHER_MS;
-  }
-
-  /** Inserts the messages (all or none of them) in a transaction shared with other callers. */
-  enqueue(messages: PreparedMessage[]): Promise<EnqueueOutcome[]> {
-    return new Promise((resolve, reject) => {
-      this.#waiting.push({ messages, resolve, reject });
-      if (!this.#running) void this.#drain();
-    });
-  }
-
-  async #drain(): Promise<void> {
-    this.#running = true;
-    try {
-      while (this.#waiting.length > 0) {
+  constructor(queue: Queue, options: GroupCommitOptions = {}) {
+    const maxMessages = options.maxMessages ?? 5000;
+    const underway = options.underway ?? (() => 0);
+    const gatherMs = options.gatherMs ?? GATHER_MS;
+    this.#runs = new SharedRuns(
+      async (requests) => {
+        const outcomes = await queue.enqueuePrepared(requests.flat(), Math.max(1, requests.reduce((n, r) => n + r.length, 0)));
+        let at = 0;
+        return requests.map((r) => outcomes.slice(at, (at += r.length)));
+      },
+      {
         // One turn of the event loop first: the requests that arrived while the last commit held the
         // (synchronous) SQLite connection get parsed and join this group instead of waiting for the next.
-        const started = performance.now();
-        do await new Promise<void>((resolve) => setImmediate(resolve));
-        while (
-          this.#underway() > this.#waiting.length &&
-          this.#waiting.length < this.#maxMessages &&
-          performance.now() - started < this.#gatherMs
-        );
-        const group: Waiting[] = [];
-        let size = 0;
-        while (this.#waiting.length > 0 && (group.length === 0 || size + this.#waiting[0]!.messages.length <= this.#maxMessages)) {
-          const next = this.#waiting.shift()!;
-          group.push(next);
-          size += next.messages.length;
-        }
-        try {
-          const outcomes = await this.queue.enqueuePrepared(group.flatMap((w) => w.messages), Math.max(1, size));
-          let at = 0;
-          for (const w of group) {
-            w.resolve(outcomes.slice(at, at + w.messages.length));
-            at += w.messages.length;
-          }
-        } catch (error) {
-          // The shared transaction rolled back: nothing of any of them was queued.
-          for (const w of group) w.reject(error);
-        }
-      }
-    } finally {
-      this.#running = false;
-    }
+        gather: async () => {
+          const started = performance.now();
+          do await new Promise<void>((resolve) => setImmediate(resolve));
+          while (underway() > this.#runs.waiting && this.#runs.waiting < maxMessages && performance.now() - started < gatherMs);
+        },
+        // Whole requests, up to maxMessages in all (a request larger than that goes alone).
+        take: (requests) => {
+          let count = 0;
+          let size = 0;
+          while (count < requests.length && (count === 0 || size + requests[count]!.length <= maxMessages)) size += requests[count++]!.length;
+          return count;
+        },
+      },
+    );
+  }
+
+  /** Inserts the messages (all or none of them) in a transaction shared with other callers. If the
+   * shared transaction rolls back, nothing of any of its requests was queued. */
+  enqueue(messages: PreparedMessage[]): Promise<EnqueueOutcome[]> {
+    return this.#runs.request(messages);
   }
 }

@@ -51,6 +51,29 @@ describe("GroupCommit", () => {
     expect(commits).toEqual([["a"], ["b"]]);
   });
 
+  test("a commit takes whole requests up to maxMessages, oldest first; a larger request goes alone; each gets its own outcomes", async () => {
+    const { queue, commits } = recordingQueue();
+    const group = new GroupCommit(queue, { maxMessages: 3 });
+    const requests = [["a", "b"], ["c"], ["d", "e"], ["f", "g", "h", "i"], ["j"]].map((ids) => group.enqueue(ids.map(message)));
+    const outcomes = await Promise.all(requests);
+    expect(commits).toEqual([["a", "b", "c"], ["d", "e"], ["f", "g", "h", "i"], ["j"]]);
+    expect(outcomes.map((o) => o.map((x) => x.messageId))).toEqual([["a", "b"], ["c"], ["d", "e"], ["f", "g", "h", "i"], ["j"]]);
+  });
+
+  test("a commit that fails fails the requests it held, and no later one", async () => {
+    let calls = 0;
+    const queue = {
+      async enqueuePrepared(messages: PreparedMessage[]) {
+        if (++calls === 1) throw new Error("disk full");
+        return messages.map((m) => ({ id: 1, messageId: m.messageId }));
+      },
+    } as unknown as Queue;
+    const group = new GroupCommit(queue, { maxMessages: 1 });
+    const [failed, later] = await Promise.allSettled([group.enqueue([message("a")]), group.enqueue([message("b")])]);
+    expect(failed.status === "rejected" && (failed.reason as Error).message).toBe("disk full");
+    expect(later.status === "fulfilled" && later.value[0]!.messageId).toBe("b");
+  });
+
   test("a submission announced but never sent holds a commit back only briefly", async () => {
     const { queue, commits } = recordingQueue();
     const group = new GroupCommit(queue, { underway: () => 5 });
