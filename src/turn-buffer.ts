@@ -9,7 +9,7 @@
 // the turn, as soon as MAX_WAITING characters wait, and at exit: the 'exit' event runs after
 // process.exit(), an uncaught error and an unhandled rejection alike). What is given up: a process
 // killed outright (SIGKILL, or a signal it has no handler for) loses the lines of its last turn.
-import { setImmediate } from "node:timers";
+// The global setImmediate, as group-commit.ts uses it: importing node:timers would add to every start-up.
 
 /** Enough to bound the memory a long synchronous stretch of logging holds; far more than a turn's worth. */
 export const MAX_WAITING = 64 * 1024;
