@@ -10,6 +10,7 @@ import { join, resolve } from "node:path";
 import { benchRoot, dropAll } from "../db.ts";
 import { benchMessage } from "../messages.ts";
 import { cleanEnv, compileLikeMailer, median, runOk } from "../proc.ts";
+import { buildHello } from "../steps/startup.ts";
 
 const [binaryArg, roundsArg] = process.argv.slice(2);
 if (!binaryArg) {
@@ -25,7 +26,6 @@ try {
   const message = join(dir, "message.eml");
   writeFileSync(message, benchMessage(0, "floor").raw);
 
-  writeFileSync(join(dir, "hello.ts"), 'console.log("hello");\n');
   writeFileSync(
     join(dir, "bare-sendmail.ts"),
     `import { Database } from "bun:sqlite";
@@ -41,7 +41,7 @@ db.query("INSERT INTO mailer_message (message_data, envelope_from, envelope_to) 
 db.close();
 `,
   );
-  const hello = await compileLikeMailer(join(dir, "hello.ts"), join(dir, "hello"));
+  const hello = await buildHello();
   const bare = await compileLikeMailer(join(dir, "bare-sendmail.ts"), join(dir, "bare-sendmail"));
 
   const env = cleanEnv({ MAILER_CONFIG: config });

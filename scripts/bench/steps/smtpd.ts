@@ -14,12 +14,18 @@ import { migratedDb } from "./commands.ts";
 
 const CLIENTS = 20;
 
-async function greetsOn(port: number, timeoutMs: number): Promise<void> {
+/** Waits for the greeting; `output` is what smtpd wrote, quoted if it never greets. */
+async function greetsOn(port: number, timeoutMs: number, output: Promise<string>, exited: Promise<number>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  let gone = false;
+  void exited.then(() => (gone = true));
   for (;;) {
     const probe = await run(["python3", join(import.meta.dir, "..", "greeting.py"), "127.0.0.1", String(port), "1"]);
     if (probe.code === 0) return;
-    if (Date.now() > deadline) throw new Error(`smtpd did not greet on ${port}: ${probe.stderr.trim()}`);
+    if (gone || Date.now() > deadline) {
+      const said = gone ? (await output).trim() : "";
+      throw new Error(`smtpd did not greet on ${port}: ${probe.stderr.trim()}${said ? `; smtpd said: ${said.slice(0, 800)}` : ""}`);
+    }
     await sleep(100);
   }
 }
@@ -39,8 +45,10 @@ export async function withSmtpd<T>(bench: Bench, dialect: Dialect, use: (smtpd: 
   const child = Bun.spawn([bench.binary, "smtpd", "--config", config, "--listen", `127.0.0.1:${port}`], {
     cwd: db.dir, env: cleanEnv(), stdout: "ignore", stderr: "pipe", stdin: "ignore",
   });
+  // Read as it comes, so that a chatty smtpd never fills the pipe and stalls on it.
+  const output = new Response(child.stderr).text();
   try {
-    await greetsOn(port, 15_000);
+    await greetsOn(port, 15_000, output, child.exited);
     return await use({ db, port, pid: child.pid });
   } finally {
     child.kill("SIGTERM");

@@ -12,7 +12,7 @@ import { quietGate } from "../quiet.ts";
 import { migratedDb } from "./commands.ts";
 
 /** The floor: what any compiled Bun program costs to start and exit. */
-async function buildHello(): Promise<string> {
+export async function buildHello(): Promise<string> {
   const dir = benchRoot();
   writeFileSync(join(dir, "hello.ts"), 'console.log("hello");\n');
   return compileLikeMailer(join(dir, "hello.ts"), join(dir, "bun-hello"));
