@@ -70,6 +70,12 @@ forEachDialect((dialect, it) => {
     await page.click("button[type=submit]");
     await page.waitForURL(web!.url + "/");
   };
+  /** Clicks a link or button that loads the next page and waits for that page's load event. click()
+   * alone returns once the navigation commits, and a count() made then reads whatever part of the
+   * new page the parser has reached. */
+  const clickThrough = async (page: Page, selector: string) => {
+    await Promise.all([page.waitForEvent("load"), page.click(selector)]);
+  };
   const shot = async (page: Page, name: string) => {
     const dir = SHOTS ?? join(tq.dir, "shots");
     mkdirSync(dir, { recursive: true });
@@ -132,25 +138,25 @@ forEachDialect((dialect, it) => {
     expect(await page.locator("table.messages tbody tr").count()).toBe(50);
     await shot(page, "messages");
     await page.fill("input[name=q]", "needle@EXAMPLE");
-    await page.click("form[role=search] button");
+    await clickThrough(page, "form[role=search] button");
     const rows = page.locator("table.messages tbody tr");
     expect(await rows.count()).toBe(1);
     expect(await rows.first().innerText()).toContain("Password reset for Zoë");
 
     await page.fill("input[name=q]", "<needle-4321@example.com>");
-    await page.click("form[role=search] button");
+    await clickThrough(page, "form[role=search] button");
     expect(await rows.count()).toBe(1);
     expect(await rows.first().locator("td").nth(1).innerText()).toBe(String(ids[4321]));
 
     await page.goto(web!.url + "/messages");
-    await page.click("nav.tabs a:has-text('Deferred')");
+    await clickThrough(page, "nav.tabs a:has-text('Deferred')");
     expect(await rows.count()).toBe(2);
     expect(await rows.allInnerTexts()).toEqual([expect.stringContaining("Invoice 9000"), expect.stringContaining("Invoice 9001")]);
 
     // Keyset pages: the second page starts right after the first, in the same order.
     await page.goto(web!.url + "/messages?status=queued&order=oldest");
     const firstPage = await rows.locator("td:nth-child(2)").allInnerTexts();
-    await page.click("a[rel=next]");
+    await clickThrough(page, "a[rel=next]");
     const secondPage = await rows.locator("td:nth-child(2)").allInnerTexts();
     expect(firstPage.map(Number)).toEqual(ids.slice(0, 50));
     expect(secondPage.map(Number)).toEqual(ids.slice(50, 100));
@@ -168,7 +174,7 @@ forEachDialect((dialect, it) => {
     const page = await context.newPage();
     await login(page);
     await page.goto(`${web!.url}/messages/${queued!.id}`);
-    await page.click("button[value=send_now]");
+    await clickThrough(page, "button[value=send_now]");
     await page.waitForSelector(".flash");
     expect(await page.locator(".flash").innerText()).toContain("1 sent, 0 deferred, 0 failed");
     const [received] = await sink.waitFor(1);
@@ -189,23 +195,23 @@ forEachDialect((dialect, it) => {
     await login(page);
     await page.goto(web!.url + "/messages?status=failed");
     await page.check("input[data-select-all]");
-    await page.click("button[value=retry]");
+    await clickThrough(page, "button[value=retry]");
     expect(await page.locator(".flash").innerText()).toContain("3 of 3 message(s) re-queued");
     expect((await statuses()).map((s) => s.status)).toEqual(Array(6).fill("queued"));
 
     await page.goto(web!.url + "/messages?q=bounce");
     await page.check("input[name=scope][value=all]");
-    await page.click("button[value=delete]");
+    await clickThrough(page, "button[value=delete]");
     await page.waitForSelector("text=Delete messages?");
     expect((await statuses()).length).toBe(6); // nothing gone before the confirmation
-    await page.click("button.danger:has-text('Delete')");
+    await clickThrough(page, "button.danger:has-text('Delete')");
     expect(await page.locator(".flash").innerText()).toContain("3 message(s) deleted");
     expect((await statuses()).map((s) => s.id)).toEqual(ids.slice(3));
 
     await page.goto(web!.url + "/messages");
     await page.check(`input[name=ids][value="${ids[3]}"]`);
     await page.selectOption("select[name=new_priority]", "high");
-    await page.click("button[value=priority]");
+    await clickThrough(page, "button[value=priority]");
     expect((await statuses()).find((s) => s.id === ids[3])!.priority).toBe(1);
   });
 
@@ -334,32 +340,32 @@ forEachDialect((dialect, it) => {
     const rows = page.locator("table.log tbody tr");
     expect(await rows.count()).toBe(2);
     await page.selectOption("select[name=result]", "failure");
-    await page.click("form[role=search] button");
+    await clickThrough(page, "form[role=search] button");
     expect(await rows.count()).toBe(1);
     expect(await rows.first().innerText()).toContain("mailbox busy");
     await page.goto(web!.url + "/log");
     await page.fill("input[name=q]", "<good-1@example.com>");
-    await page.click("form[role=search] button");
+    await clickThrough(page, "form[role=search] button");
     expect(await rows.count()).toBe(1);
     expect(await rows.first().innerText()).toContain("good@example.com");
     await shot(page, "log");
     await page.goto(web!.url + "/log");
     await page.fill("input[name=days]", "0");
     await page.selectOption("select[name=purge_result]", "success");
-    await page.click("form[action='/log/purge'] button");
+    await clickThrough(page, "form[action='/log/purge'] button");
     expect(await page.locator(".flash").innerText()).toContain("1 log entries older than 0 day(s) deleted");
     const left = await (await tq.db()).kysely.selectFrom("mailer_messagelog").select("result").execute();
     expect(left.map((r) => r.result)).toEqual(["failure"]);
 
     await page.goto(web!.url + "/dont-send");
     await page.fill("input[name=address]", "not an address");
-    await page.click("form[action='/dont-send/add'] button");
+    await clickThrough(page, "form[action='/dont-send/add'] button");
     expect(await page.locator(".flash.error").count()).toBe(1);
     await page.fill("input[name=address]", "Gone <Gone@Example.com>");
-    await page.click("form[action='/dont-send/add'] button");
+    await clickThrough(page, "form[action='/dont-send/add'] button");
     expect(await page.locator("table.dont-send tbody tr").innerText()).toContain("Gone@Example.com");
     expect((await runMailer(["dont-send", "list", "--config", tq.config])).stdout).toContain("Gone@Example.com");
-    await page.click("form[action='/dont-send/remove'] button");
+    await clickThrough(page, "form[action='/dont-send/remove'] button");
     expect(await page.locator(".flash").innerText()).toContain("Removed");
     expect((await runMailer(["dont-send", "list", "--config", tq.config])).stdout).toBe("");
   });
