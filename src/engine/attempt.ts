@@ -17,6 +17,7 @@ import {
 import { classifyError } from "./error-classes.ts";
 import { afterDeferral, type RetryPolicy } from "./retry-policy.ts";
 import type { TransportHolder } from "./transport-holder.ts";
+import { started, thenOf, type Answer } from "./on-demand.ts";
 
 /** released: given back as it was; expired: past its expires_at, dropped unsent; held: put back
  * until a domain's limit allows it (not a deferral). */
@@ -93,7 +94,7 @@ export async function attemptDelivery(
   env: AttemptEnv,
   row: ClaimedRow,
   suppressed: Set<string>,
-  recheck?: Promise<Set<string> | null>,
+  recheck?: Answer<Set<string> | null>,
 ): Promise<Attempt> {
   const recipients = splitRecipients(row.envelope_to);
   const to = recipients.filter((r) => !suppressed.has(r.toLowerCase()));
@@ -107,12 +108,13 @@ export async function attemptDelivery(
   } catch (error) {
     return decide(env, attempt, error);
   }
-  const hold = recheck?.then((listed) => listed !== null && !to.some((r) => listed.has(r.toLowerCase())));
+  // On a server, read when the transport is ready for the text (on demand: dont-send-check.ts).
+  const hold = recheck && thenOf(recheck, (listed) => listed !== null && !to.some((r) => listed.has(r.toLowerCase())));
   const failure = await send(env, attempt, to, hold);
   if (failure === null) return attempt;
-  if (!hold || (await hold)) return decide(env, attempt, failure);
+  if (!hold || (await started(hold))) return decide(env, attempt, failure);
   // Abandoned before the end of its text: nobody got it.
-  const listed = await recheck!;
+  const listed = await started(recheck!);
   if (listed === null) {
     attempt.state = "released";
     return attempt;
@@ -126,7 +128,7 @@ export async function attemptDelivery(
 }
 
 /** One SMTP transaction to `to`; null when it went through (partial refusals become the failure). */
-async function send(env: AttemptEnv, attempt: Attempt, to: string[], hold?: Promise<boolean>): Promise<unknown> {
+async function send(env: AttemptEnv, attempt: Attempt, to: string[], hold?: PromiseLike<boolean>): Promise<unknown> {
   const { row } = attempt;
   try {
     if (logsAt(env.logger, "debug")) env.logger.debug("sending", { id: row.id, message_id: attempt.messageId, to });

@@ -18,6 +18,7 @@ import { attemptDelivery, suppressedOnly, unsentAttempt, type Attempt, type Atte
 import { logOutcome, outcomeOf, type Outcome } from "./outcome.ts";
 import { settleInFlight } from "./shutdown.ts";
 import type { DontSendCheck, DontSendSnapshot } from "./dont-send-check.ts";
+import { thenOf, type Answer } from "./on-demand.ts";
 
 export type StopReason = "max_batch" | "max_deferred" | "daily_limit" | "signal" | "handler" | "fatal";
 
@@ -288,17 +289,15 @@ export class Dispatcher {
     }
   }
 
-  /** The lower-cased recipients of `row` on the don't-send list now; null when the list cannot be
-   * read (the pass stops, as for any database failure before a send, and the row is released). */
-  async #listedNow(row: ClaimedRow, batch: DontSendSnapshot): Promise<Set<string> | null> {
-    if (!this.#env.dontSend) return batch.suppressed;
-    try {
-      return await this.#env.dontSend.listedFor(row, batch);
-    } catch (error) {
+  /** Asks for the lower-cased recipients of `row` on the don't-send list as its send starts (on a
+   * server, read once awaited); null when the list cannot be read (the pass stops, as for any
+   * database failure before a send, and the row is released). */
+  #listedNow(dontSend: DontSendCheck, row: ClaimedRow, batch: DontSendSnapshot): Answer<Set<string> | null> {
+    return thenOf(dontSend.ask(row, batch), (listed) => listed, (error) => {
       this.#state.stop = "fatal";
       this.#state.failure ??= error;
       return null;
-    }
+    });
   }
 
   /** A message past its expires_at is not sent (it may have waited for a limit since its claim). */
@@ -367,9 +366,9 @@ export class Dispatcher {
   #send(run: Run, row: ClaimedRow, dontSend: DontSendSnapshot, release?: () => Promise<void>): void {
     const state = this.#state;
     const startedAt = performance.now();
-    // The list as it is now, after any wait for a limit, read while the transaction starts: an
-    // address added since the claim is not mailed.
-    const recheck = this.#env.dontSend ? this.#listedNow(row, dontSend) : undefined;
+    // The list as it is now, after any wait for a limit: asked for as the transaction starts, read
+    // before its text goes. An address added since the claim is not mailed.
+    const recheck = this.#env.dontSend ? this.#listedNow(this.#env.dontSend, row, dontSend) : undefined;
     const sending = attemptDelivery(this.#env, row, dontSend.suppressed, recheck);
     // The send's limit slots are free again before anyone waiting for this send wakes up.
     const task: Promise<void> = (release ? sending.finally(release) : sending)

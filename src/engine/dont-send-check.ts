@@ -1,18 +1,24 @@
 // The don't-send list as of the moment a message is sent (SPEC §4.6), not as of its batch's claim.
 //
-// A batch is claimed with the list's change counter and the listed recipients among its rows. Right
-// before each message's SMTP transaction the counter is read again: unchanged (the usual case), the
-// batch's lookup still holds; moved, this message's recipients are looked up afresh. On a server,
-// reads are shared (queue/shared-runs.ts): sends starting together wait for one read that began after
-// all of them asked, so a pool of N connections costs about one small read per send at most, never a
-// stale answer; each goes straight to a pooled connection (connect.ts executeQuery), not through
-// Kysely. On SQLite the counter is read synchronously on the spot, which is after the send asked by
-// definition.
+// A batch is claimed with the list's change counter and the listed recipients among its rows. As
+// each message's SMTP transaction starts, the check is asked for; the counter is read by a statement
+// that begins after that asking and is answered before the message's text goes out (the transaction's
+// envelope runs meanwhile: attempt.ts). Unchanged (the usual case), the batch's lookup still holds;
+// moved, this message's recipients are looked up afresh.
+//
+// On a server, readings are shared (queue/shared-runs.ts), and started on demand: the next reading
+// waits until a send needs its answer (its text is due) or until as many sends as the pool holds have
+// asked, so the sends that start during one envelope's round trip share one reading. Started at once
+// instead, a pool of four shared a reading between 1.5 sends, and the readings cost a PostgreSQL
+// drain a quarter of its rate. Never a stale answer: a reading serves only those who asked before it
+// began. Each goes straight to a pooled connection (connect.ts executeQuery), not through Kysely.
+// On SQLite the counter is read synchronously on the spot, which is after the asking by definition.
 import { classifyDatabaseError, type Database } from "../db/connect.ts";
 import { dontSendVersion, dontSendVersionNow, suppressedAmong } from "../db/queries/dont-send-state.ts";
 import type { ClaimedRow } from "../db/queries/claims.ts";
 import { splitRecipients } from "../db/queries/messages.ts";
 import { SharedRuns } from "../queue/shared-runs.ts";
+import { OnDemand, type Answer } from "./on-demand.ts";
 
 /** The list as a batch was claimed: its listed recipients (lower-cased), and the counter then. */
 export interface DontSendSnapshot {
@@ -24,25 +30,68 @@ export class DontSendCheck {
   readonly #db: Database;
   /** The counter as read by a statement that started after the asking. */
   readonly #versions: SharedRuns<null, number>;
+  /** How many sends can be in flight at once: once that many wait, nobody else can join a reading. */
+  readonly #pool: number;
+  /** Readings begun so far: an asking now is answered by reading number #begun + 1. */
+  #begun = 0;
+  /** A send needs the answer of the reading not begun yet. */
+  #wanted = false;
+  /** Lets the next reading begin (set while it waits for a reason to). */
+  #begin: (() => void) | null = null;
 
-  constructor(db: Database) {
+  constructor(db: Database, pool = 1) {
     this.#db = db;
-    this.#versions = new SharedRuns(async (askers) => {
-      const version = await dontSendVersion(db);
-      return askers.map(() => version);
+    this.#pool = pool;
+    this.#versions = new SharedRuns(
+      async (askers) => {
+        this.#begun++;
+        this.#wanted = false;
+        const version = await dontSendVersion(db);
+        return askers.map(() => version);
+      },
+      { gather: () => (this.#mayBegin() ? Promise.resolve() : new Promise<void>((resolve) => (this.#begin = resolve))) },
+    );
+  }
+
+  /** Asks, now, for the recipients of `row` on the list (lower-cased). On a server the answer is read
+   * when it is awaited; on SQLite, at once. A database that fails here fails as database errors do
+   * (TempFailError: the worker waits and tries again), not as a bug. */
+  ask(row: ClaimedRow, batch: DontSendSnapshot): Answer<Set<string>> {
+    const sqlite = this.#db.sqlite;
+    if (sqlite) return this.#answer(row, batch, () => dontSendVersionNow(sqlite));
+    const reading = this.#versions.request(null);
+    // Its failure is told to whoever awaits the answer; a send that ended before it did not.
+    reading.catch(() => {});
+    const answeredBy = this.#begun + 1;
+    this.#nudge();
+    return new OnDemand(async () => {
+      // Needed now: unless the reading that answers it is under way, it begins.
+      if (answeredBy > this.#begun) {
+        this.#wanted = true;
+        this.#nudge();
+      }
+      return this.#answer(row, batch, () => reading);
     });
   }
 
-  /** The recipients of `row` on the list now (lower-cased). A database that fails here fails as
-   * database errors do (TempFailError: the worker waits and tries again), not as a bug. */
-  async listedFor(row: ClaimedRow, batch: DontSendSnapshot): Promise<Set<string>> {
+  async #answer(row: ClaimedRow, batch: DontSendSnapshot, read: () => number | Promise<number>): Promise<Set<string>> {
     try {
-      const sqlite = this.#db.sqlite;
-      const version = sqlite ? dontSendVersionNow(sqlite) : await this.#versions.request(null);
-      if (version === batch.version) return batch.suppressed;
+      if ((await read()) === batch.version) return batch.suppressed;
       return await suppressedAmong(this.#db, splitRecipients(row.envelope_to));
     } catch (error) {
       throw classifyDatabaseError(error, this.#db.displayUrl) ?? error;
     }
+  }
+
+  #mayBegin(): boolean {
+    return this.#wanted || this.#versions.waiting >= this.#pool;
+  }
+
+  /** Lets a waiting reading begin if it now may. */
+  #nudge(): void {
+    if (!this.#begin || !this.#mayBegin()) return;
+    const begin = this.#begin;
+    this.#begin = null;
+    begin();
   }
 }

@@ -144,7 +144,7 @@ export async function runPass(env: EngineEnv, options: PassOptions = {}): Promis
   const dispatchEnv = {
     transport, handler, logger, limits, concurrency: config.backend.pool, signal: options.signal, clock, onOutcome,
     policy: retryPolicy(config), shutdownTimeout: config.delivery.shutdown_timeout, gate,
-    dontSend: new DontSendCheck(db),
+    dontSend: new DontSendCheck(db, config.backend.pool),
   };
   const leaseMs = config.delivery.lease * 1000;
   const dispatcher = new Dispatcher(dispatchEnv, state);

@@ -5,7 +5,8 @@
 // fails fails the callers it served, and no later one.
 //
 // Used for the commit of concurrent submissions (group-commit.ts), smtpd's RCPT TO don't-send
-// lookups (shared-lookup.ts) and the don't-send counter read before each send (dont-send-check.ts).
+// lookups (shared-lookup.ts) and the don't-send counter read before each send (dont-send-check.ts,
+// whose gather holds a reading back until a send needs it).
 
 interface Waiting<In, Out> {
   input: In;

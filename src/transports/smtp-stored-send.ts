@@ -21,7 +21,7 @@ export class StoredText {
   constructor(
     readonly text: Buffer,
     /** The text may go out once this resolves true (OutgoingMessage.hold). */
-    readonly hold: Promise<boolean> | undefined,
+    readonly hold: PromiseLike<boolean> | undefined,
   ) {}
 
   get readableDidRead(): boolean {
@@ -40,7 +40,7 @@ export class StoredText {
   }
 }
 
-async function* heldText(hold: Promise<boolean>, text: Buffer): AsyncGenerator<Buffer> {
+async function* heldText(hold: PromiseLike<boolean>, text: Buffer): AsyncGenerator<Buffer> {
   if (!(await hold)) throw new HeldBack();
   yield text;
 }

@@ -18,8 +18,9 @@ export interface OutgoingMessage {
   /** The text may go out only once this resolves true; false (or a rejection) means: abandon the
    * transaction before the end of its text, so that nothing is delivered, and fail the send. A
    * transport with `holdsText` starts the transaction meanwhile; for any other, the send starts
-   * once it has resolved (TransportHolder). */
-  hold?: Promise<boolean>;
+   * once it has resolved (TransportHolder). It may be on demand (engine/on-demand.ts): the first
+   * then() is what starts its work, so a transport awaits it when the text is due, not before. */
+  hold?: PromiseLike<boolean>;
 }
 
 export interface SendResult {

@@ -4,7 +4,7 @@ import { afterEach, expect } from "bun:test";
 import { openDatabase, type Database } from "../../src/db/connect.ts";
 import { claimBatch } from "../../src/db/queries/claims.ts";
 import { addDontSend, removeDontSend } from "../../src/db/queries/dont-send.ts";
-import { dontSendListIsEmpty } from "../../src/db/queries/dont-send-state.ts";
+import { dontSendListIsEmpty, VERSION_READ } from "../../src/db/queries/dont-send-state.ts";
 import { DontSendCheck } from "../../src/engine/dont-send-check.ts";
 import { ConfigError } from "../../src/errors.ts";
 import { forEachDialect } from "../helpers/dialects.ts";
@@ -21,6 +21,20 @@ afterEach(async () => {
 
 const later = (s: number) => new Date(Date.now() + s * 1000);
 
+/** `db`, counting the counter readings that reach the server. */
+function countingReadings(db: Database) {
+  const counted = { db: Object.create(db) as Database, readings: 0 };
+  counted.db.executeQuery = (statement) => {
+    if (statement.sql === VERSION_READ.sql) counted.readings++;
+    return db.executeQuery(statement);
+  };
+  return counted;
+}
+
+/** Fails instead of hanging when an answer never comes. */
+const within = <T>(answer: PromiseLike<T>, ms = 5_000) =>
+  Promise.race([answer, Bun.sleep(ms).then(() => Promise.reject(new Error(`no answer within ${ms} ms`)))]);
+
 async function claimOne(bench: Bench) {
   await bench.enqueue({ to: ["kept@example.com", "listed@example.com"] });
   const claim = await claimBatch(bench.db, "a:1:x", 10, new Date(), later(300));
@@ -34,20 +48,20 @@ forEachDialect((dialect, it) => {
     expect(b.db.sqlite !== undefined).toBe(dialect === "sqlite");
     const { row, snapshot } = await claimOne(b);
     const check = new DontSendCheck(b.db);
-    expect(await check.listedFor(row, snapshot)).toBe(snapshot.suppressed);
+    expect(await check.ask(row, snapshot)).toBe(snapshot.suppressed);
     other = await openDatabase(b.url);
     await addDontSend(other.kysely, "Listed@Example.com");
-    expect([...(await check.listedFor(row, snapshot))]).toEqual(["listed@example.com"]);
+    expect([...(await check.ask(row, snapshot))]).toEqual(["listed@example.com"]);
   });
 
   it("a database that fails at the reading fails as database errors do", async () => {
     b = await bench(dialect);
     const { row, snapshot } = await claimOne(b);
     const check = new DontSendCheck(b.db);
-    expect(await check.listedFor(row, snapshot)).toBe(snapshot.suppressed);
+    expect(await check.ask(row, snapshot)).toBe(snapshot.suppressed);
     other = await openDatabase(b.url);
     await other.kysely.schema.dropTable("mailer_counter").execute();
-    const failure = await check.listedFor(row, snapshot).catch((error: unknown) => error);
+    const failure = await Promise.resolve(check.ask(row, snapshot)).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(ConfigError);
     expect((failure as Error).message).toContain("no mailer schema");
   });
@@ -70,3 +84,77 @@ forEachDialect((dialect, it) => {
     expect(await dontSendListIsEmpty(b.db)).toBe(false);
   });
 });
+
+// Readings on demand (pool > 1): sends that start during one envelope's round trip share a reading.
+forEachDialect((dialect, it) => {
+  it("askings share one reading, begun when the first answer is needed, after they all asked", async () => {
+    b = await bench(dialect);
+    const { row, snapshot } = await claimOne(b);
+    const counted = countingReadings(b.db);
+    const check = new DontSendCheck(counted.db, 4);
+    const asked = [check.ask(row, snapshot), check.ask(row, snapshot), check.ask(row, snapshot)];
+    await Bun.sleep(50);
+    expect(counted.readings).toBe(0);
+    // Listed after the askings: the reading, begun once an answer was needed, sees it.
+    other = await openDatabase(b.url);
+    await addDontSend(other.kysely, "Listed@Example.com");
+    const answers = await within(Promise.all(asked));
+    for (const listed of answers) expect([...listed]).toEqual(["listed@example.com"]);
+    expect(counted.readings).toBe(1);
+  });
+
+  it("as many askings as the pool has connections begin a reading at once; with a pool of one, each does", async () => {
+    b = await bench(dialect);
+    const { row, snapshot } = await claimOne(b);
+    const counted = countingReadings(b.db);
+    const four = new DontSendCheck(counted.db, 4);
+    const asked = [1, 2, 3, 4].map(() => four.ask(row, snapshot));
+    await Bun.sleep(50);
+    expect(counted.readings).toBe(1);
+    for (const listed of await within(Promise.all(asked))) expect(listed).toBe(snapshot.suppressed);
+    expect(counted.readings).toBe(1);
+    const one = new DontSendCheck(counted.db, 1);
+    const alone = one.ask(row, snapshot);
+    await Bun.sleep(50);
+    expect(counted.readings).toBe(2);
+    expect(await within(alone)).toBe(snapshot.suppressed);
+  });
+
+  it("an answer needed while a reading is under way that began before its asking gets the next reading", async () => {
+    b = await bench(dialect);
+    const { row, snapshot } = await claimOne(b);
+    const counted = countingReadings(b.db);
+    const check = new DontSendCheck(counted.db, 4);
+    const first = within(check.ask(row, snapshot)); // needed at once: the first reading begins
+    while (counted.readings === 0) await null; // (a turn of microtasks, not the round trip)
+    const second = within(check.ask(row, snapshot)); // asked and needed while that reading runs
+    expect(await first).toBe(snapshot.suppressed);
+    expect(await second).toBe(snapshot.suppressed);
+    expect(counted.readings).toBe(2);
+  });
+
+  it("a reading that fails before anyone awaits its answer is no unhandled rejection; the asker hears of it when it awaits", async () => {
+    b = await bench(dialect);
+    const { row, snapshot } = await claimOne(b);
+    other = await openDatabase(b.url);
+    await other.kysely.schema.dropTable("mailer_counter").execute();
+    const check = new DontSendCheck(b.db, 1);
+    const asked = check.ask(row, snapshot); // read at once, and fails
+    await Bun.sleep(100);
+    const failure = await Promise.resolve(asked).then(() => null, (error: unknown) => error);
+    expect(failure).toBeInstanceOf(ConfigError);
+  });
+}, ["postgres", "mariadb"]);
+
+forEachDialect((dialect, it) => {
+  it("on SQLite the counter is read as the check is asked for: a change made after that is the next send's", async () => {
+    b = await bench(dialect);
+    const { row, snapshot } = await claimOne(b);
+    const check = new DontSendCheck(b.db, 4);
+    const asked = check.ask(row, snapshot);
+    other = await openDatabase(b.url);
+    await addDontSend(other.kysely, "Listed@Example.com");
+    expect(await asked).toBe(snapshot.suppressed);
+    expect([...(await check.ask(row, snapshot))]).toEqual(["listed@example.com"]);
+  });
+}, ["sqlite"]);
