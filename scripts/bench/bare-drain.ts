@@ -11,21 +11,11 @@
 import { Database } from "bun:sqlite";
 import nodemailer from "nodemailer";
 import postgres from "postgres";
+// A type only: importing it runs nothing of that program.
+import type { Row } from "./bare-pg-worker.ts";
 
 const args = JSON.parse(process.argv[2]!) as { url: string; host: string; port: number; pool: number };
 const transport = nodemailer.createTransport({ pool: true, host: args.host, port: args.port, maxConnections: args.pool, maxMessages: Infinity });
-
-interface Row {
-  id: number;
-  message_id: string;
-  subject: string;
-  envelope_from: string;
-  envelope_to: string;
-  when_added: unknown;
-  priority: number;
-  retry_count: number;
-  message_data: Uint8Array;
-}
 
 const COLUMNS = "id, message_id, subject, envelope_from, envelope_to, when_added, priority, retry_count, message_data";
 const LOG = `insert into mailer_messagelog (queue_id, message_id, subject, envelope_from, envelope_to, when_added, priority, retry_count, result, log_message)

@@ -23,7 +23,7 @@ const CLAIM = `update mailer_message set claimed_by = $1, lease_until = now() + 
                order by priority, when_added, id limit 100 for update skip locked)
   returning id, message_id, subject, envelope_from, envelope_to, when_added, priority, retry_count, message_data`;
 
-interface Row {
+export interface Row {
   id: number;
   message_id: string;
   subject: string;
