@@ -3,7 +3,8 @@
 // started the way mailer.service starts it delivers both to a real SMTP sink, `apt-get remove` keeps the
 // configuration and the queue, a purge removes them. lintian passes with no error.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { startSink, type Sink } from "../helpers/smtp-sink.ts";
 import { inThrowawayRoot, throwawayRootAvailable } from "../helpers/throwaway-root.ts";
@@ -23,9 +24,16 @@ afterAll(async () => sink?.close());
 
 const lintianRun = existsSync("/usr/bin/lintian") || process.env.CI ? test : test.skip;
 lintianRun("lintian reports no error", () => {
-  const lint = Bun.spawnSync(["lintian", "--fail-on", "error", deb], { stdout: "pipe", stderr: "pipe" });
-  const out = lint.stdout.toString();
-  expect({ code: lint.exitCode, errors: out.split("\n").filter((l) => l.startsWith("E:")) }).toEqual({ code: 0, errors: [] });
+  // lintian leaves a database file (mldbm-elf-*) in its temporary directory on each run: give it one
+  // of its own, removed afterwards, rather than /tmp.
+  const tmp = mkdtempSync(join(tmpdir(), "mailer-lintian-"));
+  try {
+    const lint = Bun.spawnSync(["lintian", "--fail-on", "error", deb], { stdout: "pipe", stderr: "pipe", env: { ...process.env, TMPDIR: tmp } });
+    const out = lint.stdout.toString();
+    expect({ code: lint.exitCode, errors: out.split("\n").filter((l) => l.startsWith("E:")) }).toEqual({ code: 0, errors: [] });
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }, 120_000);
 
 run("installs, queues from root and nobody, delivers as the unit runs it, and remove/purge keep or drop the data", async () => {
