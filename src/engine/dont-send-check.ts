@@ -28,28 +28,18 @@ export interface DontSendSnapshot {
 
 export class DontSendCheck {
   readonly #db: Database;
-  /** The counter as read by a statement that started after the asking. */
+  /** The counter as read by a statement that started after the asking. A reading begins when a send
+   * needs its answer, or once as many sends as the pool holds have asked (nobody else can join). */
   readonly #versions: SharedRuns<null, number>;
-  /** How many sends can be in flight at once: once that many wait, nobody else can join a reading. */
-  readonly #pool: number;
-  /** Readings begun so far: an asking now is answered by reading number #begun + 1. */
-  #begun = 0;
-  /** A send needs the answer of the reading not begun yet. */
-  #wanted = false;
-  /** Lets the next reading begin (set while it waits for a reason to). */
-  #begin: (() => void) | null = null;
 
   constructor(db: Database, pool = 1) {
     this.#db = db;
-    this.#pool = pool;
     this.#versions = new SharedRuns(
       async (askers) => {
-        this.#begun++;
-        this.#wanted = false;
         const version = await dontSendVersion(db);
         return askers.map(() => version);
       },
-      { gather: () => (this.#mayBegin() ? Promise.resolve() : new Promise<void>((resolve) => (this.#begin = resolve))) },
+      { ready: (waiting) => waiting >= pool },
     );
   }
 
@@ -59,18 +49,12 @@ export class DontSendCheck {
   ask(row: ClaimedRow, batch: DontSendSnapshot): Answer<Set<string>> {
     const sqlite = this.#db.sqlite;
     if (sqlite) return this.#answer(row, batch, () => dontSendVersionNow(sqlite));
-    const reading = this.#versions.request(null);
+    const asked = this.#versions.ask(null);
     // Its failure is told to whoever awaits the answer; a send that ended before it did not.
-    reading.catch(() => {});
-    const answeredBy = this.#begun + 1;
-    this.#nudge();
-    return new OnDemand(async () => {
-      // Needed now: unless the reading that answers it is under way, it begins.
-      if (answeredBy > this.#begun) {
-        this.#wanted = true;
-        this.#nudge();
-      }
-      return this.#answer(row, batch, () => reading);
+    asked.answer.catch(() => {});
+    return new OnDemand(() => {
+      asked.need();
+      return this.#answer(row, batch, () => asked.answer);
     });
   }
 
@@ -81,17 +65,5 @@ export class DontSendCheck {
     } catch (error) {
       throw classifyDatabaseError(error, this.#db.displayUrl) ?? error;
     }
-  }
-
-  #mayBegin(): boolean {
-    return this.#wanted || this.#versions.waiting >= this.#pool;
-  }
-
-  /** Lets a waiting reading begin if it now may. */
-  #nudge(): void {
-    if (!this.#begin || !this.#mayBegin()) return;
-    const begin = this.#begin;
-    this.#begin = null;
-    begin();
   }
 }
