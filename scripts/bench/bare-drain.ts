@@ -11,16 +11,10 @@
 import { Database } from "bun:sqlite";
 import nodemailer from "nodemailer";
 import postgres from "postgres";
-// A type only: importing it runs nothing of that program.
-import type { Row } from "./bare-pg-worker.ts";
+import { LOG_INSERT, logValues, ROW_COLUMNS, type Row } from "./bare-rows.ts";
 
 const args = JSON.parse(process.argv[2]!) as { url: string; host: string; port: number; pool: number };
 const transport = nodemailer.createTransport({ pool: true, host: args.host, port: args.port, maxConnections: args.pool, maxMessages: Infinity });
-
-const COLUMNS = "id, message_id, subject, envelope_from, envelope_to, when_added, priority, retry_count, message_data";
-const LOG = `insert into mailer_messagelog (queue_id, message_id, subject, envelope_from, envelope_to, when_added, priority, retry_count, result, log_message)
-  values ($1, $2, $3, $4, $5, $6, $7, $8, 'success', '')`;
-const logValues = (r: Row) => [r.id, r.message_id, r.subject, r.envelope_from, r.envelope_to, r.when_added, r.priority, r.retry_count];
 
 interface Store {
   claim(): Promise<Row[]>;
@@ -33,8 +27,8 @@ function sqliteStore(path: string): Store {
   db.run("pragma busy_timeout = 5000");
   const claim = db.prepare(`update mailer_message set claimed_by = 'bare', lease_until = datetime('now', '+10 minutes')
     where id in (select id from mailer_message where status = 'queued' and claimed_by is null order by priority, when_added, id limit 100)
-    returning ${COLUMNS}`);
-  const log = db.prepare(LOG.replace(/\$(\d)/g, "?$1"));
+    returning ${ROW_COLUMNS}`);
+  const log = db.prepare(LOG_INSERT.replace(/\$(\d)/g, "?$1"));
   const remove = db.prepare("delete from mailer_message where id = ?");
   const record = db.transaction((rows: Row[]) => {
     for (const r of rows) {
@@ -56,10 +50,10 @@ function postgresStore(url: string): Store {
       sql.unsafe<Row[]>(`update mailer_message set claimed_by = 'bare', lease_until = now() + interval '10 minutes'
         where id in (select id from mailer_message where status = 'queued' and claimed_by is null
                      order by priority, when_added, id limit 100 for update skip locked)
-        returning ${COLUMNS}`),
+        returning ${ROW_COLUMNS}`),
     record: async (rows) => {
       await sql.begin(async (trx) => {
-        for (const r of rows) await trx.unsafe(LOG, logValues(r) as never[]);
+        for (const r of rows) await trx.unsafe(LOG_INSERT, logValues(r) as never[]);
         // An array literal: without its type query (fetch_types, as mailer connects) postgres.js
         // would not serialise a JavaScript array.
         await trx.unsafe("delete from mailer_message where id = any($1::bigint[])", [`{${rows.map((r) => r.id).join(",")}}`]);

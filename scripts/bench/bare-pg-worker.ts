@@ -12,6 +12,7 @@
 //   bare-pg-worker '{"url":"postgres://…","host":"127.0.0.1","port":2525}'
 import nodemailer from "nodemailer";
 import postgres from "postgres";
+import { LOG_INSERT, logValues, ROW_COLUMNS, type Row } from "./bare-rows.ts";
 
 const args = JSON.parse(process.argv[2]!) as { url: string; host: string; port: number };
 const sql = postgres(args.url, { max: 2, onnotice: () => {} });
@@ -21,19 +22,7 @@ const worker = `bare:${process.pid}`;
 const CLAIM = `update mailer_message set claimed_by = $1, lease_until = now() + interval '10 minutes'
   where id in (select id from mailer_message where status = 'queued' and (claimed_by is null or lease_until < now())
                order by priority, when_added, id limit 100 for update skip locked)
-  returning id, message_id, subject, envelope_from, envelope_to, when_added, priority, retry_count, message_data`;
-
-export interface Row {
-  id: number;
-  message_id: string;
-  subject: string;
-  envelope_from: string;
-  envelope_to: string;
-  when_added: Date;
-  priority: number;
-  retry_count: number;
-  message_data: Uint8Array;
-}
+  returning ${ROW_COLUMNS}`;
 
 async function drain(): Promise<void> {
   for (;;) {
@@ -44,11 +33,7 @@ async function drain(): Promise<void> {
     }
     await sql.begin(async (trx) => {
       for (const row of rows) {
-        await trx.unsafe(
-          `insert into mailer_messagelog (queue_id, message_id, subject, envelope_from, envelope_to, when_added, priority, retry_count, result, log_message)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, 'success', '')`,
-          [row.id, row.message_id, row.subject, row.envelope_from, row.envelope_to, row.when_added, row.priority, row.retry_count],
-        );
+        await trx.unsafe(LOG_INSERT, logValues(row) as never[]);
       }
       await trx.unsafe("delete from mailer_message where id = any($1::bigint[])", [rows.map((r) => r.id)]);
     });
